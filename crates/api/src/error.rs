@@ -1,0 +1,93 @@
+//! Errors in Alibaba's shape: an HTTP status, a dotted `Code`, a human `Message`.
+
+use serde_json::Value;
+use std::borrow::Cow;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ApiError {
+    pub status: u16,
+    pub code: Cow<'static, str>,
+    pub message: String,
+    /// `AccessDeniedDetail` on authorization failures.
+    pub access_denied_detail: Option<Value>,
+    /// Milliseconds a throttled client should wait (`x-acs-retry-after`).
+    pub retry_after_ms: Option<u64>,
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({}): {}", self.code, self.status, self.message)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl ApiError {
+    pub fn new(
+        status: u16,
+        code: impl Into<Cow<'static, str>>,
+        message: impl Into<String>,
+    ) -> Self {
+        ApiError {
+            status,
+            code: code.into(),
+            message: message.into(),
+            access_denied_detail: None,
+            retry_after_ms: None,
+        }
+    }
+
+    /// A required parameter is absent: `Missing<Name>` (dots dropped), 400.
+    pub fn missing(name: &str) -> Self {
+        Self::new(
+            400,
+            format!("Missing{}", name.replace('.', "")),
+            format!(
+                "The input parameter \"{name}\" that is mandatory for processing this request is not supplied."
+            ),
+        )
+    }
+
+    /// A parameter has a bad value: `Invalid<Name>.Malformed`, 400.
+    pub fn invalid(name: &str, why: impl std::fmt::Display) -> Self {
+        Self::new(
+            400,
+            format!("Invalid{}.Malformed", name.replace('.', "")),
+            format!("The specified parameter \"{name}\" is not valid: {why}"),
+        )
+    }
+
+    pub fn internal() -> Self {
+        Self::new(
+            500,
+            "InternalError",
+            "The request processing has failed due to some unknown error, exception or failure.",
+        )
+    }
+
+    pub fn unavailable() -> Self {
+        Self::new(
+            503,
+            "ServiceUnavailable",
+            "The request has failed due to a temporary failure of the server.",
+        )
+    }
+}
+
+impl From<nimbus_store::StoreError> for ApiError {
+    fn from(e: nimbus_store::StoreError) -> Self {
+        use nimbus_store::StoreError as S;
+        match e {
+            S::Conflict => ApiError::new(
+                409,
+                "OperationConflict",
+                "The resource was changed by another request at the same time. Retry the request.",
+            ),
+            other => {
+                // Store failures are ours, not the caller's: log the cause, answer a generic 500.
+                tracing::error!(error = %other, "store error while handling a request");
+                ApiError::internal()
+            }
+        }
+    }
+}

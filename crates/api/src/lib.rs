@@ -1,0 +1,21 @@
+//! The seam between the gateway (which knows HTTP and signatures) and the services (which know
+//! resources). Nothing here knows about HTTP.
+//!
+//! A service registers [`Service`]s with [`ActionSpec`]s; the gateway authenticates a request into a
+//! [`Caller`], asks the [`Authorizer`] whether the caller may perform the action's RAM action on the
+//! resources the service names, calls the handler with a [`CallContext`] and [`Params`], and hands an
+//! [`AuditEvent`] to the [`Auditor`] whatever the outcome.
+
+mod audit;
+mod authz;
+mod caller;
+mod error;
+mod params;
+mod service;
+
+pub use audit::{AuditEvent, Auditor, LogAuditor, redact_params};
+pub use authz::{Authorizer, Decision, RootOnly};
+pub use caller::{Caller, Credential, CredentialSource, PrincipalType};
+pub use error::ApiError;
+pub use params::Params;
+pub use service::{Access, ActionSpec, BoxFut, CallContext, Registry, Service};

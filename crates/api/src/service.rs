@@ -1,0 +1,132 @@
+//! Services and the registry the gateway routes through.
+
+use crate::{ApiError, Caller, Params};
+use nimbus_core::region::Region;
+use nimbus_store::Store;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+pub type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    Write,
+}
+
+impl Access {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Access::Read => "Read",
+            Access::Write => "Write",
+        }
+    }
+}
+
+/// One action a service answers.
+#[derive(Clone, Copy, Debug)]
+pub struct ActionSpec {
+    /// The wire name, e.g. `DescribeRegions`.
+    pub name: &'static str,
+    /// The RAM action the authorizer checks, e.g. `ecs:DescribeRegions`.
+    pub ram_action: &'static str,
+    pub access: Access,
+}
+
+/// Everything a handler may use for one call.
+pub struct CallContext {
+    pub request_id: String,
+    pub caller: Caller,
+    pub region: Arc<Region>,
+    pub store: Store,
+}
+
+impl CallContext {
+    /// `RegionId` must name this region (`InvalidRegionId.NotFound` otherwise).
+    pub fn require_region(&self, params: &Params) -> Result<(), ApiError> {
+        let r = params.require("RegionId")?;
+        if r == self.region.id {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                404,
+                "InvalidRegionId.NotFound",
+                format!("The specified RegionId \"{r}\" does not exist."),
+            ))
+        }
+    }
+
+    /// `acs:<service>:<region>:<account>:<relative>`.
+    pub fn arn(&self, service: &str, relative: &str) -> String {
+        format!(
+            "acs:{service}:{}:{}:{relative}",
+            self.region.id, self.caller.account_id
+        )
+    }
+}
+
+pub trait Service: Send + Sync + 'static {
+    /// Product name as SDKs spell it, e.g. `Ecs`.
+    fn product(&self) -> &'static str;
+    /// Lowercase code: the RAM service prefix and endpoint label, e.g. `ecs`.
+    fn code(&self) -> &'static str;
+    /// API version, e.g. `2014-05-26`.
+    fn version(&self) -> &'static str;
+    fn actions(&self) -> &'static [ActionSpec];
+
+    /// The ARNs a call touches, for authorization. Default: everything of this service in the
+    /// caller's account (right for list/describe actions).
+    fn resources(&self, ctx: &CallContext, _action: &ActionSpec, _params: &Params) -> Vec<String> {
+        vec![ctx.arn(self.code(), "*")]
+    }
+
+    /// Runs an authorized call; returns the response body without `RequestId` (the gateway adds it).
+    fn handle<'a>(
+        &'a self,
+        ctx: &'a CallContext,
+        action: &'a ActionSpec,
+        params: &'a Params,
+    ) -> BoxFut<'a, Result<Value, ApiError>>;
+}
+
+/// Every service of the region, found by API version. Versions are unique across Alibaba's products.
+#[derive(Default)]
+pub struct Registry {
+    services: Vec<Arc<dyn Service>>,
+    by_version: HashMap<&'static str, usize>,
+}
+
+impl Registry {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds `svc`. Panics on a duplicate version: that is a programming error found at start-up.
+    pub fn register(&mut self, svc: Arc<dyn Service>) {
+        let v = svc.version();
+        assert!(
+            !self.by_version.contains_key(v),
+            "two services claim API version {v}"
+        );
+        self.by_version.insert(v, self.services.len());
+        self.services.push(svc);
+    }
+
+    pub fn by_version(&self, version: &str) -> Option<&Arc<dyn Service>> {
+        self.by_version.get(version).map(|&i| &self.services[i])
+    }
+
+    pub fn services(&self) -> &[Arc<dyn Service>] {
+        &self.services
+    }
+
+    /// Every (service, action) pair: what registry-wide tests walk.
+    pub fn all_actions(&self) -> impl Iterator<Item = (&Arc<dyn Service>, &'static ActionSpec)> {
+        self.services
+            .iter()
+            .flat_map(|s| s.actions().iter().map(move |a| (s, a)))
+    }
+}

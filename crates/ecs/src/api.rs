@@ -1,0 +1,89 @@
+//! ECS action handlers.
+
+use crate::model::{DISK_CATEGORIES, INSTANCE_TYPES, RESOURCE_TYPES};
+use nimbus_api::{Access, ActionSpec, ApiError, BoxFut, CallContext, Params, Service};
+use serde_json::{Value, json};
+
+pub struct Ecs;
+
+const ACTIONS: &[ActionSpec] = &[
+    ActionSpec {
+        name: "DescribeRegions",
+        ram_action: "ecs:DescribeRegions",
+        access: Access::Read,
+    },
+    ActionSpec {
+        name: "DescribeZones",
+        ram_action: "ecs:DescribeZones",
+        access: Access::Read,
+    },
+];
+
+impl Service for Ecs {
+    fn product(&self) -> &'static str {
+        "Ecs"
+    }
+    fn code(&self) -> &'static str {
+        "ecs"
+    }
+    fn version(&self) -> &'static str {
+        "2014-05-26"
+    }
+    fn actions(&self) -> &'static [ActionSpec] {
+        ACTIONS
+    }
+
+    fn handle<'a>(
+        &'a self,
+        ctx: &'a CallContext,
+        action: &'a ActionSpec,
+        params: &'a Params,
+    ) -> BoxFut<'a, Result<Value, ApiError>> {
+        Box::pin(async move {
+            match action.name {
+                "DescribeRegions" => Ok(describe_regions(ctx)),
+                "DescribeZones" => describe_zones(ctx, params),
+                other => Err(ApiError::new(
+                    404,
+                    "InvalidAction.NotFound",
+                    format!("ECS has no action {other}."),
+                )),
+            }
+        })
+    }
+}
+
+/// `DescribeRegions`: this region, with its endpoint. `RegionId` is optional and not checked: the
+/// v1 SDK sends whatever region the client was configured with.
+fn describe_regions(ctx: &CallContext) -> Value {
+    let r = &ctx.region;
+    json!({
+        "Regions": {"Region": [{
+            "RegionId": r.id,
+            "LocalName": r.local_name,
+            "RegionEndpoint": r.endpoint_host("ecs"),
+            "Status": "available",
+        }]}
+    })
+}
+
+/// `DescribeZones`: the region's zones and what each offers. `RegionId` is required.
+fn describe_zones(ctx: &CallContext, params: &Params) -> Result<Value, ApiError> {
+    ctx.require_region(params)?;
+    let types: Vec<&str> = INSTANCE_TYPES.iter().map(|t| t.0).collect();
+    let zones: Vec<Value> = ctx
+        .region
+        .zones
+        .iter()
+        .map(|z| {
+            json!({
+                "ZoneId": z.id,
+                "LocalName": z.local_name,
+                "AvailableInstanceTypes": {"InstanceTypes": types},
+                "AvailableDiskCategories": {"DiskCategories": DISK_CATEGORIES},
+                "AvailableResourceCreation": {"ResourceTypes": RESOURCE_TYPES},
+            })
+        })
+        .collect();
+    Ok(json!({"Zones": {"Zone": zones}}))
+}

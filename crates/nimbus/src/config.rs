@@ -1,0 +1,217 @@
+//! `nimbus up` settings. Precedence: command-line flag, then environment variable, then the TOML
+//! file named by `--config`, then the embedded default. Every default works on a fresh machine.
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+pub const DEFAULT_DATA_DIR: &str = "./nimbus-data";
+pub const DEFAULT_API_ADDR: &str = "127.0.0.1:8443";
+pub const DEFAULT_API_HTTP_ADDR: &str = "127.0.0.1:8080";
+pub const DEFAULT_OSS_ADDR: &str = "127.0.0.1:9443";
+pub const DEFAULT_OSS_HTTP_ADDR: &str = "127.0.0.1:9080";
+
+/// Where the state lives; shared by `up` and the operator commands that open the store directly.
+#[derive(clap::Args, Debug, Default, Clone)]
+pub struct StoreArgs {
+    /// TOML configuration file (keys as the long flags, with `_`: `data_dir`, `api_addr`, …).
+    /// Flags and environment variables override it.
+    #[arg(long, env = "NIMBUS_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Directory of the region's state, keys and certificates. Created on first start.
+    /// [default: ./nimbus-data]
+    #[arg(long, env = "NIMBUS_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// State store: `sqlite:///path/state.db` (embedded) or `postgres://user@host:port/db` (for a
+    /// multi-node control plane). [default: sqlite in the data directory]
+    #[arg(long, env = "NIMBUS_STORE_URL", value_name = "URL")]
+    pub store_url: Option<String>,
+}
+
+#[derive(clap::Args, Debug, Default, Clone)]
+pub struct UpArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Region id. Its zones are <region>a, <region>b and <region>c. [default: local-1]
+    #[arg(long, env = "NIMBUS_REGION", value_name = "ID")]
+    pub region: Option<String>,
+    /// HTTPS listener of the OpenAPI front door (HOST:PORT; port 0 picks a free one).
+    /// [default: 127.0.0.1:8443]
+    #[arg(long, env = "NIMBUS_API_ADDR", value_name = "HOST:PORT")]
+    pub api_addr: Option<SocketAddr>,
+    /// Plain-HTTP listener of the OpenAPI front door; must be a loopback address.
+    /// [default: 127.0.0.1:8080]
+    #[arg(long, env = "NIMBUS_API_HTTP_ADDR", value_name = "HOST:PORT")]
+    pub api_http_addr: Option<SocketAddr>,
+    /// HTTPS listener of OSS. Reserved: validated and recorded now, served once the OSS service
+    /// lands. [default: 127.0.0.1:9443]
+    #[arg(long, env = "NIMBUS_OSS_ADDR", value_name = "HOST:PORT")]
+    pub oss_addr: Option<SocketAddr>,
+    /// Plain-HTTP (loopback) listener of OSS. Reserved like --oss-addr. [default: 127.0.0.1:9080]
+    #[arg(long, env = "NIMBUS_OSS_HTTP_ADDR", value_name = "HOST:PORT")]
+    pub oss_http_addr: Option<SocketAddr>,
+    /// Sustained signed requests per second allowed per AccessKey before `Throttling.User`;
+    /// 0 turns throttling off. [default: 500]
+    #[arg(long, env = "NIMBUS_THROTTLE_RPS", value_name = "N")]
+    pub throttle_rps: Option<u32>,
+    /// Requests per AccessKey allowed in a burst above the sustained rate. [default: 1000]
+    #[arg(long, env = "NIMBUS_THROTTLE_BURST", value_name = "N")]
+    pub throttle_burst: Option<u32>,
+    /// Largest RPC request body accepted, in bytes. [default: 1048576]
+    #[arg(long, env = "NIMBUS_MAX_BODY_BYTES", value_name = "BYTES")]
+    pub max_body_bytes: Option<usize>,
+    /// Longest one request may take, upload included, in seconds. [default: 30]
+    #[arg(long, env = "NIMBUS_REQUEST_TIMEOUT_SECS", value_name = "SECS")]
+    pub request_timeout_secs: Option<u64>,
+    /// Log filter (tracing syntax, e.g. `info,nimbus::audit=warn`). [default: info]
+    #[arg(long, env = "NIMBUS_LOG", value_name = "FILTER")]
+    pub log: Option<String>,
+}
+
+/// The TOML file: the same settings, snake_case.
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    store_url: Option<String>,
+    region: Option<String>,
+    api_addr: Option<SocketAddr>,
+    api_http_addr: Option<SocketAddr>,
+    oss_addr: Option<SocketAddr>,
+    oss_http_addr: Option<SocketAddr>,
+    throttle_rps: Option<u32>,
+    throttle_burst: Option<u32>,
+    max_body_bytes: Option<usize>,
+    request_timeout_secs: Option<u64>,
+    log: Option<String>,
+}
+
+fn read_file(path: Option<&Path>) -> Result<FileConfig> {
+    let Some(p) = path else { return Ok(FileConfig::default()) };
+    let text = std::fs::read_to_string(p).with_context(|| format!("reading config file {}", p.display()))?;
+    toml::from_str(&text).with_context(|| format!("config file {} is not valid", p.display()))
+}
+
+/// Settings after precedence is applied.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    pub store_url: String,
+    pub region: String,
+    pub api_addr: SocketAddr,
+    pub api_http_addr: SocketAddr,
+    pub oss_addr: SocketAddr,
+    pub oss_http_addr: SocketAddr,
+    pub throttle_rps: u32,
+    pub throttle_burst: u32,
+    pub max_body_bytes: usize,
+    pub request_timeout_secs: u64,
+    pub log: String,
+}
+
+fn parse_addr(s: &str) -> SocketAddr {
+    s.parse().expect("built-in default address parses")
+}
+
+/// The data directory and store URL alone (for operator commands).
+pub fn resolve_store(a: &StoreArgs) -> Result<(PathBuf, String)> {
+    let f = read_file(a.config.as_deref())?;
+    store_of(a, &f)
+}
+
+fn store_of(a: &StoreArgs, f: &FileConfig) -> Result<(PathBuf, String)> {
+    let dir = a.data_dir.clone().or(f.data_dir.clone()).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating data directory {}", dir.display()))?;
+    let dir = dir.canonicalize().with_context(|| format!("resolving {}", dir.display()))?;
+    let url = a
+        .store_url
+        .clone()
+        .or(f.store_url.clone())
+        .unwrap_or_else(|| format!("sqlite://{}", dir.join("state.db").display()));
+    Ok((dir, url))
+}
+
+impl Settings {
+    pub fn resolve(a: &UpArgs) -> Result<Settings> {
+        let f = read_file(a.store.config.as_deref())?;
+        let (data_dir, store_url) = store_of(&a.store, &f)?;
+        let s = Settings {
+            data_dir,
+            store_url,
+            region: a.region.clone().or(f.region).unwrap_or_else(|| "local-1".into()),
+            api_addr: a.api_addr.or(f.api_addr).unwrap_or_else(|| parse_addr(DEFAULT_API_ADDR)),
+            api_http_addr: a.api_http_addr.or(f.api_http_addr).unwrap_or_else(|| parse_addr(DEFAULT_API_HTTP_ADDR)),
+            oss_addr: a.oss_addr.or(f.oss_addr).unwrap_or_else(|| parse_addr(DEFAULT_OSS_ADDR)),
+            oss_http_addr: a.oss_http_addr.or(f.oss_http_addr).unwrap_or_else(|| parse_addr(DEFAULT_OSS_HTTP_ADDR)),
+            throttle_rps: a.throttle_rps.or(f.throttle_rps).unwrap_or(500),
+            throttle_burst: a.throttle_burst.or(f.throttle_burst).unwrap_or(1000),
+            max_body_bytes: a.max_body_bytes.or(f.max_body_bytes).unwrap_or(1 << 20),
+            request_timeout_secs: a.request_timeout_secs.or(f.request_timeout_secs).unwrap_or(30),
+            log: a.log.clone().or(f.log).unwrap_or_else(|| "info".into()),
+        };
+        s.validate()?;
+        Ok(s)
+    }
+
+    fn validate(&self) -> Result<()> {
+        for (name, addr) in [("--api-http-addr", self.api_http_addr), ("--oss-http-addr", self.oss_http_addr)] {
+            if !addr.ip().is_loopback() {
+                bail!("{name} {addr} is not a loopback address: plain HTTP carries signed requests in the clear, so it is only served on 127.0.0.0/8 or ::1. Use --api-addr (HTTPS) for other interfaces.");
+            }
+        }
+        let valid_region = !self.region.is_empty()
+            && self.region.len() <= 32
+            && self.region.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if !valid_region {
+            bail!("--region {:?}: use lowercase letters, digits and '-' (at most 32), e.g. local-1", self.region);
+        }
+        if self.max_body_bytes < 1024 {
+            bail!("--max-body-bytes {} is too small (at least 1024)", self.max_body_bytes);
+        }
+        if self.request_timeout_secs == 0 {
+            bail!("--request-timeout-secs must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_beat_file_beat_defaults() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cfg = dir.path().join("n.toml");
+        std::fs::write(&cfg, "region = \"file-1\"\nthrottle_rps = 7\napi_addr = \"127.0.0.1:1111\"\n").expect("write");
+        let mut a = UpArgs::default();
+        a.store.config = Some(cfg.clone());
+        a.store.data_dir = Some(dir.path().join("d"));
+        a.api_addr = Some("127.0.0.1:2222".parse().expect("addr"));
+        let s = Settings::resolve(&a).expect("resolves");
+        assert_eq!(s.region, "file-1");
+        assert_eq!(s.throttle_rps, 7);
+        assert_eq!(s.api_addr.port(), 2222, "flag wins over file");
+        assert_eq!(s.api_http_addr.port(), 8080, "default when neither says");
+        assert!(s.store_url.starts_with("sqlite:///") && s.store_url.ends_with("/d/state.db"));
+    }
+
+    #[test]
+    fn refuses_plain_http_off_loopback_and_unknown_keys() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut a = UpArgs::default();
+        a.store.data_dir = Some(dir.path().to_path_buf());
+        a.api_http_addr = Some("0.0.0.0:8080".parse().expect("addr"));
+        let e = Settings::resolve(&a).expect_err("must refuse");
+        assert!(e.to_string().contains("loopback"), "{e}");
+
+        let cfg = dir.path().join("bad.toml");
+        std::fs::write(&cfg, "regoin = \"x\"\n").expect("write");
+        let mut b = UpArgs::default();
+        b.store.config = Some(cfg);
+        b.store.data_dir = Some(dir.path().to_path_buf());
+        let e = Settings::resolve(&b).expect_err("typo must be reported");
+        assert!(format!("{e:#}").contains("regoin"), "{e:#}");
+    }
+}

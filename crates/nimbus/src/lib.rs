@@ -1,0 +1,26 @@
+//! The Nimbus binary's library half: everything `main.rs` wires together, public so integration
+//! tests can drive the same code (the signing client above all).
+//!
+//! - [`config`]: `nimbus up` settings from flags, environment and a TOML file.
+//! - [`pki`]: the region's private CA and the TLS certificates it signs.
+//! - [`bootstrap`]: first start (data directory, root account and AccessKey) and every later start.
+//! - [`identity`]: AccessKey lookup for the gateway, unwrapping secrets with the root key.
+//! - [`worker`]: the job runner; [`backup`]: the store-backup job.
+//! - [`up`]: brings the region up and down.
+//! - [`client`]: a signed RPC client (v1 HMAC-SHA1), used by the CLI and the tests.
+//! - [`cli`]: `nimbus configure`, `nimbus <product> <Action>`, `nimbus admin …`.
+
+pub mod backup;
+pub mod bootstrap;
+pub mod cli;
+pub mod client;
+pub mod config;
+pub mod identity;
+pub mod pki;
+pub mod up;
+pub mod worker;
+
+/// Installs the one rustls crypto provider of the process (ring). Idempotent.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

@@ -1,0 +1,101 @@
+//! Schema migrations: an ordered list, applied once each, recorded in `schema_migrations`.
+//! Append new ones at the end; never edit one that has shipped.
+
+use crate::{Store, StoreError};
+use nimbus_core::clock::now_millis;
+use sqlx::Row;
+
+const MIGRATIONS: &[(i64, &str)] = &[(
+    1,
+    r#"
+CREATE TABLE accounts (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    status TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE TABLE access_keys (
+    id TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL,
+    principal_type TEXT NOT NULL,
+    principal_id TEXT NOT NULL,
+    secret_wrapped TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX access_keys_by_account ON access_keys (account_id);
+CREATE TABLE resources (
+    id TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    region TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    status TEXT NOT NULL,
+    tags TEXT NOT NULL,
+    version BIGINT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE INDEX resources_by_account_kind ON resources (account_id, kind, id);
+CREATE TABLE idempotency (
+    account_id TEXT NOT NULL,
+    action TEXT NOT NULL,
+    token TEXT NOT NULL,
+    request_hash TEXT NOT NULL,
+    response TEXT,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (account_id, action, token)
+);
+CREATE TABLE jobs (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    account_id TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts BIGINT NOT NULL,
+    max_attempts BIGINT NOT NULL,
+    run_after BIGINT NOT NULL,
+    lease_owner TEXT,
+    lease_until BIGINT,
+    progress BIGINT NOT NULL,
+    checkpoint TEXT,
+    result TEXT,
+    last_error TEXT,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE INDEX jobs_ready ON jobs (state, run_after);
+"#,
+)];
+
+pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {
+    let pool = store.pool();
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
+    )
+    .execute(pool)
+    .await?;
+    let current: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations")
+        .fetch_one(pool)
+        .await?
+        .try_get("v")?;
+    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+        let mut tx = pool.begin().await?;
+        for stmt in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+            sqlx::query(stmt).execute(&mut *tx).await?;
+        }
+        sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
+            .bind(*version)
+            .bind(now_millis())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        tracing::info!(version, "applied store migration");
+    }
+    Ok(())
+}
+
+/// The schema version this build expects.
+pub fn latest() -> i64 {
+    MIGRATIONS.last().map(|(v, _)| *v).unwrap_or(0)
+}
