@@ -1,1 +1,82 @@
-fn main() {}
+//! `nimbus`: brings a region up, and is the command line for it.
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use nimbus::cli::{admin, call, configure};
+use nimbus::config::{Settings, UpArgs};
+
+#[derive(Parser)]
+#[command(
+    name = "nimbus",
+    version,
+    about = "Nimbus: a private cloud you run on your own machines and use as you use Alibaba Cloud.",
+    after_help = "Calls: nimbus <product> <Action> [--Param value]...   e.g. `nimbus ecs DescribeRegions --output table`\n\
+                  Products: ecs, vpc, slb, rds, kms, ram, sts, cdn, actiontrail (the ones this region serves answer)."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Bring a region up on this machine (first start creates keys, CA and the root AccessKey).
+    Up(UpArgs),
+    /// Save a CLI profile: endpoint, AccessKey and CA.
+    Configure(configure::ConfigureArgs),
+    /// Operator commands on the state store.
+    #[command(subcommand)]
+    Admin(admin::AdminCommand),
+    #[command(external_subcommand)]
+    Call(Vec<String>),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let code = match run(cli) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            1
+        }
+    };
+    std::process::exit(code);
+}
+
+fn run(cli: Cli) -> Result<i32> {
+    nimbus::install_crypto_provider();
+    match cli.command {
+        Command::Up(args) => {
+            let settings = Settings::resolve(&args)?;
+            init_logging(&settings.log);
+            runtime()?.block_on(nimbus::up::run(settings))?;
+            Ok(0)
+        }
+        Command::Configure(a) => {
+            configure::run(a)?;
+            Ok(0)
+        }
+        Command::Admin(cmd) => {
+            init_logging("warn");
+            runtime()?.block_on(admin::run(cmd))
+        }
+        Command::Call(args) => call::run(&args),
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// Logs go to stderr; stdout carries only what a script may read (endpoints, `ready`, results).
+fn init_logging(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(true)
+        .try_init();
+}

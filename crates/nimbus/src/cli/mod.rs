@@ -1,0 +1,6 @@
+//! The `nimbus` command line: profiles, generic signed calls, operator commands.
+
+pub mod admin;
+pub mod call;
+pub mod configure;
+pub mod output;

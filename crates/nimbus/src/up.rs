@@ -1,0 +1,256 @@
+//! `nimbus up`: brings a region up on this machine and keeps it up until Ctrl-C or SIGTERM.
+
+use crate::backup::BackupJob;
+use crate::bootstrap::{self, RootOutcome};
+use crate::config::Settings;
+use crate::identity::StoreCredentials;
+use crate::pki::Pki;
+use crate::worker::{self, JobHandler};
+use anyhow::{Context, Result};
+use nimbus_api::{LogAuditor, Registry, RootOnly};
+use nimbus_core::region::Region;
+use nimbus_core::secret::{FileKeyProvider, KeyProvider};
+use nimbus_gateway::server::Listener;
+use nimbus_gateway::{Gateway, GatewayConfig, Hooks, ThrottleConfig};
+use nimbus_store::Store;
+use std::io::Write;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Time given to open connections to finish on shutdown.
+const DRAIN: Duration = Duration::from_secs(10);
+
+/// Every service of the region. Adding a service is one line here.
+pub fn registry() -> Registry {
+    let mut r = Registry::new();
+    r.register(Arc::new(nimbus_ecs::Ecs));
+    r
+}
+
+pub async fn run(s: Settings) -> Result<()> {
+    crate::install_crypto_provider();
+    let dir = &s.data_dir;
+    restrict_dir(dir)?;
+    let keys: Arc<dyn KeyProvider> = Arc::new(
+        FileKeyProvider::load_or_create(&dir.join("root.key"))
+            .context("loading the region root key")?,
+    );
+    tracing::info!(provider = keys.describe(), "region root key loaded");
+    let store = Store::open(&s.store_url)
+        .await
+        .with_context(|| format!("opening the state store {}", redact_url(&s.store_url)))?;
+    let root = bootstrap::ensure_root(&store, keys.as_ref(), dir).await?;
+    let node = bootstrap::node_id(dir)?;
+    let region = Arc::new(Region::with_id(&s.region));
+
+    let pki = Pki::load_or_create(dir, &region.id, keys.as_ref())?;
+    let (names, ips) = tls_names(&region, &[s.api_addr]);
+    let tls = pki.server_config(&names, &ips)?;
+
+    let https = Listener::bind(s.api_addr, Some(tls))
+        .await
+        .with_context(|| format!("binding --api-addr {}", s.api_addr))?;
+    let http = Listener::bind(s.api_http_addr, None)
+        .await
+        .with_context(|| format!("binding --api-http-addr {}", s.api_http_addr))?;
+    let https_addr = https.local_addr()?;
+    let http_addr = http.local_addr()?;
+
+    let gateway = Arc::new(Gateway::new(
+        GatewayConfig {
+            region: region.clone(),
+            max_body_bytes: s.max_body_bytes,
+            request_timeout: Duration::from_secs(s.request_timeout_secs),
+            timestamp_window: Duration::from_secs(15 * 60),
+            throttle: ThrottleConfig {
+                per_key_rps: s.throttle_rps,
+                burst: s.throttle_burst,
+            },
+        },
+        Arc::new(registry()),
+        Hooks {
+            credentials: Arc::new(StoreCredentials::new(store.clone(), keys.clone())),
+            authorizer: Arc::new(RootOnly),
+            auditor: Arc::new(LogAuditor),
+        },
+        store.clone(),
+    ));
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let servers = [
+        tokio::spawn(https.serve(gateway.clone(), stop_rx.clone(), DRAIN)),
+        tokio::spawn(http.serve(gateway.clone(), stop_rx.clone(), DRAIN)),
+    ];
+    let handlers: Vec<Arc<dyn JobHandler>> = vec![Arc::new(BackupJob {
+        store: store.clone(),
+        data_dir: dir.clone(),
+    })];
+    let worker = tokio::spawn(worker::run(
+        store.clone(),
+        node.clone(),
+        handlers,
+        stop_rx.clone(),
+    ));
+
+    write_endpoints(dir, &region, https_addr, http_addr)?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "Nimbus region {} is up", region.id)?;
+    writeln!(out, "  OpenAPI   https://{https_addr}")?;
+    writeln!(
+        out,
+        "  OpenAPI   http://{http_addr}   (plain HTTP, loopback only)"
+    )?;
+    writeln!(
+        out,
+        "  OSS       not served yet: arrives with the OSS service (reserved {} and {})",
+        s.oss_addr, s.oss_http_addr
+    )?;
+    writeln!(out, "  CA        {}", dir.join("ca.pem").display())?;
+    writeln!(
+        out,
+        "  Store     {:?} ({})",
+        store.backend(),
+        redact_url(&s.store_url)
+    )?;
+    writeln!(out, "  Node      {node}")?;
+    match &root {
+        RootOutcome::Created(c) => {
+            writeln!(
+                out,
+                "  Root AccessKey written to {} (shown once):",
+                dir.join("root-credentials").display()
+            )?;
+            writeln!(out, "    AccountId       {}", c.account_id)?;
+            writeln!(out, "    AccessKeyId     {}", c.access_key_id)?;
+            writeln!(out, "    AccessKeySecret {}", c.access_key_secret)?;
+        }
+        RootOutcome::Reused(c) => {
+            writeln!(
+                out,
+                "  Root AccessKey {} (secret in {})",
+                c.access_key_id,
+                dir.join("root-credentials").display()
+            )?;
+        }
+        RootOutcome::FileMissing => {
+            writeln!(
+                out,
+                "  Root AccessKey: {} is missing; its secret was shown only at first start. Restore the file from your backup.",
+                dir.join("root-credentials").display()
+            )?;
+            tracing::warn!("root-credentials is missing from the data directory");
+        }
+    }
+    writeln!(out, "ready")?;
+    out.flush()?;
+    drop(out);
+    tracing::info!(region = region.id, %https_addr, %http_addr, "region is up");
+
+    wait_for_signal().await;
+    tracing::info!("shutting down: no new connections; draining requests and jobs");
+    let _ = stop_tx.send(true);
+    for s in servers {
+        let _ = s.await;
+    }
+    let _ = worker.await;
+    store.close().await;
+    println!("Nimbus region {} stopped", region.id);
+    Ok(())
+}
+
+/// DNS names and addresses the server certificate covers.
+fn tls_names(region: &Region, addrs: &[SocketAddr]) -> (Vec<String>, Vec<IpAddr>) {
+    let base = format!("{}.{}", region.id, region.domain);
+    let names = vec![
+        "localhost".to_string(),
+        base.clone(),
+        format!("*.{base}"),
+        format!("*.oss.{base}"),
+    ];
+    let mut ips: Vec<IpAddr> = vec![
+        IpAddr::from([127, 0, 0, 1]),
+        IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+    ];
+    for a in addrs {
+        if !a.ip().is_unspecified() && !ips.contains(&a.ip()) {
+            ips.push(a.ip());
+        }
+    }
+    (names, ips)
+}
+
+/// `DIR/endpoints.json`: where this region listens, for `nimbus configure --from-data-dir` and tests.
+fn write_endpoints(
+    dir: &std::path::Path,
+    region: &Region,
+    https: SocketAddr,
+    http: SocketAddr,
+) -> Result<()> {
+    let v = serde_json::json!({
+        "Region": region.id,
+        "OpenApiHttps": format!("https://{https}"),
+        "OpenApiHttp": format!("http://{http}"),
+        "CaFile": dir.join("ca.pem").display().to_string(),
+    });
+    std::fs::write(
+        dir.join("endpoints.json"),
+        serde_json::to_string_pretty(&v)?,
+    )?;
+    Ok(())
+}
+
+/// The data directory holds keys: only its owner may enter it.
+fn restrict_dir(dir: &std::path::Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("restricting {} to its owner", dir.display()))
+}
+
+/// A store URL without its password, for printing.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:******{}", &url[..s + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+async fn wait_for_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGTERM; stop with Ctrl-C");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn hides_store_passwords() {
+        assert_eq!(
+            redact_url("postgres://nimbus:s3cret@127.0.0.1:5432/db"),
+            "postgres://nimbus:******@127.0.0.1:5432/db"
+        );
+        assert_eq!(
+            redact_url("postgres://nimbus@127.0.0.1/db"),
+            "postgres://nimbus@127.0.0.1/db"
+        );
+        assert_eq!(redact_url("sqlite:///x/state.db"), "sqlite:///x/state.db");
+    }
+}
