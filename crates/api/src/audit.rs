@@ -63,15 +63,8 @@ impl Auditor for LogAuditor {
 }
 
 /// Parameter names whose values are never written anywhere (case-insensitive substrings).
-const SECRET_MARKERS: &[&str] = &[
-    "secret",
-    "password",
-    "signature",
-    "securitytoken",
-    "plaintext",
-    "privatekey",
-    "token",
-];
+const SECRET_MARKERS: &[&str] =
+    &["secret", "password", "signature", "securitytoken", "plaintext", "privatekey", "token"];
 
 /// The parameters with every secret-bearing value replaced by `******`.
 pub fn redact_params(p: &Params) -> Map<String, Value> {
@@ -83,10 +76,7 @@ pub fn redact_params(p: &Params) -> Map<String, Value> {
                 && lower != "signatureversion"
                 && lower != "signaturenonce"
                 && lower != "signaturetype";
-            (
-                k.to_string(),
-                Value::from(if hidden { "******" } else { v }),
-            )
+            (k.to_string(), Value::from(if hidden { "******" } else { v }))
         })
         .collect()
 }

@@ -33,11 +33,7 @@ impl Authorizer for RootOnly {
         _ram_action: &'a str,
         _resources: &'a [String],
     ) -> BoxFut<'a, Decision> {
-        let d = if caller.principal_type == PrincipalType::Root {
-            Decision::Allow
-        } else {
-            Decision::ImplicitDeny
-        };
+        let d = if caller.principal_type == PrincipalType::Root { Decision::Allow } else { Decision::ImplicitDeny };
         Box::pin(async move { d })
     }
 }

@@ -51,8 +51,5 @@ pub struct Credential {
 /// Looks up AccessKeys. The RAM/STS service implements it for users and temporary credentials.
 pub trait CredentialSource: Send + Sync {
     /// `Ok(None)` when no such key exists.
-    fn lookup<'a>(
-        &'a self,
-        access_key_id: &'a str,
-    ) -> BoxFut<'a, Result<Option<Credential>, ApiError>>;
+    fn lookup<'a>(&'a self, access_key_id: &'a str) -> BoxFut<'a, Result<Option<Credential>, ApiError>>;
 }

@@ -23,11 +23,7 @@ impl std::fmt::Display for ApiError {
 impl std::error::Error for ApiError {}
 
 impl ApiError {
-    pub fn new(
-        status: u16,
-        code: impl Into<Cow<'static, str>>,
-        message: impl Into<String>,
-    ) -> Self {
+    pub fn new(status: u16, code: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
         ApiError {
             status,
             code: code.into(),
@@ -42,9 +38,7 @@ impl ApiError {
         Self::new(
             400,
             format!("Missing{}", name.replace('.', "")),
-            format!(
-                "The input parameter \"{name}\" that is mandatory for processing this request is not supplied."
-            ),
+            format!("The input parameter \"{name}\" that is mandatory for processing this request is not supplied."),
         )
     }
 
@@ -66,11 +60,7 @@ impl ApiError {
     }
 
     pub fn unavailable() -> Self {
-        Self::new(
-            503,
-            "ServiceUnavailable",
-            "The request has failed due to a temporary failure of the server.",
-        )
+        Self::new(503, "ServiceUnavailable", "The request has failed due to a temporary failure of the server.")
     }
 }
 

@@ -48,19 +48,14 @@ impl Params {
             None | Some("") => Ok(None),
             Some(v) => match v.parse::<i64>() {
                 Ok(n) if (min..=max).contains(&n) => Ok(Some(n)),
-                _ => Err(ApiError::invalid(
-                    name,
-                    format!("expected an integer from {min} to {max}"),
-                )),
+                _ => Err(ApiError::invalid(name, format!("expected an integer from {min} to {max}"))),
             },
         }
     }
 
     /// A repeat list `Name.1`, `Name.2`, … in index order (gaps end the list, as in Alibaba's SDKs).
     pub fn list(&self, name: &str) -> Vec<&str> {
-        (1..)
-            .map_while(|i| self.get(&format!("{name}.{i}")))
-            .collect()
+        (1..).map_while(|i| self.get(&format!("{name}.{i}"))).collect()
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
@@ -75,15 +70,8 @@ mod tests {
     #[test]
     fn helpers() {
         let p = Params::from_pairs(
-            [
-                ("A", "True"),
-                ("N", "5"),
-                ("L.1", "x"),
-                ("L.2", "y"),
-                ("L.4", "z"),
-                ("E", ""),
-            ]
-            .map(|(k, v)| (k.to_string(), v.to_string())),
+            [("A", "True"), ("N", "5"), ("L.1", "x"), ("L.2", "y"), ("L.4", "z"), ("E", "")]
+                .map(|(k, v)| (k.to_string(), v.to_string())),
         );
         assert_eq!(p.bool("A"), Ok(Some(true)));
         assert_eq!(p.int("N", 1, 10), Ok(Some(5)));

@@ -61,10 +61,7 @@ impl CallContext {
 
     /// `acs:<service>:<region>:<account>:<relative>`.
     pub fn arn(&self, service: &str, relative: &str) -> String {
-        format!(
-            "acs:{service}:{}:{}:{relative}",
-            self.region.id, self.caller.account_id
-        )
+        format!("acs:{service}:{}:{}:{relative}", self.region.id, self.caller.account_id)
     }
 }
 
@@ -107,10 +104,7 @@ impl Registry {
     /// Adds `svc`. Panics on a duplicate version: that is a programming error found at start-up.
     pub fn register(&mut self, svc: Arc<dyn Service>) {
         let v = svc.version();
-        assert!(
-            !self.by_version.contains_key(v),
-            "two services claim API version {v}"
-        );
+        assert!(!self.by_version.contains_key(v), "two services claim API version {v}");
         self.by_version.insert(v, self.services.len());
         self.services.push(svc);
     }
@@ -125,8 +119,6 @@ impl Registry {
 
     /// Every (service, action) pair: what registry-wide tests walk.
     pub fn all_actions(&self) -> impl Iterator<Item = (&Arc<dyn Service>, &'static ActionSpec)> {
-        self.services
-            .iter()
-            .flat_map(|s| s.actions().iter().map(move |a| (s, a)))
+        self.services.iter().flat_map(|s| s.actions().iter().map(move |a| (s, a)))
     }
 }

@@ -7,9 +7,7 @@ const LOWER_ALNUM: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
 
 fn random_from(alphabet: &[u8], len: usize) -> String {
     let mut rng = rand::rng();
-    (0..len)
-        .map(|_| alphabet[rng.random_range(0..alphabet.len())] as char)
-        .collect()
+    (0..len).map(|_| alphabet[rng.random_range(0..alphabet.len())] as char).collect()
 }
 
 /// A resource id: `prefix` + 20 lowercase alphanumerics, e.g. `i-bp67acfmxazb4ph3xxxx`.
@@ -26,29 +24,19 @@ pub fn request_id() -> String {
 pub fn account_id() -> String {
     let mut rng = rand::rng();
     let first = rng.random_range(1..=9u8);
-    let rest: String = (0..15)
-        .map(|_| char::from(b'0' + rng.random_range(0..10u8)))
-        .collect();
+    let rest: String = (0..15).map(|_| char::from(b'0' + rng.random_range(0..10u8))).collect();
     format!("{first}{rest}")
 }
 
 /// A long-term AccessKey id: `LTAI` + 20 alphanumerics.
 pub fn access_key_id() -> String {
-    let s: String = rand::rng()
-        .sample_iter(&Alphanumeric)
-        .take(20)
-        .map(char::from)
-        .collect();
+    let s: String = rand::rng().sample_iter(&Alphanumeric).take(20).map(char::from).collect();
     format!("LTAI{s}")
 }
 
 /// An AccessKey secret: 30 alphanumerics (≈178 bits).
 pub fn access_key_secret() -> String {
-    rand::rng()
-        .sample_iter(&Alphanumeric)
-        .take(30)
-        .map(char::from)
-        .collect()
+    rand::rng().sample_iter(&Alphanumeric).take(30).map(char::from).collect()
 }
 
 #[cfg(test)]

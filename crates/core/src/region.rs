@@ -27,17 +27,9 @@ impl Region {
     pub fn with_id(id: &str) -> Self {
         let zones = ["a", "b", "c"]
             .iter()
-            .map(|z| Zone {
-                id: format!("{id}{z}"),
-                local_name: format!("Nimbus {id} zone {}", z.to_uppercase()),
-            })
+            .map(|z| Zone { id: format!("{id}{z}"), local_name: format!("Nimbus {id} zone {}", z.to_uppercase()) })
             .collect();
-        Region {
-            id: id.to_string(),
-            local_name: format!("Nimbus {id}"),
-            zones,
-            domain: "nimbus.internal".to_string(),
-        }
+        Region { id: id.to_string(), local_name: format!("Nimbus {id}"), zones, domain: "nimbus.internal".to_string() }
     }
 
     /// The endpoint host name of `product` (lowercase code, e.g. `ecs`) in this region.

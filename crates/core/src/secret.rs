@@ -42,10 +42,7 @@ impl fmt::Display for Secret {
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     #[error("root key file {path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    Io { path: String, source: std::io::Error },
     #[error("root key file {0} is not 32 bytes of hex")]
     Malformed(String),
     #[error("root key file {0} is readable by group or others (mode must be 0600)")]
@@ -70,9 +67,7 @@ const WRAP_VERSION: u8 = 1;
 
 impl RootKey {
     pub fn from_bytes(bytes: &[u8; 32]) -> Self {
-        RootKey {
-            cipher: Aes256Gcm::new(&Key::<Aes256Gcm>::from(*bytes)),
-        }
+        RootKey { cipher: Aes256Gcm::new(&Key::<Aes256Gcm>::from(*bytes)) }
     }
 
     /// Wraps `plaintext` for `purpose` (associated data, e.g. `accesskey:LTAI…`).
@@ -82,13 +77,7 @@ impl RootKey {
         rand::rng().fill_bytes(&mut nonce);
         let ct = self
             .cipher
-            .encrypt(
-                &Nonce::from(nonce),
-                Payload {
-                    msg: plaintext,
-                    aad: purpose.as_bytes(),
-                },
-            )
+            .encrypt(&Nonce::from(nonce), Payload { msg: plaintext, aad: purpose.as_bytes() })
             .expect("AES-GCM encryption of an in-memory buffer cannot fail");
         let mut out = Vec::with_capacity(1 + 12 + ct.len());
         out.push(WRAP_VERSION);
@@ -105,13 +94,7 @@ impl RootKey {
         let nonce = Nonce::try_from(&raw[1..13]).map_err(|_| KeyError::Unwrap)?;
         let pt = self
             .cipher
-            .decrypt(
-                &nonce,
-                Payload {
-                    msg: &raw[13..],
-                    aad: purpose.as_bytes(),
-                },
-            )
+            .decrypt(&nonce, Payload { msg: &raw[13..], aad: purpose.as_bytes() })
             .map_err(|_| KeyError::Unwrap)?;
         Ok(Zeroizing::new(pt))
     }
@@ -132,10 +115,7 @@ pub struct FileKeyProvider {
 impl FileKeyProvider {
     pub fn load_or_create(path: &Path) -> Result<Self, KeyError> {
         let shown = path.display().to_string();
-        let io = |source| KeyError::Io {
-            path: shown.clone(),
-            source,
-        };
+        let io = |source| KeyError::Io { path: shown.clone(), source };
         if !path.exists() {
             let mut bytes = Zeroizing::new([0u8; 32]);
             rand::rng().fill_bytes(bytes.as_mut());
@@ -146,17 +126,9 @@ impl FileKeyProvider {
             None => KeyError::Permissions(shown.clone()),
         })?;
         let text = Zeroizing::new(std::fs::read_to_string(path).map_err(io)?);
-        let bytes = Zeroizing::new(
-            hex::decode(text.trim()).map_err(|_| KeyError::Malformed(shown.clone()))?,
-        );
-        let arr: [u8; 32] = bytes
-            .as_slice()
-            .try_into()
-            .map_err(|_| KeyError::Malformed(shown.clone()))?;
-        Ok(FileKeyProvider {
-            key: RootKey::from_bytes(&arr),
-            path: shown,
-        })
+        let bytes = Zeroizing::new(hex::decode(text.trim()).map_err(|_| KeyError::Malformed(shown.clone()))?);
+        let arr: [u8; 32] = bytes.as_slice().try_into().map_err(|_| KeyError::Malformed(shown.clone()))?;
+        Ok(FileKeyProvider { key: RootKey::from_bytes(&arr), path: shown })
     }
 }
 
@@ -175,12 +147,7 @@ pub fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let tmp = path.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)?;
+    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
     f.write_all(contents)?;
     f.sync_all()?;
     std::fs::rename(&tmp, path)?;
@@ -214,29 +181,14 @@ mod tests {
         let k = RootKey::from_bytes(&[7u8; 32]);
         let w = k.wrap("accesskey:LTAI1", b"s3cret");
         assert!(!w.contains("s3cret"));
-        assert_eq!(
-            k.unwrap("accesskey:LTAI1", &w).expect("unwraps").as_slice(),
-            b"s3cret"
-        );
-        assert!(
-            k.unwrap("accesskey:LTAI2", &w).is_err(),
-            "moved to another row must fail"
-        );
+        assert_eq!(k.unwrap("accesskey:LTAI1", &w).expect("unwraps").as_slice(), b"s3cret");
+        assert!(k.unwrap("accesskey:LTAI2", &w).is_err(), "moved to another row must fail");
         let other = RootKey::from_bytes(&[8u8; 32]);
-        assert!(
-            other.unwrap("accesskey:LTAI1", &w).is_err(),
-            "another root key must fail"
-        );
+        assert!(other.unwrap("accesskey:LTAI1", &w).is_err(), "another root key must fail");
         let mut tampered = w.clone().into_bytes();
         let last = tampered.len() - 1;
         tampered[last] = if tampered[last] == b'0' { b'1' } else { b'0' };
-        assert!(
-            k.unwrap(
-                "accesskey:LTAI1",
-                std::str::from_utf8(&tampered).expect("hex")
-            )
-            .is_err()
-        );
+        assert!(k.unwrap("accesskey:LTAI1", std::str::from_utf8(&tampered).expect("hex")).is_err());
     }
 
     #[test]
@@ -249,14 +201,8 @@ mod tests {
         assert_eq!(mode & 0o777, 0o600);
         let w = a.root_key().wrap("x", b"y");
         let b = FileKeyProvider::load_or_create(&p).expect("reload");
-        assert_eq!(
-            b.root_key().unwrap("x", &w).expect("same key").as_slice(),
-            b"y"
-        );
+        assert_eq!(b.root_key().unwrap("x", &w).expect("same key").as_slice(), b"y");
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).expect("chmod");
-        assert!(matches!(
-            FileKeyProvider::load_or_create(&p),
-            Err(KeyError::Permissions(_))
-        ));
+        assert!(matches!(FileKeyProvider::load_or_create(&p), Err(KeyError::Permissions(_))));
     }
 }

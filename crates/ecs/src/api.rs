@@ -7,16 +7,8 @@ use serde_json::{Value, json};
 pub struct Ecs;
 
 const ACTIONS: &[ActionSpec] = &[
-    ActionSpec {
-        name: "DescribeRegions",
-        ram_action: "ecs:DescribeRegions",
-        access: Access::Read,
-    },
-    ActionSpec {
-        name: "DescribeZones",
-        ram_action: "ecs:DescribeZones",
-        access: Access::Read,
-    },
+    ActionSpec { name: "DescribeRegions", ram_action: "ecs:DescribeRegions", access: Access::Read },
+    ActionSpec { name: "DescribeZones", ram_action: "ecs:DescribeZones", access: Access::Read },
 ];
 
 impl Service for Ecs {
@@ -43,11 +35,7 @@ impl Service for Ecs {
             match action.name {
                 "DescribeRegions" => Ok(describe_regions(ctx)),
                 "DescribeZones" => describe_zones(ctx, params),
-                other => Err(ApiError::new(
-                    404,
-                    "InvalidAction.NotFound",
-                    format!("ECS has no action {other}."),
-                )),
+                other => Err(ApiError::new(404, "InvalidAction.NotFound", format!("ECS has no action {other}."))),
             }
         })
     }

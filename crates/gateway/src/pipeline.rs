@@ -11,8 +11,8 @@ use http::{Method, Request, Response};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Body;
 use nimbus_api::{
-    ActionSpec, ApiError, AuditEvent, Auditor, Authorizer, CallContext, Caller, Credential,
-    CredentialSource, Decision, Params, Registry, Service, redact_params,
+    ActionSpec, ApiError, AuditEvent, Auditor, Authorizer, CallContext, Caller, Credential, CredentialSource, Decision,
+    Params, Registry, Service, redact_params,
 };
 use nimbus_core::clock::{iso8601, now_millis, parse_iso8601};
 use nimbus_core::ids;
@@ -63,6 +63,9 @@ struct Authenticated {
 
 const UNKNOWN_PRODUCT: &str = "openapi";
 
+/// Oversized bodies up to this multiple of the limit are drained before the 413 is sent.
+const DRAIN_FACTOR: usize = 8;
+
 impl Gateway {
     pub fn new(cfg: GatewayConfig, registry: Arc<Registry>, hooks: Hooks, store: Store) -> Self {
         let window_ms = cfg.timestamp_window.as_millis() as i64;
@@ -82,30 +85,16 @@ impl Gateway {
 
     /// Serves one request. Never panics and never hangs past `request_timeout`: every failure is an
     /// Alibaba-shaped error, and every request yields one audit event.
-    pub async fn handle<B>(
-        &self,
-        req: Request<B>,
-        peer: SocketAddr,
-        secure: bool,
-    ) -> Response<Full<Bytes>>
+    pub async fn handle<B>(&self, req: Request<B>, peer: SocketAddr, secure: bool) -> Response<Full<Bytes>>
     where
         B: Body<Data = Bytes> + Send,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let request_id = ids::request_id();
         let (parts, body) = req.into_parts();
-        let query: Vec<(String, String)> = parts
-            .uri
-            .query()
-            .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-            .unwrap_or_default();
-        let format = Format::from_param(
-            query
-                .iter()
-                .rev()
-                .find(|(k, _)| k == "Format")
-                .map(|(_, v)| v.as_str()),
-        );
+        let query: Vec<(String, String)> =
+            parts.uri.query().map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
+        let format = Format::from_param(query.iter().rev().find(|(k, _)| k == "Format").map(|(_, v)| v.as_str()));
         let mut audit = AuditEvent {
             event_id: ids::request_id().to_lowercase(),
             event_time: iso8601(now_millis()),
@@ -130,11 +119,7 @@ impl Gateway {
         };
 
         let work = self.process(&parts, body, query, peer, secure, &request_id, &mut audit);
-        let outcome = match tokio::time::timeout(
-            self.cfg.request_timeout,
-            AssertUnwindSafe(work).catch_unwind(),
-        )
-        .await
+        let outcome = match tokio::time::timeout(self.cfg.request_timeout, AssertUnwindSafe(work).catch_unwind()).await
         {
             Ok(Ok(r)) => r,
             Ok(Err(_panic)) => {
@@ -144,18 +129,12 @@ impl Gateway {
             Err(_elapsed) => Err(ApiError::new(
                 408,
                 "RequestTimeout",
-                format!(
-                    "The request did not complete within {} seconds.",
-                    self.cfg.request_timeout.as_secs()
-                ),
+                format!("The request did not complete within {} seconds.", self.cfg.request_timeout.as_secs()),
             )),
         };
 
-        let product = if audit.service_name.is_empty() {
-            UNKNOWN_PRODUCT.to_string()
-        } else {
-            audit.service_name.clone()
-        };
+        let product =
+            if audit.service_name.is_empty() { UNKNOWN_PRODUCT.to_string() } else { audit.service_name.clone() };
         let response = match outcome {
             Ok(body) => render::success(format, &audit.event_name, &request_id, body),
             Err(e) => {
@@ -188,10 +167,7 @@ impl Gateway {
             return Err(ApiError::new(
                 400,
                 "UnsupportedHTTPMethod",
-                format!(
-                    "HTTP method {} is not supported; use GET or POST.",
-                    parts.method
-                ),
+                format!("HTTP method {} is not supported; use GET or POST.", parts.method),
             ));
         }
         if parts.uri.path() != "/" {
@@ -199,11 +175,7 @@ impl Gateway {
         }
         let body = self.read_body(parts, body).await?;
         let form: Vec<(String, String)> = match header(parts, "content-type") {
-            Some(ct)
-                if ct
-                    .to_ascii_lowercase()
-                    .starts_with("application/x-www-form-urlencoded") =>
-            {
+            Some(ct) if ct.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded") => {
                 form_urlencoded::parse(&body).into_owned().collect()
             }
             _ => vec![],
@@ -213,11 +185,7 @@ impl Gateway {
             Some(a) if a.trim_start().starts_with("ACS3-") => {
                 self.authenticate_v3(parts, a, &query, form, &body).await?
             }
-            _ if query
-                .iter()
-                .chain(form.iter())
-                .any(|(k, _)| k == "Signature") =>
-            {
+            _ if query.iter().chain(form.iter()).any(|(k, _)| k == "Signature") => {
                 self.authenticate_v1(parts, query, form).await?
             }
             _ => {
@@ -228,12 +196,7 @@ impl Gateway {
                 ));
             }
         };
-        let Authenticated {
-            mut caller,
-            action,
-            version,
-            params,
-        } = auth;
+        let Authenticated { mut caller, action, version, params } = auth;
         caller.source_ip = peer.ip();
         caller.secure_transport = secure;
         caller.user_agent = header(parts, "user-agent").map(str::to_string);
@@ -243,29 +206,18 @@ impl Gateway {
         audit.api_version = version.clone();
 
         if let Err(wait_ms) = self.throttle.check(&caller.access_key_id) {
-            let mut e = ApiError::new(
-                400,
-                "Throttling.User",
-                "Request was denied due to user flow control.",
-            );
+            let mut e = ApiError::new(400, "Throttling.User", "Request was denied due to user flow control.");
             e.retry_after_ms = Some(wait_ms);
             return Err(e);
         }
 
         let service = self.registry.by_version(&version).cloned().ok_or_else(|| {
-            ApiError::new(
-                400,
-                "InvalidVersion",
-                format!("Specified parameter Version is not valid: {version:?}."),
-            )
+            ApiError::new(400, "InvalidVersion", format!("Specified parameter Version is not valid: {version:?}."))
         })?;
         audit.service_name = service.product().to_string();
         audit.event_source = self.cfg.region.endpoint_host(service.code());
-        let spec: &'static ActionSpec = service
-            .actions()
-            .iter()
-            .find(|a| a.name == action)
-            .ok_or_else(not_found_api)?;
+        let spec: &'static ActionSpec =
+            service.actions().iter().find(|a| a.name == action).ok_or_else(not_found_api)?;
         audit.event_rw = spec.access.as_str().to_string();
 
         let ctx = CallContext {
@@ -276,12 +228,7 @@ impl Gateway {
         };
         let resources = service.resources(&ctx, spec, &params);
         audit.resources = resources.clone();
-        match self
-            .hooks
-            .authorizer
-            .authorize(&ctx.caller, spec.ram_action, &resources)
-            .await
-        {
+        match self.hooks.authorizer.authorize(&ctx.caller, spec.ram_action, &resources).await {
             Decision::Allow => {}
             denied => return Err(forbidden(&ctx.caller, spec, denied)),
         }
@@ -303,18 +250,11 @@ impl Gateway {
             _ => return service.handle(ctx, spec, params).await,
         };
         if token.len() > 64 || !token.is_ascii() {
-            return Err(ApiError::invalid(
-                "ClientToken",
-                "at most 64 ASCII characters",
-            ));
+            return Err(ApiError::invalid("ClientToken", "at most 64 ASCII characters"));
         }
         let account = &ctx.caller.account_id;
         let hash = business_hash(params);
-        match self
-            .store
-            .claim_idempotency(account, spec.name, &token, &hash)
-            .await?
-        {
+        match self.store.claim_idempotency(account, spec.name, &token, &hash).await? {
             Claim::Replay(v) => return Ok(v),
             Claim::Mismatch => {
                 return Err(ApiError::new(
@@ -334,15 +274,11 @@ impl Gateway {
         }
         match service.handle(ctx, spec, params).await {
             Ok(v) => {
-                self.store
-                    .complete_idempotency(account, spec.name, &token, &v)
-                    .await?;
+                self.store.complete_idempotency(account, spec.name, &token, &v).await?;
                 Ok(v)
             }
             Err(e) => {
-                self.store
-                    .abandon_idempotency(account, spec.name, &token)
-                    .await?;
+                self.store.abandon_idempotency(account, spec.name, &token).await?;
                 Err(e)
             }
         }
@@ -361,24 +297,20 @@ impl Gateway {
                 format!("The request body is larger than the {max} bytes this endpoint accepts."),
             )
         };
-        if let Some(len) = header(parts, "content-length").and_then(|v| v.parse::<u64>().ok())
-            && len > max as u64
-        {
+        let declared = header(parts, "content-length").and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|len| len > max as u64) {
+            // Read and discard a moderately oversized upload so the client, still sending, receives
+            // the 413 instead of a broken pipe; past DRAIN_FACTOR times the limit, just close.
+            if declared.is_some_and(|len| len <= (max * DRAIN_FACTOR) as u64) {
+                let mut body = std::pin::pin!(body);
+                while let Some(Ok(_)) = body.frame().await {}
+            }
             return Err(too_large());
         }
         match Limited::new(body, max).collect().await {
             Ok(c) => Ok(c.to_bytes()),
-            Err(e)
-                if e.downcast_ref::<http_body_util::LengthLimitError>()
-                    .is_some() =>
-            {
-                Err(too_large())
-            }
-            Err(e) => Err(ApiError::new(
-                400,
-                "IncompleteBody",
-                format!("The request body could not be read: {e}"),
-            )),
+            Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(too_large()),
+            Err(e) => Err(ApiError::new(400, "IncompleteBody", format!("The request body could not be read: {e}"))),
         }
     }
 
@@ -390,14 +322,7 @@ impl Gateway {
     ) -> Result<Authenticated, ApiError> {
         let pairs: Vec<(String, String)> = query.into_iter().chain(form).collect();
         let params = Params::from_pairs(pairs.iter().cloned());
-        for name in [
-            "Action",
-            "Version",
-            "AccessKeyId",
-            "SignatureMethod",
-            "SignatureNonce",
-            "Timestamp",
-        ] {
+        for name in ["Action", "Version", "AccessKeyId", "SignatureMethod", "SignatureNonce", "Timestamp"] {
             params.require(name)?;
         }
         let method = params.get("SignatureMethod").unwrap_or_default();
@@ -420,26 +345,14 @@ impl Gateway {
         let ts = self.check_timestamp("Timestamp", params.get("Timestamp").unwrap_or_default())?;
         let ak = params.get("AccessKeyId").unwrap_or_default().to_string();
         let cred = self.lookup(&ak).await?;
-        let sts = v1::string_to_sign(
-            parts.method.as_str(),
-            pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        );
-        if !v1::verify(
-            cred.secret.expose(),
-            &sts,
-            params.get("Signature").unwrap_or_default(),
-        ) {
+        let sts = v1::string_to_sign(parts.method.as_str(), pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        if !v1::verify(cred.secret.expose(), &sts, params.get("Signature").unwrap_or_default()) {
             return Err(signature_mismatch(&sts));
         }
         self.after_signature(&cred, params.get("SignatureNonce").unwrap_or_default(), ts)?;
         let action = params.get("Action").unwrap_or_default().to_string();
         let version = params.get("Version").unwrap_or_default().to_string();
-        Ok(Authenticated {
-            caller: caller_of(&cred),
-            action,
-            version,
-            params,
-        })
+        Ok(Authenticated { caller: caller_of(&cred), action, version, params })
     }
 
     async fn authenticate_v3(
@@ -457,34 +370,25 @@ impl Gateway {
             return Err(ApiError::new(
                 400,
                 "InvalidSignatureMethod",
-                format!(
-                    "Signature algorithm {} is not supported; use ACS3-HMAC-SHA256.",
-                    auth.algorithm
-                ),
+                format!("Signature algorithm {} is not supported; use ACS3-HMAC-SHA256.", auth.algorithm),
             ));
         }
         let required_header = |name: &str| {
             header(parts, name).filter(|v| !v.is_empty()).ok_or_else(|| {
-                ApiError::new(400, "MissingParameter", format!("The header \"{name}\" that is mandatory for processing this request is not supplied."))
+                ApiError::new(
+                    400,
+                    "MissingParameter",
+                    format!("The header \"{name}\" that is mandatory for processing this request is not supplied."),
+                )
             })
         };
         let action = header(parts, "x-acs-action")
-            .or_else(|| {
-                query
-                    .iter()
-                    .find(|(k, _)| k == "Action")
-                    .map(|(_, v)| v.as_str())
-            })
+            .or_else(|| query.iter().find(|(k, _)| k == "Action").map(|(_, v)| v.as_str()))
             .filter(|v| !v.is_empty())
             .ok_or_else(|| ApiError::missing("Action"))?
             .to_string();
         let version = header(parts, "x-acs-version")
-            .or_else(|| {
-                query
-                    .iter()
-                    .find(|(k, _)| k == "Version")
-                    .map(|(_, v)| v.as_str())
-            })
+            .or_else(|| query.iter().find(|(k, _)| k == "Version").map(|(_, v)| v.as_str()))
             .filter(|v| !v.is_empty())
             .ok_or_else(|| ApiError::missing("Version"))?
             .to_string();
@@ -531,14 +435,7 @@ impl Gateway {
             parts.uri.path(),
             &cq,
             &auth.signed_headers,
-            |n| {
-                parts
-                    .headers
-                    .get_all(n)
-                    .iter()
-                    .filter_map(|v| v.to_str().ok())
-                    .collect()
-            },
+            |n| parts.headers.get_all(n).iter().filter_map(|v| v.to_str().ok()).collect(),
             declared_hash,
         );
         let sts = v3::string_to_sign(&auth.algorithm, &cr);
@@ -546,16 +443,14 @@ impl Gateway {
             return Err(signature_mismatch(&sts));
         }
         self.after_signature(&cred, nonce, ts)?;
-        let params = Params::from_pairs(query.iter().cloned().chain(form).chain([
-            ("Action".to_string(), action.clone()),
-            ("Version".to_string(), version.clone()),
-        ]));
-        Ok(Authenticated {
-            caller: caller_of(&cred),
-            action,
-            version,
-            params,
-        })
+        let params = Params::from_pairs(
+            query
+                .iter()
+                .cloned()
+                .chain(form)
+                .chain([("Action".to_string(), action.clone()), ("Version".to_string(), version.clone())]),
+        );
+        Ok(Authenticated { caller: caller_of(&cred), action, version, params })
     }
 
     /// The request's time must be within the window of ours.
@@ -583,39 +478,19 @@ impl Gateway {
             .credentials
             .lookup(access_key_id)
             .await?
-            .ok_or_else(|| {
-                ApiError::new(
-                    404,
-                    "InvalidAccessKeyId.NotFound",
-                    "Specified access key is not found.",
-                )
-            })
+            .ok_or_else(|| ApiError::new(404, "InvalidAccessKeyId.NotFound", "Specified access key is not found."))
     }
 
     /// Checks that need a proven identity: key status, then nonce replay.
     fn after_signature(&self, cred: &Credential, nonce: &str, ts: i64) -> Result<(), ApiError> {
         if !cred.active {
-            return Err(ApiError::new(
-                400,
-                "InvalidAccessKeyId.Inactive",
-                "Specified access key is disabled.",
-            ));
+            return Err(ApiError::new(400, "InvalidAccessKeyId.Inactive", "Specified access key is disabled."));
         }
         if nonce.len() > 128 {
-            return Err(ApiError::invalid(
-                "SignatureNonce",
-                "at most 128 characters",
-            ));
+            return Err(ApiError::invalid("SignatureNonce", "at most 128 characters"));
         }
-        if !self
-            .nonces
-            .first_use(&cred.access_key_id, nonce, ts, now_millis())
-        {
-            return Err(ApiError::new(
-                400,
-                "SignatureNonceUsed",
-                "Specified signature nonce was used already.",
-            ));
+        if !self.nonces.first_use(&cred.access_key_id, nonce, ts, now_millis()) {
+            return Err(ApiError::new(400, "SignatureNonceUsed", "Specified signature nonce was used already."));
         }
         Ok(())
     }
@@ -638,11 +513,7 @@ fn caller_of(c: &Credential) -> Caller {
 }
 
 fn not_found_api() -> ApiError {
-    ApiError::new(
-        404,
-        "InvalidAction.NotFound",
-        "Specified api is not found, please check your url and method.",
-    )
+    ApiError::new(404, "InvalidAction.NotFound", "Specified api is not found, please check your url and method.")
 }
 
 /// The message must contain `server string to sign is:` followed by exactly our string to sign: the
@@ -651,9 +522,7 @@ fn signature_mismatch(string_to_sign: &str) -> ApiError {
     ApiError::new(
         400,
         "SignatureDoesNotMatch",
-        format!(
-            "Specified signature is not matched with our calculation. server string to sign is:{string_to_sign}"
-        ),
+        format!("Specified signature is not matched with our calculation. server string to sign is:{string_to_sign}"),
     )
 }
 

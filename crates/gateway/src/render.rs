@@ -22,32 +22,17 @@ impl Format {
     }
 }
 
-pub fn success(
-    format: Format,
-    action: &str,
-    request_id: &str,
-    body: Value,
-) -> Response<Full<Bytes>> {
+pub fn success(format: Format, action: &str, request_id: &str, body: Value) -> Response<Full<Bytes>> {
     let mut obj = Map::new();
     obj.insert("RequestId".into(), Value::from(request_id));
     if let Value::Object(m) = body {
         obj.extend(m.into_iter().filter(|(k, _)| k != "RequestId"));
     }
-    let root = if action.is_empty() {
-        "Response".to_string()
-    } else {
-        format!("{action}Response")
-    };
+    let root = if action.is_empty() { "Response".to_string() } else { format!("{action}Response") };
     respond(format, 200, &root, obj, request_id, None)
 }
 
-pub fn error(
-    format: Format,
-    request_id: &str,
-    host_id: &str,
-    product: &str,
-    e: &ApiError,
-) -> Response<Full<Bytes>> {
+pub fn error(format: Format, request_id: &str, host_id: &str, product: &str, e: &ApiError) -> Response<Full<Bytes>> {
     let mut obj = Map::new();
     obj.insert("RequestId".into(), Value::from(request_id));
     obj.insert("HostId".into(), Value::from(host_id));
@@ -75,10 +60,7 @@ fn respond(
     retry_after_ms: Option<u64>,
 ) -> Response<Full<Bytes>> {
     let (body, ctype) = match format {
-        Format::Json => (
-            Value::Object(obj).to_string(),
-            "application/json;charset=utf-8",
-        ),
+        Format::Json => (Value::Object(obj).to_string(), "application/json;charset=utf-8"),
         Format::Xml => {
             let mut s = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>");
             xml_element(xml_root, &Value::Object(obj), &mut s);
@@ -115,11 +97,7 @@ fn xml_element(name: &str, v: &Value, out: &mut String) {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&apos;")
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&apos;")
 }
 
 #[cfg(test)]
@@ -150,18 +128,8 @@ mod tests {
 
     #[test]
     fn json_error_has_the_fields_sdks_read() {
-        let e = ApiError::new(
-            400,
-            "SignatureDoesNotMatch",
-            "x. server string to sign is:GET&%2F&A",
-        );
-        let r = error(
-            Format::Json,
-            "RID",
-            "ecs.local-1.nimbus.internal",
-            "Ecs",
-            &e,
-        );
+        let e = ApiError::new(400, "SignatureDoesNotMatch", "x. server string to sign is:GET&%2F&A");
+        let r = error(Format::Json, "RID", "ecs.local-1.nimbus.internal", "Ecs", &e);
         assert_eq!(r.status(), 400);
         assert_eq!(r.headers()["x-acs-request-id"], "RID");
         let v: Value = serde_json::from_str(&tokio_test_block_on(body_of(r))).expect("json");
@@ -172,9 +140,6 @@ mod tests {
     }
 
     fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
-        tokio::runtime::Builder::new_current_thread()
-            .build()
-            .expect("runtime")
-            .block_on(f)
+        tokio::runtime::Builder::new_current_thread().build().expect("runtime").block_on(f)
     }
 }

@@ -17,21 +17,11 @@ pub struct NonceCache {
 
 impl NonceCache {
     pub fn new(window_ms: i64) -> Self {
-        NonceCache {
-            seen: Mutex::new(HashMap::new()),
-            hasher: RandomState::new(),
-            window_ms,
-        }
+        NonceCache { seen: Mutex::new(HashMap::new()), hasher: RandomState::new(), window_ms }
     }
 
     /// Records the nonce; false if it was already seen and has not expired.
-    pub fn first_use(
-        &self,
-        access_key_id: &str,
-        nonce: &str,
-        request_time_ms: i64,
-        now_ms: i64,
-    ) -> bool {
+    pub fn first_use(&self, access_key_id: &str, nonce: &str, request_time_ms: i64, now_ms: i64) -> bool {
         let key = self.hasher.hash_one((access_key_id, nonce));
         // After this instant the timestamp check alone rejects the request.
         let expires = request_time_ms.max(now_ms) + self.window_ms;
@@ -59,9 +49,6 @@ mod tests {
         assert!(c.first_use("ak", "n1", 0, 0));
         assert!(!c.first_use("ak", "n1", 0, 10));
         assert!(c.first_use("ak2", "n1", 0, 10), "nonces are per AccessKey");
-        assert!(
-            c.first_use("ak", "n1", 0, 2000),
-            "expired entries may be reused"
-        );
+        assert!(c.first_use("ak", "n1", 0, 2000), "expired entries may be reused");
     }
 }

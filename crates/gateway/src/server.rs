@@ -26,15 +26,9 @@ pub struct Listener {
 }
 
 impl Listener {
-    pub async fn bind(
-        addr: SocketAddr,
-        tls: Option<Arc<rustls::ServerConfig>>,
-    ) -> std::io::Result<Self> {
+    pub async fn bind(addr: SocketAddr, tls: Option<Arc<rustls::ServerConfig>>) -> std::io::Result<Self> {
         let tcp = TcpListener::bind(addr).await?;
-        Ok(Listener {
-            tcp,
-            tls: tls.map(TlsAcceptor::from),
-        })
+        Ok(Listener { tcp, tls: tls.map(TlsAcceptor::from) })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -47,19 +41,10 @@ impl Listener {
 
     /// Serves until `shutdown` turns true, then stops accepting and waits up to `drain` for open
     /// connections to finish their in-flight requests.
-    pub async fn serve(
-        self,
-        gateway: Arc<Gateway>,
-        mut shutdown: watch::Receiver<bool>,
-        drain: Duration,
-    ) {
+    pub async fn serve(self, gateway: Arc<Gateway>, mut shutdown: watch::Receiver<bool>, drain: Duration) {
         let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS as usize));
         let mut builder = auto::Builder::new(TokioExecutor::new());
-        builder
-            .http1()
-            .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_READ_TIMEOUT)
-            .keep_alive(true);
+        builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT).keep_alive(true);
         builder.http2().timer(TokioTimer::new());
         let builder = Arc::new(builder);
         loop {
@@ -80,12 +65,7 @@ impl Listener {
                 continue;
             };
             let _ = stream.set_nodelay(true);
-            let (gw, tls, builder, mut stop) = (
-                gateway.clone(),
-                self.tls.clone(),
-                builder.clone(),
-                shutdown.clone(),
-            );
+            let (gw, tls, builder, mut stop) = (gateway.clone(), self.tls.clone(), builder.clone(), shutdown.clone());
             tokio::spawn(async move {
                 let _permit = permit;
                 let secure = tls.is_some();
@@ -95,9 +75,7 @@ impl Listener {
                 });
                 match tls {
                     Some(acceptor) => {
-                        let Ok(Ok(s)) =
-                            tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream))
-                                .await
+                        let Ok(Ok(s)) = tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
                         else {
                             return;
                         };
@@ -120,10 +98,7 @@ impl Listener {
             });
         }
         // Every connection holds a permit: getting them all back means every connection closed.
-        if tokio::time::timeout(drain, slots.acquire_many(MAX_CONNECTIONS))
-            .await
-            .is_err()
-        {
+        if tokio::time::timeout(drain, slots.acquire_many(MAX_CONNECTIONS)).await.is_err() {
             tracing::warn!("connections still open after the drain period; closing them");
         }
     }

@@ -23,10 +23,7 @@ impl Throttle {
             let burst = NonZeroU32::new(cfg.burst.max(cfg.per_key_rps)).unwrap_or(rps);
             RateLimiter::keyed(Quota::per_second(rps).allow_burst(burst))
         });
-        Throttle {
-            limiter,
-            clock: DefaultClock::default(),
-        }
+        Throttle { limiter, clock: DefaultClock::default() }
     }
 
     /// `Ok` if `key` may proceed, else the milliseconds until it may.
@@ -37,12 +34,8 @@ impl Throttle {
         if l.len() > 100_000 {
             l.retain_recent();
         }
-        l.check_key(&key.to_string()).map_err(|not_until| {
-            not_until
-                .wait_time_from(self.clock.now())
-                .as_millis()
-                .max(1) as u64
-        })
+        l.check_key(&key.to_string())
+            .map_err(|not_until| not_until.wait_time_from(self.clock.now()).as_millis().max(1) as u64)
     }
 }
 
@@ -52,18 +45,12 @@ mod tests {
 
     #[test]
     fn limits_per_key() {
-        let t = Throttle::new(ThrottleConfig {
-            per_key_rps: 1,
-            burst: 2,
-        });
+        let t = Throttle::new(ThrottleConfig { per_key_rps: 1, burst: 2 });
         assert!(t.check("a").is_ok());
         assert!(t.check("a").is_ok());
         assert!(t.check("a").is_err());
         assert!(t.check("b").is_ok(), "other keys are not affected");
-        let off = Throttle::new(ThrottleConfig {
-            per_key_rps: 0,
-            burst: 0,
-        });
+        let off = Throttle::new(ThrottleConfig { per_key_rps: 0, burst: 0 });
         assert!((0..1000).all(|_| off.check("a").is_ok()));
     }
 }

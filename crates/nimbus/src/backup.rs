@@ -52,23 +52,21 @@ impl BackupJob {
     }
 
     async fn run_job(&self, job: &Job, ctl: &JobControl) -> Result<Value, JobError> {
-        let req: BackupRequest = serde_json::from_value(job.payload.clone())
-            .map_err(|e| JobError::Permanent(e.to_string()))?;
+        let req: BackupRequest =
+            serde_json::from_value(job.payload.clone()).map_err(|e| JobError::Permanent(e.to_string()))?;
         let dest = self.dest(&job.id);
         std::fs::create_dir_all(&dest)?;
         let tables = export::tables();
         let mut cp: Checkpoint = match &job.checkpoint {
-            Some(v) => serde_json::from_value(v.clone())
-                .map_err(|e| JobError::Permanent(format!("bad checkpoint: {e}")))?,
+            Some(v) => {
+                serde_json::from_value(v.clone()).map_err(|e| JobError::Permanent(format!("bad checkpoint: {e}")))?
+            }
             None => {
                 let mut total = 0;
                 for t in &tables {
                     total += self.store.count_rows(t).await?;
                 }
-                Checkpoint {
-                    total: total.max(1),
-                    ..Default::default()
-                }
+                Checkpoint { total: total.max(1), ..Default::default() }
             }
         };
         if job.checkpoint.is_some() {
@@ -84,21 +82,14 @@ impl BackupJob {
         while cp.table < tables.len() {
             let table = tables[cp.table];
             let path = dest.join(format!("{table}.jsonl"));
-            let file = std::fs::OpenOptions::new()
-                .create(true)
-                .write(true)
-                .truncate(false)
-                .open(&path)?;
+            let file = std::fs::OpenOptions::new().create(true).write(true).truncate(false).open(&path)?;
             // Drop whatever was written after the last checkpoint: those rows are fetched again.
             file.set_len(cp.bytes.get(table).copied().unwrap_or(0))?;
             let mut file = std::io::BufWriter::new(file);
             use std::io::Seek;
             file.seek(std::io::SeekFrom::End(0))?;
             loop {
-                let page = self
-                    .store
-                    .export_page(table, cp.after.as_deref(), PAGE_ROWS)
-                    .await?;
+                let page = self.store.export_page(table, cp.after.as_deref(), PAGE_ROWS).await?;
                 if page.rows.is_empty() {
                     break;
                 }
@@ -110,15 +101,12 @@ impl BackupJob {
                 file.get_ref().sync_data()?;
                 cp.rows += page.rows.len() as i64;
                 cp.after = page.last_key;
-                cp.bytes
-                    .insert(table.to_string(), file.get_ref().metadata()?.len());
+                cp.bytes.insert(table.to_string(), file.get_ref().metadata()?.len());
                 let progress = (cp.rows * 99 / cp.total.max(cp.rows)).min(99);
                 ctl.heartbeat(progress, &serde_json::to_value(&cp)?).await?;
                 if req.rows_per_second > 0 {
                     // Pace against the whole run, not just this page, so stalls are not repaid in bursts.
-                    let due = Duration::from_secs_f64(
-                        (cp.rows - rows_at_start) as f64 / req.rows_per_second as f64,
-                    );
+                    let due = Duration::from_secs_f64((cp.rows - rows_at_start) as f64 / req.rows_per_second as f64);
                     if let Some(wait) = due.checked_sub(started.elapsed()) {
                         tokio::time::sleep(wait).await;
                     }
@@ -126,11 +114,7 @@ impl BackupJob {
             }
             cp.table += 1;
             cp.after = None;
-            ctl.heartbeat(
-                (cp.rows * 99 / cp.total.max(cp.rows)).min(99),
-                &serde_json::to_value(&cp)?,
-            )
-            .await?;
+            ctl.heartbeat((cp.rows * 99 / cp.total.max(cp.rows)).min(99), &serde_json::to_value(&cp)?).await?;
         }
         let mut manifest_tables = vec![];
         for t in &tables {
@@ -146,13 +130,8 @@ impl BackupJob {
             "tables": manifest_tables,
         });
         let path = dest.join("manifest.json");
-        nimbus_core::secret::write_private_file(
-            &path,
-            serde_json::to_string_pretty(&manifest)?.as_bytes(),
-        )?;
-        Ok(
-            json!({"dest": dest.display().to_string(), "rows": cp.rows, "manifest": path.display().to_string()}),
-        )
+        nimbus_core::secret::write_private_file(&path, serde_json::to_string_pretty(&manifest)?.as_bytes())?;
+        Ok(json!({"dest": dest.display().to_string(), "rows": cp.rows, "manifest": path.display().to_string()}))
     }
 }
 

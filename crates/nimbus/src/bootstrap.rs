@@ -49,19 +49,13 @@ pub fn access_key_purpose(access_key_id: &str) -> String {
 pub async fn ensure_root(store: &Store, keys: &dyn KeyProvider, dir: &Path) -> Result<RootOutcome> {
     let path = dir.join("root-credentials");
     if path.exists() {
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("reading {}", path.display()))?;
-        let creds: RootCredentials = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not valid JSON", path.display()))?;
+        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        let creds: RootCredentials =
+            serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))?;
         register(store, keys, &creds).await?;
         return Ok(RootOutcome::Reused(creds));
     }
-    if store
-        .list_accounts()
-        .await?
-        .iter()
-        .any(|a| a.name == ROOT_ACCOUNT_NAME)
-    {
+    if store.list_accounts().await?.iter().any(|a| a.name == ROOT_ACCOUNT_NAME) {
         return Ok(RootOutcome::FileMissing);
     }
     let creds = RootCredentials {
@@ -77,33 +71,22 @@ pub async fn ensure_root(store: &Store, keys: &dyn KeyProvider, dir: &Path) -> R
 
 /// Makes sure the account and key of `creds` are in the store (idempotent).
 async fn register(store: &Store, keys: &dyn KeyProvider, creds: &RootCredentials) -> Result<()> {
-    match store
-        .create_account(&creds.account_id, ROOT_ACCOUNT_NAME)
-        .await
-    {
+    match store.create_account(&creds.account_id, ROOT_ACCOUNT_NAME).await {
         Ok(_) | Err(StoreError::AlreadyExists) => {}
         Err(e) => return Err(e.into()),
     }
-    let account = store
-        .get_account(&creds.account_id)
-        .await
-        .context("root account")?;
+    let account = store.get_account(&creds.account_id).await.context("root account")?;
     if account.name != ROOT_ACCOUNT_NAME {
-        bail!(
-            "root-credentials names account {} but the store knows it as {:?}",
-            account.id,
-            account.name
-        );
+        bail!("root-credentials names account {} but the store knows it as {:?}", account.id, account.name);
     }
     let record = AccessKeyRecord {
         id: creds.access_key_id.clone(),
         account_id: creds.account_id.clone(),
         principal_type: "root".into(),
         principal_id: creds.account_id.clone(),
-        secret_wrapped: keys.root_key().wrap(
-            &access_key_purpose(&creds.access_key_id),
-            creds.access_key_secret.as_bytes(),
-        ),
+        secret_wrapped: keys
+            .root_key()
+            .wrap(&access_key_purpose(&creds.access_key_id), creds.access_key_secret.as_bytes()),
         status: "Active".into(),
         created_at: nimbus_core::clock::now_millis(),
     };

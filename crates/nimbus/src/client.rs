@@ -21,10 +21,7 @@ pub const PRODUCTS: &[(&str, &str)] = &[
 ];
 
 pub fn version_of(product: &str) -> Option<&'static str> {
-    PRODUCTS
-        .iter()
-        .find(|(p, _)| p.eq_ignore_ascii_case(product))
-        .map(|(_, v)| *v)
+    PRODUCTS.iter().find(|(p, _)| p.eq_ignore_ascii_case(product)).map(|(_, v)| *v)
 }
 
 /// A response: HTTP status and JSON body.
@@ -50,12 +47,7 @@ pub struct RpcClient {
 
 impl RpcClient {
     /// `ca_pem`: the CA to trust for `https://` endpoints (a Nimbus region's `ca.pem`).
-    pub fn new(
-        endpoint: &str,
-        access_key_id: &str,
-        secret: &str,
-        ca_pem: Option<&[u8]>,
-    ) -> Result<Self> {
+    pub fn new(endpoint: &str, access_key_id: &str, secret: &str, ca_pem: Option<&[u8]>) -> Result<Self> {
         let endpoint = endpoint.trim_end_matches('/').to_string();
         if !endpoint.starts_with("http://") && !endpoint.starts_with("https://") {
             bail!("endpoint {endpoint:?} must start with http:// or https://");
@@ -74,9 +66,7 @@ impl RpcClient {
                 bail!("the CA file holds no certificate");
             }
             cfg = cfg.tls_config(
-                ureq::tls::TlsConfig::builder()
-                    .root_certs(ureq::tls::RootCerts::Specific(Arc::new(certs)))
-                    .build(),
+                ureq::tls::TlsConfig::builder().root_certs(ureq::tls::RootCerts::Specific(Arc::new(certs))).build(),
             );
         }
         Ok(RpcClient {
@@ -110,10 +100,7 @@ impl RpcClient {
         all.extend(params.iter().cloned());
         let sts = v1::string_to_sign(method, all.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         all.push(("Signature".into(), v1::sign(self.secret.expose(), &sts)));
-        all.iter()
-            .map(|(k, v)| format!("{}={}", pct(k), pct(v)))
-            .collect::<Vec<_>>()
-            .join("&")
+        all.iter().map(|(k, v)| format!("{}={}", pct(k), pct(v))).collect::<Vec<_>>().join("&")
     }
 
     /// Calls `action` of API `version` with `params` (POST, parameters in the query, as the SDKs do).
@@ -133,10 +120,7 @@ impl RpcClient {
         }
         .with_context(|| format!("calling {}", self.endpoint))?;
         let status = resp.status().as_u16();
-        let text = resp
-            .body_mut()
-            .read_to_string()
-            .context("reading the response")?;
+        let text = resp.body_mut().read_to_string().context("reading the response")?;
         let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
         Ok(Reply { status, body })
     }

@@ -91,8 +91,7 @@ fn read_file(path: Option<&Path>) -> Result<FileConfig> {
     let Some(p) = path else {
         return Ok(FileConfig::default());
     };
-    let text = std::fs::read_to_string(p)
-        .with_context(|| format!("reading config file {}", p.display()))?;
+    let text = std::fs::read_to_string(p).with_context(|| format!("reading config file {}", p.display()))?;
     toml::from_str(&text).with_context(|| format!("config file {} is not valid", p.display()))
 }
 
@@ -124,16 +123,9 @@ pub fn resolve_store(a: &StoreArgs) -> Result<(PathBuf, String)> {
 }
 
 fn store_of(a: &StoreArgs, f: &FileConfig) -> Result<(PathBuf, String)> {
-    let dir = a
-        .data_dir
-        .clone()
-        .or(f.data_dir.clone())
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
-    std::fs::create_dir_all(&dir)
-        .with_context(|| format!("creating data directory {}", dir.display()))?;
-    let dir = dir
-        .canonicalize()
-        .with_context(|| format!("resolving {}", dir.display()))?;
+    let dir = a.data_dir.clone().or(f.data_dir.clone()).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating data directory {}", dir.display()))?;
+    let dir = dir.canonicalize().with_context(|| format!("resolving {}", dir.display()))?;
     let url = a
         .store_url
         .clone()
@@ -149,34 +141,15 @@ impl Settings {
         let s = Settings {
             data_dir,
             store_url,
-            region: a
-                .region
-                .clone()
-                .or(f.region)
-                .unwrap_or_else(|| "local-1".into()),
-            api_addr: a
-                .api_addr
-                .or(f.api_addr)
-                .unwrap_or_else(|| parse_addr(DEFAULT_API_ADDR)),
-            api_http_addr: a
-                .api_http_addr
-                .or(f.api_http_addr)
-                .unwrap_or_else(|| parse_addr(DEFAULT_API_HTTP_ADDR)),
-            oss_addr: a
-                .oss_addr
-                .or(f.oss_addr)
-                .unwrap_or_else(|| parse_addr(DEFAULT_OSS_ADDR)),
-            oss_http_addr: a
-                .oss_http_addr
-                .or(f.oss_http_addr)
-                .unwrap_or_else(|| parse_addr(DEFAULT_OSS_HTTP_ADDR)),
+            region: a.region.clone().or(f.region).unwrap_or_else(|| "local-1".into()),
+            api_addr: a.api_addr.or(f.api_addr).unwrap_or_else(|| parse_addr(DEFAULT_API_ADDR)),
+            api_http_addr: a.api_http_addr.or(f.api_http_addr).unwrap_or_else(|| parse_addr(DEFAULT_API_HTTP_ADDR)),
+            oss_addr: a.oss_addr.or(f.oss_addr).unwrap_or_else(|| parse_addr(DEFAULT_OSS_ADDR)),
+            oss_http_addr: a.oss_http_addr.or(f.oss_http_addr).unwrap_or_else(|| parse_addr(DEFAULT_OSS_HTTP_ADDR)),
             throttle_rps: a.throttle_rps.or(f.throttle_rps).unwrap_or(500),
             throttle_burst: a.throttle_burst.or(f.throttle_burst).unwrap_or(1000),
             max_body_bytes: a.max_body_bytes.or(f.max_body_bytes).unwrap_or(1 << 20),
-            request_timeout_secs: a
-                .request_timeout_secs
-                .or(f.request_timeout_secs)
-                .unwrap_or(30),
+            request_timeout_secs: a.request_timeout_secs.or(f.request_timeout_secs).unwrap_or(30),
             log: a.log.clone().or(f.log).unwrap_or_else(|| "info".into()),
         };
         s.validate()?;
@@ -184,10 +157,7 @@ impl Settings {
     }
 
     fn validate(&self) -> Result<()> {
-        for (name, addr) in [
-            ("--api-http-addr", self.api_http_addr),
-            ("--oss-http-addr", self.oss_http_addr),
-        ] {
+        for (name, addr) in [("--api-http-addr", self.api_http_addr), ("--oss-http-addr", self.oss_http_addr)] {
             if !addr.ip().is_loopback() {
                 bail!(
                     "{name} {addr} is not a loopback address: plain HTTP carries signed requests in the clear, so it is only served on 127.0.0.0/8 or ::1. Use --api-addr (HTTPS) for other interfaces."
@@ -196,21 +166,12 @@ impl Settings {
         }
         let valid_region = !self.region.is_empty()
             && self.region.len() <= 32
-            && self
-                .region
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+            && self.region.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
         if !valid_region {
-            bail!(
-                "--region {:?}: use lowercase letters, digits and '-' (at most 32), e.g. local-1",
-                self.region
-            );
+            bail!("--region {:?}: use lowercase letters, digits and '-' (at most 32), e.g. local-1", self.region);
         }
         if self.max_body_bytes < 1024 {
-            bail!(
-                "--max-body-bytes {} is too small (at least 1024)",
-                self.max_body_bytes
-            );
+            bail!("--max-body-bytes {} is too small (at least 1024)", self.max_body_bytes);
         }
         if self.request_timeout_secs == 0 {
             bail!("--request-timeout-secs must be at least 1");
@@ -227,11 +188,7 @@ mod tests {
     fn flags_beat_file_beat_defaults() {
         let dir = tempfile::tempdir().expect("tempdir");
         let cfg = dir.path().join("n.toml");
-        std::fs::write(
-            &cfg,
-            "region = \"file-1\"\nthrottle_rps = 7\napi_addr = \"127.0.0.1:1111\"\n",
-        )
-        .expect("write");
+        std::fs::write(&cfg, "region = \"file-1\"\nthrottle_rps = 7\napi_addr = \"127.0.0.1:1111\"\n").expect("write");
         let mut a = UpArgs::default();
         a.store.config = Some(cfg.clone());
         a.store.data_dir = Some(dir.path().join("d"));

@@ -21,11 +21,7 @@ pub struct StoreCredentials {
 
 impl StoreCredentials {
     pub fn new(store: Store, keys: Arc<dyn KeyProvider>) -> Self {
-        StoreCredentials {
-            store,
-            keys,
-            cache: Mutex::new(HashMap::new()),
-        }
+        StoreCredentials { store, keys, cache: Mutex::new(HashMap::new()) }
     }
 
     async fn load(&self, id: &str) -> Result<Option<Credential>, ApiError> {
@@ -55,10 +51,7 @@ impl StoreCredentials {
 }
 
 impl CredentialSource for StoreCredentials {
-    fn lookup<'a>(
-        &'a self,
-        access_key_id: &'a str,
-    ) -> BoxFut<'a, Result<Option<Credential>, ApiError>> {
+    fn lookup<'a>(&'a self, access_key_id: &'a str) -> BoxFut<'a, Result<Option<Credential>, ApiError>> {
         Box::pin(async move {
             if access_key_id.len() > 128 {
                 return Ok(None);

@@ -33,10 +33,8 @@ pub async fn run(s: Settings) -> Result<()> {
     crate::install_crypto_provider();
     let dir = &s.data_dir;
     restrict_dir(dir)?;
-    let keys: Arc<dyn KeyProvider> = Arc::new(
-        FileKeyProvider::load_or_create(&dir.join("root.key"))
-            .context("loading the region root key")?,
-    );
+    let keys: Arc<dyn KeyProvider> =
+        Arc::new(FileKeyProvider::load_or_create(&dir.join("root.key")).context("loading the region root key")?);
     tracing::info!(provider = keys.describe(), "region root key loaded");
     let store = Store::open(&s.store_url)
         .await
@@ -49,9 +47,8 @@ pub async fn run(s: Settings) -> Result<()> {
     let (names, ips) = tls_names(&region, &[s.api_addr]);
     let tls = pki.server_config(&names, &ips)?;
 
-    let https = Listener::bind(s.api_addr, Some(tls))
-        .await
-        .with_context(|| format!("binding --api-addr {}", s.api_addr))?;
+    let https =
+        Listener::bind(s.api_addr, Some(tls)).await.with_context(|| format!("binding --api-addr {}", s.api_addr))?;
     let http = Listener::bind(s.api_http_addr, None)
         .await
         .with_context(|| format!("binding --api-http-addr {}", s.api_http_addr))?;
@@ -64,10 +61,7 @@ pub async fn run(s: Settings) -> Result<()> {
             max_body_bytes: s.max_body_bytes,
             request_timeout: Duration::from_secs(s.request_timeout_secs),
             timestamp_window: Duration::from_secs(15 * 60),
-            throttle: ThrottleConfig {
-                per_key_rps: s.throttle_rps,
-                burst: s.throttle_burst,
-            },
+            throttle: ThrottleConfig { per_key_rps: s.throttle_rps, burst: s.throttle_burst },
         },
         Arc::new(registry()),
         Hooks {
@@ -83,45 +77,25 @@ pub async fn run(s: Settings) -> Result<()> {
         tokio::spawn(https.serve(gateway.clone(), stop_rx.clone(), DRAIN)),
         tokio::spawn(http.serve(gateway.clone(), stop_rx.clone(), DRAIN)),
     ];
-    let handlers: Vec<Arc<dyn JobHandler>> = vec![Arc::new(BackupJob {
-        store: store.clone(),
-        data_dir: dir.clone(),
-    })];
-    let worker = tokio::spawn(worker::run(
-        store.clone(),
-        node.clone(),
-        handlers,
-        stop_rx.clone(),
-    ));
+    let handlers: Vec<Arc<dyn JobHandler>> = vec![Arc::new(BackupJob { store: store.clone(), data_dir: dir.clone() })];
+    let worker = tokio::spawn(worker::run(store.clone(), node.clone(), handlers, stop_rx.clone()));
 
     write_endpoints(dir, &region, https_addr, http_addr)?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "Nimbus region {} is up", region.id)?;
     writeln!(out, "  OpenAPI   https://{https_addr}")?;
-    writeln!(
-        out,
-        "  OpenAPI   http://{http_addr}   (plain HTTP, loopback only)"
-    )?;
+    writeln!(out, "  OpenAPI   http://{http_addr}   (plain HTTP, loopback only)")?;
     writeln!(
         out,
         "  OSS       not served yet: arrives with the OSS service (reserved {} and {})",
         s.oss_addr, s.oss_http_addr
     )?;
     writeln!(out, "  CA        {}", dir.join("ca.pem").display())?;
-    writeln!(
-        out,
-        "  Store     {:?} ({})",
-        store.backend(),
-        redact_url(&s.store_url)
-    )?;
+    writeln!(out, "  Store     {:?} ({})", store.backend(), redact_url(&s.store_url))?;
     writeln!(out, "  Node      {node}")?;
     match &root {
         RootOutcome::Created(c) => {
-            writeln!(
-                out,
-                "  Root AccessKey written to {} (shown once):",
-                dir.join("root-credentials").display()
-            )?;
+            writeln!(out, "  Root AccessKey written to {} (shown once):", dir.join("root-credentials").display())?;
             writeln!(out, "    AccountId       {}", c.account_id)?;
             writeln!(out, "    AccessKeyId     {}", c.access_key_id)?;
             writeln!(out, "    AccessKeySecret {}", c.access_key_secret)?;
@@ -163,16 +137,8 @@ pub async fn run(s: Settings) -> Result<()> {
 /// DNS names and addresses the server certificate covers.
 fn tls_names(region: &Region, addrs: &[SocketAddr]) -> (Vec<String>, Vec<IpAddr>) {
     let base = format!("{}.{}", region.id, region.domain);
-    let names = vec![
-        "localhost".to_string(),
-        base.clone(),
-        format!("*.{base}"),
-        format!("*.oss.{base}"),
-    ];
-    let mut ips: Vec<IpAddr> = vec![
-        IpAddr::from([127, 0, 0, 1]),
-        IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
-    ];
+    let names = vec!["localhost".to_string(), base.clone(), format!("*.{base}"), format!("*.oss.{base}")];
+    let mut ips: Vec<IpAddr> = vec![IpAddr::from([127, 0, 0, 1]), IpAddr::from(std::net::Ipv6Addr::LOCALHOST)];
     for a in addrs {
         if !a.ip().is_unspecified() && !ips.contains(&a.ip()) {
             ips.push(a.ip());
@@ -182,22 +148,14 @@ fn tls_names(region: &Region, addrs: &[SocketAddr]) -> (Vec<String>, Vec<IpAddr>
 }
 
 /// `DIR/endpoints.json`: where this region listens, for `nimbus configure --from-data-dir` and tests.
-fn write_endpoints(
-    dir: &std::path::Path,
-    region: &Region,
-    https: SocketAddr,
-    http: SocketAddr,
-) -> Result<()> {
+fn write_endpoints(dir: &std::path::Path, region: &Region, https: SocketAddr, http: SocketAddr) -> Result<()> {
     let v = serde_json::json!({
         "Region": region.id,
         "OpenApiHttps": format!("https://{https}"),
         "OpenApiHttp": format!("http://{http}"),
         "CaFile": dir.join("ca.pem").display().to_string(),
     });
-    std::fs::write(
-        dir.join("endpoints.json"),
-        serde_json::to_string_pretty(&v)?,
-    )?;
+    std::fs::write(dir.join("endpoints.json"), serde_json::to_string_pretty(&v)?)?;
     Ok(())
 }
 
@@ -247,10 +205,7 @@ mod tests {
             redact_url("postgres://nimbus:s3cret@127.0.0.1:5432/db"),
             "postgres://nimbus:******@127.0.0.1:5432/db"
         );
-        assert_eq!(
-            redact_url("postgres://nimbus@127.0.0.1/db"),
-            "postgres://nimbus@127.0.0.1/db"
-        );
+        assert_eq!(redact_url("postgres://nimbus@127.0.0.1/db"), "postgres://nimbus@127.0.0.1/db");
         assert_eq!(redact_url("sqlite:///x/state.db"), "sqlite:///x/state.db");
     }
 }

@@ -41,17 +41,7 @@ pub struct JobControl {
 impl JobControl {
     /// Saves progress (0–100) and a checkpoint to resume from, and extends the lease.
     pub async fn heartbeat(&self, progress: i64, checkpoint: &Value) -> Result<(), JobError> {
-        match self
-            .store
-            .heartbeat_job(
-                &self.job_id,
-                &self.owner,
-                progress,
-                Some(checkpoint),
-                LEASE_MS,
-            )
-            .await
-        {
+        match self.store.heartbeat_job(&self.job_id, &self.owner, progress, Some(checkpoint), LEASE_MS).await {
             Ok(true) => Ok(()),
             Ok(false) => Err(JobError::LeaseLost),
             Err(e) => Err(JobError::Retry(e.to_string())),
@@ -66,18 +56,10 @@ pub trait JobHandler: Send + Sync {
 }
 
 /// Runs jobs until `shutdown` turns true. A job interrupted by shutdown is put back in the queue.
-pub async fn run(
-    store: Store,
-    owner: String,
-    handlers: Vec<Arc<dyn JobHandler>>,
-    mut shutdown: watch::Receiver<bool>,
-) {
+pub async fn run(store: Store, owner: String, handlers: Vec<Arc<dyn JobHandler>>, mut shutdown: watch::Receiver<bool>) {
     match store.reclaim_jobs(&owner).await {
         Ok(0) => {}
-        Ok(n) => tracing::info!(
-            jobs = n,
-            "resuming jobs this node was running when it stopped"
-        ),
+        Ok(n) => tracing::info!(jobs = n, "resuming jobs this node was running when it stopped"),
         Err(e) => tracing::error!(error = %e, "could not reclaim this node's jobs"),
     }
     let kinds: Vec<&str> = handlers.iter().map(|h| h.kind()).collect();
@@ -98,17 +80,8 @@ pub async fn run(
         let Some(handler) = handlers.iter().find(|h| h.kind() == job.kind) else {
             continue;
         };
-        tracing::info!(
-            job = job.id,
-            kind = job.kind,
-            attempt = job.attempts,
-            "job started"
-        );
-        let ctl = JobControl {
-            store: store.clone(),
-            owner: owner.clone(),
-            job_id: job.id.clone(),
-        };
+        tracing::info!(job = job.id, kind = job.kind, attempt = job.attempts, "job started");
+        let ctl = JobControl { store: store.clone(), owner: owner.clone(), job_id: job.id.clone() };
         let outcome = tokio::select! {
             r = handler.run(&job, &ctl) => Some(r),
             _ = shutdown.changed() => None,

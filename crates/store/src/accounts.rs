@@ -50,12 +50,7 @@ impl Store {
         if done.rows_affected() == 0 {
             return Err(StoreError::AlreadyExists);
         }
-        Ok(Account {
-            id: id.into(),
-            name: name.into(),
-            status: "Enabled".into(),
-            created_at: now,
-        })
+        Ok(Account { id: id.into(), name: name.into(), status: "Enabled".into(), created_at: now })
     }
 
     pub async fn get_account(&self, id: &str) -> Result<Account, StoreError> {

@@ -27,12 +27,7 @@ const TABLES: &[Table] = &[
     Table {
         name: "accounts",
         key: "id",
-        columns: &[
-            ("id", Text),
-            ("name", Text),
-            ("status", Text),
-            ("created_at", Int),
-        ],
+        columns: &[("id", Text), ("name", Text), ("status", Text), ("created_at", Int)],
     },
     Table {
         name: "access_keys",
@@ -105,10 +100,7 @@ pub fn tables() -> Vec<&'static str> {
 }
 
 fn table(name: &str) -> Result<&'static Table, StoreError> {
-    TABLES
-        .iter()
-        .find(|t| t.name == name)
-        .ok_or_else(|| StoreError::Config(format!("no table {name:?}")))
+    TABLES.iter().find(|t| t.name == name).ok_or_else(|| StoreError::Config(format!("no table {name:?}")))
 }
 
 /// One page of an export: rows, and the key to resume after.
@@ -120,22 +112,13 @@ pub struct Page {
 impl Store {
     pub async fn count_rows(&self, table_name: &str) -> Result<i64, StoreError> {
         let t = table(table_name)?;
-        let row = sqlx::query(AssertSqlSafe(format!(
-            "SELECT COUNT(*) AS n FROM {}",
-            t.name
-        )))
-        .fetch_one(self.pool())
-        .await?;
+        let row =
+            sqlx::query(AssertSqlSafe(format!("SELECT COUNT(*) AS n FROM {}", t.name))).fetch_one(self.pool()).await?;
         Ok(row.try_get("n")?)
     }
 
     /// Up to `limit` rows of `table_name` whose key sorts after `after` (all rows when `None`).
-    pub async fn export_page(
-        &self,
-        table_name: &str,
-        after: Option<&str>,
-        limit: i64,
-    ) -> Result<Page, StoreError> {
+    pub async fn export_page(&self, table_name: &str, after: Option<&str>, limit: i64) -> Result<Page, StoreError> {
         let t = table(table_name)?;
         let cols: Vec<&str> = t.columns.iter().map(|(c, _)| *c).collect();
         let sql = format!(
@@ -146,11 +129,7 @@ impl Store {
             t.key,
             t.key
         );
-        let rows = sqlx::query(AssertSqlSafe(sql))
-            .bind(after.unwrap_or(""))
-            .bind(limit)
-            .fetch_all(self.pool())
-            .await?;
+        let rows = sqlx::query(AssertSqlSafe(sql)).bind(after.unwrap_or("")).bind(limit).fetch_all(self.pool()).await?;
         let mut out = Vec::with_capacity(rows.len());
         let mut last_key = None;
         for row in &rows {
@@ -165,9 +144,6 @@ impl Store {
             last_key = Some(row.try_get::<String, _>("page_key")?);
             out.push(obj);
         }
-        Ok(Page {
-            rows: out,
-            last_key,
-        })
+        Ok(Page { rows: out, last_key })
     }
 }

@@ -76,8 +76,7 @@ const COLUMNS: &str = "id, kind, account_id, payload, state, attempts, max_attem
                        checkpoint, result, last_error, created_at, updated_at";
 
 // A job is ready when queued and due, or running under a lease that has run out.
-const READY: &str =
-    "((state = 'Queued' AND run_after <= $1) OR (state = 'Running' AND lease_until < $1))";
+const READY: &str = "((state = 'Queued' AND run_after <= $1) OR (state = 'Running' AND lease_until < $1))";
 
 fn job_from(row: &AnyRow) -> Result<Job, StoreError> {
     let opt_json = |c: &str| -> Result<Option<Value>, StoreError> {
@@ -126,37 +125,28 @@ impl Store {
     }
 
     pub async fn get_job(&self, id: &str) -> Result<Job, StoreError> {
-        let row = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM jobs WHERE id = $1"
-        )))
-        .bind(id)
-        .fetch_optional(self.pool())
-        .await?
-        .ok_or(StoreError::NotFound)?;
+        let row = sqlx::query(AssertSqlSafe(format!("SELECT {COLUMNS} FROM jobs WHERE id = $1")))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or(StoreError::NotFound)?;
         job_from(&row)
     }
 
     /// Newest first.
     pub async fn list_jobs(&self, limit: i64) -> Result<Vec<Job>, StoreError> {
-        sqlx::query(AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM jobs ORDER BY created_at DESC, id LIMIT $1"
-        )))
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?
-        .iter()
-        .map(job_from)
-        .collect()
+        sqlx::query(AssertSqlSafe(format!("SELECT {COLUMNS} FROM jobs ORDER BY created_at DESC, id LIMIT $1")))
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(job_from)
+            .collect()
     }
 
     /// Leases the oldest ready job of one of `kinds` to `owner` for `lease_ms`. A job whose lease ran
     /// out after its last allowed attempt is marked Failed instead of being handed out again.
-    pub async fn lease_job(
-        &self,
-        owner: &str,
-        kinds: &[&str],
-        lease_ms: i64,
-    ) -> Result<Option<Job>, StoreError> {
+    pub async fn lease_job(&self, owner: &str, kinds: &[&str], lease_ms: i64) -> Result<Option<Job>, StoreError> {
         let now = now_millis();
         sqlx::query(
             "UPDATE jobs SET state = 'Failed', lease_owner = NULL, lease_until = NULL, updated_at = $1, \
@@ -221,12 +211,7 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    pub async fn complete_job(
-        &self,
-        id: &str,
-        owner: &str,
-        result: &Value,
-    ) -> Result<bool, StoreError> {
+    pub async fn complete_job(&self, id: &str, owner: &str, result: &Value) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "UPDATE jobs SET state = 'Succeeded', progress = 100, result = $1, lease_owner = NULL, lease_until = NULL, \
              updated_at = $2 WHERE id = $3 AND lease_owner = $4 AND state = 'Running'",

@@ -43,8 +43,7 @@ impl Resource {
     }
 }
 
-const COLUMNS: &str =
-    "id, account_id, kind, region, spec, status, tags, version, created_at, updated_at";
+const COLUMNS: &str = "id, account_id, kind, region, spec, status, tags, version, created_at, updated_at";
 
 fn resource_from(row: &AnyRow) -> Result<Resource, StoreError> {
     let json = |c: &str| -> Result<Value, StoreError> {
@@ -98,23 +97,17 @@ impl Store {
         if done.rows_affected() == 0 {
             return Err(StoreError::AlreadyExists);
         }
-        Ok(Resource {
-            version: 1,
-            created_at: now,
-            updated_at: now,
-            ..r.clone()
-        })
+        Ok(Resource { version: 1, created_at: now, updated_at: now, ..r.clone() })
     }
 
     pub async fn get_resource(&self, account_id: &str, id: &str) -> Result<Resource, StoreError> {
-        let row = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM resources WHERE account_id = $1 AND id = $2"
-        )))
-        .bind(account_id)
-        .bind(id)
-        .fetch_optional(self.pool())
-        .await?
-        .ok_or(StoreError::NotFound)?;
+        let row =
+            sqlx::query(AssertSqlSafe(format!("SELECT {COLUMNS} FROM resources WHERE account_id = $1 AND id = $2")))
+                .bind(account_id)
+                .bind(id)
+                .fetch_optional(self.pool())
+                .await?
+                .ok_or(StoreError::NotFound)?;
         resource_from(&row)
     }
 
@@ -158,11 +151,7 @@ impl Store {
         .execute(self.pool())
         .await?;
         if done.rows_affected() == 1 {
-            return Ok(Resource {
-                version: r.version + 1,
-                updated_at: now,
-                ..r.clone()
-            });
+            return Ok(Resource { version: r.version + 1, updated_at: now, ..r.clone() });
         }
         match self.get_resource(&r.account_id, &r.id).await {
             Ok(_) => Err(StoreError::Conflict),
@@ -171,19 +160,13 @@ impl Store {
     }
 
     /// Deletes `id` if its version is still `version`.
-    pub async fn delete_resource(
-        &self,
-        account_id: &str,
-        id: &str,
-        version: i64,
-    ) -> Result<(), StoreError> {
-        let done =
-            sqlx::query("DELETE FROM resources WHERE account_id = $1 AND id = $2 AND version = $3")
-                .bind(account_id)
-                .bind(id)
-                .bind(version)
-                .execute(self.pool())
-                .await?;
+    pub async fn delete_resource(&self, account_id: &str, id: &str, version: i64) -> Result<(), StoreError> {
+        let done = sqlx::query("DELETE FROM resources WHERE account_id = $1 AND id = $2 AND version = $3")
+            .bind(account_id)
+            .bind(id)
+            .bind(version)
+            .execute(self.pool())
+            .await?;
         if done.rows_affected() == 1 {
             return Ok(());
         }
@@ -251,12 +234,7 @@ impl Store {
     }
 
     /// Releases a claim whose call failed, so a retry with the same token runs again.
-    pub async fn abandon_idempotency(
-        &self,
-        account_id: &str,
-        action: &str,
-        token: &str,
-    ) -> Result<(), StoreError> {
+    pub async fn abandon_idempotency(&self, account_id: &str, action: &str, token: &str) -> Result<(), StoreError> {
         sqlx::query(
             "DELETE FROM idempotency WHERE account_id = $1 AND action = $2 AND token = $3 AND response IS NULL",
         )

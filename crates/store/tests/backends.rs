@@ -13,37 +13,23 @@ async fn fresh(backend: &str) -> Option<(Store, String, Option<tempfile::TempDir
         "sqlite" => {
             let dir = tempfile::tempdir().expect("tempdir");
             let url = format!("sqlite://{}", dir.path().join("state.db").display());
-            Some((
-                Store::open(&url).await.expect("open sqlite"),
-                url,
-                Some(dir),
-            ))
+            Some((Store::open(&url).await.expect("open sqlite"), url, Some(dir)))
         }
         _ => {
             let Ok(admin) = std::env::var("NIMBUS_TEST_PG_URL") else {
-                assert!(
-                    std::env::var_os("CI").is_none(),
-                    "CI must provide PostgreSQL: NIMBUS_TEST_PG_URL is not set"
-                );
-                eprintln!(
-                    "SKIPPED: PostgreSQL backend (set NIMBUS_TEST_PG_URL; scripts/test-all does)"
-                );
+                assert!(std::env::var_os("CI").is_none(), "CI must provide PostgreSQL: NIMBUS_TEST_PG_URL is not set");
+                eprintln!("SKIPPED: PostgreSQL backend (set NIMBUS_TEST_PG_URL; scripts/test-all does)");
                 return None;
             };
             sqlx::any::install_default_drivers();
             let name = format!("nimbus_test_{}", uuid_like());
-            let pool = sqlx::AnyPool::connect(&admin)
-                .await
-                .expect("connect to PostgreSQL");
+            let pool = sqlx::AnyPool::connect(&admin).await.expect("connect to PostgreSQL");
             sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
                 .execute(&pool)
                 .await
                 .expect("create database");
             pool.close().await;
-            let base = admin
-                .rsplit_once('/')
-                .map(|(b, _)| b)
-                .expect("URL has a database");
+            let base = admin.rsplit_once('/').map(|(b, _)| b).expect("URL has a database");
             let url = format!("{base}/{name}");
             Some((Store::open(&url).await.expect("open postgres"), url, None))
         }
@@ -52,10 +38,7 @@ async fn fresh(backend: &str) -> Option<(Store, String, Option<tempfile::TempDir
 
 fn uuid_like() -> String {
     use std::time::{SystemTime, UNIX_EPOCH};
-    let n = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock")
-        .as_nanos();
+    let n = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_nanos();
     format!("{:x}{:x}", n, std::process::id())
 }
 
@@ -80,18 +63,10 @@ macro_rules! on_both {
 
 on_both!(accounts_and_keys, accounts_and_keys_body);
 async fn accounts_and_keys_body(s: Store, _url: String) {
-    s.create_account("1000000000000001", "alice")
-        .await
-        .expect("create");
-    assert!(matches!(
-        s.create_account("1000000000000001", "other").await,
-        Err(StoreError::AlreadyExists)
-    ));
+    s.create_account("1000000000000001", "alice").await.expect("create");
+    assert!(matches!(s.create_account("1000000000000001", "other").await, Err(StoreError::AlreadyExists)));
     assert!(
-        matches!(
-            s.create_account("1000000000000002", "alice").await,
-            Err(StoreError::AlreadyExists)
-        ),
+        matches!(s.create_account("1000000000000002", "alice").await, Err(StoreError::AlreadyExists)),
         "names are unique"
     );
     let k = AccessKeyRecord {
@@ -104,65 +79,34 @@ async fn accounts_and_keys_body(s: Store, _url: String) {
         created_at: 1,
     };
     s.insert_access_key(&k).await.expect("insert key");
-    assert!(matches!(
-        s.insert_access_key(&k).await,
-        Err(StoreError::AlreadyExists)
-    ));
+    assert!(matches!(s.insert_access_key(&k).await, Err(StoreError::AlreadyExists)));
     assert_eq!(s.get_access_key("LTAIkey1").await.expect("get"), k);
-    assert!(matches!(
-        s.get_access_key("LTAInope").await,
-        Err(StoreError::NotFound)
-    ));
+    assert!(matches!(s.get_access_key("LTAInope").await, Err(StoreError::NotFound)));
     assert_eq!(s.list_accounts().await.expect("list").len(), 1);
 }
 
 on_both!(optimistic_resources, optimistic_resources_body);
 async fn optimistic_resources_body(s: Store, url: String) {
     let r = s
-        .create_resource(&Resource::new(
-            "i-1",
-            "acct-a",
-            "ecs.instance",
-            "local-1",
-            json!({"Name": "web"}),
-        ))
+        .create_resource(&Resource::new("i-1", "acct-a", "ecs.instance", "local-1", json!({"Name": "web"})))
         .await
         .expect("create");
     assert_eq!(r.version, 1);
     assert!(matches!(
-        s.create_resource(&Resource::new(
-            "i-1",
-            "acct-a",
-            "ecs.instance",
-            "local-1",
-            json!({})
-        ))
-        .await,
+        s.create_resource(&Resource::new("i-1", "acct-a", "ecs.instance", "local-1", json!({}))).await,
         Err(StoreError::AlreadyExists)
     ));
     // Another account cannot see it: indistinguishable from absent.
-    assert!(matches!(
-        s.get_resource("acct-b", "i-1").await,
-        Err(StoreError::NotFound)
-    ));
+    assert!(matches!(s.get_resource("acct-b", "i-1").await, Err(StoreError::NotFound)));
 
     let mut v1 = s.get_resource("acct-a", "i-1").await.expect("get");
     v1.spec = json!({"Name": "web-2"});
-    let v2 = s
-        .update_resource(&v1)
-        .await
-        .expect("update at the version read");
+    let v2 = s.update_resource(&v1).await.expect("update at the version read");
     assert_eq!(v2.version, 2);
-    assert!(
-        matches!(s.update_resource(&v1).await, Err(StoreError::Conflict)),
-        "stale version loses"
-    );
+    assert!(matches!(s.update_resource(&v1).await, Err(StoreError::Conflict)), "stale version loses");
     let mut foreign = v2.clone();
     foreign.account_id = "acct-b".into();
-    assert!(
-        matches!(s.update_resource(&foreign).await, Err(StoreError::NotFound)),
-        "no cross-account writes"
-    );
+    assert!(matches!(s.update_resource(&foreign).await, Err(StoreError::NotFound)), "no cross-account writes");
 
     // Eight writers race from the same version: exactly one wins.
     let s2 = Arc::new(s.clone());
@@ -186,254 +130,98 @@ async fn optimistic_resources_body(s: Store, url: String) {
     let now = s.get_resource("acct-a", "i-1").await.expect("get");
     assert_eq!(now.version, 3);
 
-    assert!(matches!(
-        s.delete_resource("acct-a", "i-1", 2).await,
-        Err(StoreError::Conflict)
-    ));
+    assert!(matches!(s.delete_resource("acct-a", "i-1", 2).await, Err(StoreError::Conflict)));
     // State survives closing and reopening the store.
     s.close().await;
     let s = Store::open(&url).await.expect("reopen");
-    assert_eq!(
-        s.get_resource("acct-a", "i-1")
-            .await
-            .expect("still there")
-            .version,
-        3
-    );
+    assert_eq!(s.get_resource("acct-a", "i-1").await.expect("still there").version, 3);
     s.delete_resource("acct-a", "i-1", 3).await.expect("delete");
-    assert!(matches!(
-        s.delete_resource("acct-a", "i-1", 3).await,
-        Err(StoreError::NotFound)
-    ));
+    assert!(matches!(s.delete_resource("acct-a", "i-1", 3).await, Err(StoreError::NotFound)));
 
     for i in 0..25 {
-        s.create_resource(&Resource::new(
-            &format!("sg-{i:03}"),
-            "acct-a",
-            "ecs.sg",
-            "local-1",
-            json!({}),
-        ))
-        .await
-        .expect("create");
+        s.create_resource(&Resource::new(&format!("sg-{i:03}"), "acct-a", "ecs.sg", "local-1", json!({})))
+            .await
+            .expect("create");
     }
-    s.create_resource(&Resource::new(
-        "sg-zzz",
-        "acct-b",
-        "ecs.sg",
-        "local-1",
-        json!({}),
-    ))
-    .await
-    .expect("create");
+    s.create_resource(&Resource::new("sg-zzz", "acct-b", "ecs.sg", "local-1", json!({}))).await.expect("create");
     let mut seen = vec![];
     let mut after: Option<String> = None;
     loop {
-        let page = s
-            .list_resources("acct-a", "ecs.sg", after.as_deref(), 10)
-            .await
-            .expect("list");
+        let page = s.list_resources("acct-a", "ecs.sg", after.as_deref(), 10).await.expect("list");
         if page.is_empty() {
             break;
         }
         after = page.last().map(|r| r.id.clone());
         seen.extend(page.into_iter().map(|r| r.id));
     }
-    assert_eq!(
-        seen.len(),
-        25,
-        "paging sees every row of the account once and none of another's"
-    );
+    assert_eq!(seen.len(), 25, "paging sees every row of the account once and none of another's");
     assert!(seen.windows(2).all(|w| w[0] < w[1]));
 }
 
 on_both!(client_token_idempotency, idempotency_body);
 async fn idempotency_body(s: Store, _url: String) {
+    assert_eq!(s.claim_idempotency("a", "RunInstances", "tok", "h1").await.expect("claim"), Claim::New);
+    assert_eq!(s.claim_idempotency("a", "RunInstances", "tok", "h1").await.expect("claim"), Claim::InFlight);
+    assert_eq!(s.claim_idempotency("a", "RunInstances", "tok", "h2").await.expect("claim"), Claim::Mismatch);
     assert_eq!(
-        s.claim_idempotency("a", "RunInstances", "tok", "h1")
-            .await
-            .expect("claim"),
-        Claim::New
-    );
-    assert_eq!(
-        s.claim_idempotency("a", "RunInstances", "tok", "h1")
-            .await
-            .expect("claim"),
-        Claim::InFlight
-    );
-    assert_eq!(
-        s.claim_idempotency("a", "RunInstances", "tok", "h2")
-            .await
-            .expect("claim"),
-        Claim::Mismatch
-    );
-    assert_eq!(
-        s.claim_idempotency("b", "RunInstances", "tok", "h2")
-            .await
-            .expect("claim"),
+        s.claim_idempotency("b", "RunInstances", "tok", "h2").await.expect("claim"),
         Claim::New,
         "tokens are per account"
     );
-    s.complete_idempotency("a", "RunInstances", "tok", &json!({"InstanceId": "i-1"}))
-        .await
-        .expect("complete");
+    s.complete_idempotency("a", "RunInstances", "tok", &json!({"InstanceId": "i-1"})).await.expect("complete");
     assert_eq!(
-        s.claim_idempotency("a", "RunInstances", "tok", "h1")
-            .await
-            .expect("claim"),
+        s.claim_idempotency("a", "RunInstances", "tok", "h1").await.expect("claim"),
         Claim::Replay(json!({"InstanceId": "i-1"}))
     );
     // A failed call releases its claim so the retry runs.
-    assert_eq!(
-        s.claim_idempotency("a", "CreateVpc", "t2", "h")
-            .await
-            .expect("claim"),
-        Claim::New
-    );
-    s.abandon_idempotency("a", "CreateVpc", "t2")
-        .await
-        .expect("abandon");
-    assert_eq!(
-        s.claim_idempotency("a", "CreateVpc", "t2", "h")
-            .await
-            .expect("claim"),
-        Claim::New
-    );
+    assert_eq!(s.claim_idempotency("a", "CreateVpc", "t2", "h").await.expect("claim"), Claim::New);
+    s.abandon_idempotency("a", "CreateVpc", "t2").await.expect("abandon");
+    assert_eq!(s.claim_idempotency("a", "CreateVpc", "t2", "h").await.expect("claim"), Claim::New);
 }
 
 fn job(kind: &str, max_attempts: i64) -> NewJob {
-    NewJob {
-        kind: kind.into(),
-        account_id: "a".into(),
-        payload: json!({"n": 1}),
-        max_attempts,
-    }
+    NewJob { kind: kind.into(), account_id: "a".into(), payload: json!({"n": 1}), max_attempts }
 }
 
 on_both!(job_leases, job_leases_body);
 async fn job_leases_body(s: Store, _url: String) {
     let j = s.enqueue_job(&job("k", 3)).await.expect("enqueue");
     assert_eq!(j.state, JobState::Queued);
-    assert!(
-        s.lease_job("w1", &["other"], 60_000)
-            .await
-            .expect("lease")
-            .is_none(),
-        "kinds filter"
-    );
-    let l = s
-        .lease_job("w1", &["k"], 60_000)
-        .await
-        .expect("lease")
-        .expect("a job");
-    assert_eq!(
-        (l.id.as_str(), l.attempts, l.state),
-        (j.id.as_str(), 1, JobState::Running)
-    );
-    assert!(
-        s.lease_job("w2", &["k"], 60_000)
-            .await
-            .expect("lease")
-            .is_none(),
-        "held under lease"
-    );
-    assert!(
-        !s.heartbeat_job(&j.id, "w2", 10, None, 60_000)
-            .await
-            .expect("hb"),
-        "not the owner"
-    );
-    assert!(
-        s.heartbeat_job(&j.id, "w1", 40, Some(&json!({"step": 4})), 60_000)
-            .await
-            .expect("hb")
-    );
+    assert!(s.lease_job("w1", &["other"], 60_000).await.expect("lease").is_none(), "kinds filter");
+    let l = s.lease_job("w1", &["k"], 60_000).await.expect("lease").expect("a job");
+    assert_eq!((l.id.as_str(), l.attempts, l.state), (j.id.as_str(), 1, JobState::Running));
+    assert!(s.lease_job("w2", &["k"], 60_000).await.expect("lease").is_none(), "held under lease");
+    assert!(!s.heartbeat_job(&j.id, "w2", 10, None, 60_000).await.expect("hb"), "not the owner");
+    assert!(s.heartbeat_job(&j.id, "w1", 40, Some(&json!({"step": 4})), 60_000).await.expect("hb"));
     let g = s.get_job(&j.id).await.expect("get");
-    assert_eq!(
-        (g.progress, g.checkpoint.clone()),
-        (40, Some(json!({"step": 4})))
-    );
+    assert_eq!((g.progress, g.checkpoint.clone()), (40, Some(json!({"step": 4}))));
 
     // The owner dies: its lease runs out and another worker takes the job, checkpoint intact.
-    assert!(
-        s.heartbeat_job(&j.id, "w1", 40, None, -1)
-            .await
-            .expect("expire the lease")
-    );
-    let l2 = s
-        .lease_job("w2", &["k"], 60_000)
-        .await
-        .expect("lease")
-        .expect("taken over");
-    assert_eq!(
-        (l2.attempts, l2.checkpoint.clone()),
-        (2, Some(json!({"step": 4})))
-    );
-    assert!(
-        !s.complete_job(&j.id, "w1", &json!({}))
-            .await
-            .expect("complete"),
-        "the old owner cannot complete it"
-    );
+    assert!(s.heartbeat_job(&j.id, "w1", 40, None, -1).await.expect("expire the lease"));
+    let l2 = s.lease_job("w2", &["k"], 60_000).await.expect("lease").expect("taken over");
+    assert_eq!((l2.attempts, l2.checkpoint.clone()), (2, Some(json!({"step": 4}))));
+    assert!(!s.complete_job(&j.id, "w1", &json!({})).await.expect("complete"), "the old owner cannot complete it");
 
     // A failed attempt goes back to the queue after the backoff; the last one fails the job.
-    assert!(
-        s.fail_job(&j.id, "w2", "boom", 60_000, false)
-            .await
-            .expect("fail")
-    );
+    assert!(s.fail_job(&j.id, "w2", "boom", 60_000, false).await.expect("fail"));
     let g = s.get_job(&j.id).await.expect("get");
-    assert_eq!(
-        (g.state, g.last_error.as_deref()),
-        (JobState::Queued, Some("boom"))
-    );
-    assert!(
-        s.lease_job("w2", &["k"], 60_000)
-            .await
-            .expect("lease")
-            .is_none(),
-        "not due yet"
-    );
+    assert_eq!((g.state, g.last_error.as_deref()), (JobState::Queued, Some("boom")));
+    assert!(s.lease_job("w2", &["k"], 60_000).await.expect("lease").is_none(), "not due yet");
 
     let k = s.enqueue_job(&job("k2", 1)).await.expect("enqueue");
-    s.lease_job("w3", &["k2"], 60_000)
-        .await
-        .expect("lease")
-        .expect("job");
-    assert!(
-        s.fail_job(&k.id, "w3", "fatal", 0, false)
-            .await
-            .expect("fail")
-    );
-    assert_eq!(
-        s.get_job(&k.id).await.expect("get").state,
-        JobState::Failed,
-        "attempts exhausted"
-    );
+    s.lease_job("w3", &["k2"], 60_000).await.expect("lease").expect("job");
+    assert!(s.fail_job(&k.id, "w3", "fatal", 0, false).await.expect("fail"));
+    assert_eq!(s.get_job(&k.id).await.expect("get").state, JobState::Failed, "attempts exhausted");
 
     // A node restarting reclaims what it held at once.
     let m = s.enqueue_job(&job("k3", 3)).await.expect("enqueue");
-    s.lease_job("node-a", &["k3"], 60_000)
-        .await
-        .expect("lease")
-        .expect("job");
+    s.lease_job("node-a", &["k3"], 60_000).await.expect("lease").expect("job");
     assert_eq!(s.reclaim_jobs("node-a").await.expect("reclaim"), 1);
-    let again = s
-        .lease_job("node-a", &["k3"], 60_000)
-        .await
-        .expect("lease")
-        .expect("job");
+    let again = s.lease_job("node-a", &["k3"], 60_000).await.expect("lease").expect("job");
     assert_eq!(again.id, m.id);
-    assert!(
-        s.complete_job(&m.id, "node-a", &json!({"ok": true}))
-            .await
-            .expect("complete")
-    );
+    assert!(s.complete_job(&m.id, "node-a", &json!({"ok": true})).await.expect("complete"));
     let done = s.get_job(&m.id).await.expect("get");
-    assert_eq!(
-        (done.state, done.progress, done.result),
-        (JobState::Succeeded, 100, Some(json!({"ok": true})))
-    );
+    assert_eq!((done.state, done.progress, done.result), (JobState::Succeeded, 100, Some(json!({"ok": true}))));
 }
 
 on_both!(racing_workers, racing_workers_body);
@@ -447,16 +235,8 @@ async fn racing_workers_body(s: Store, _url: String) {
         let s = s.clone();
         tasks.push(tokio::spawn(async move {
             let mut got = vec![];
-            while let Some(j) = s
-                .lease_job(&format!("w{w}"), &["race"], 60_000)
-                .await
-                .expect("lease")
-            {
-                assert!(
-                    s.complete_job(&j.id, &format!("w{w}"), &json!({}))
-                        .await
-                        .expect("complete")
-                );
+            while let Some(j) = s.lease_job(&format!("w{w}"), &["race"], 60_000).await.expect("lease") {
+                assert!(s.complete_job(&j.id, &format!("w{w}"), &json!({})).await.expect("complete"));
                 got.push(j.id);
             }
             got
@@ -467,51 +247,30 @@ async fn racing_workers_body(s: Store, _url: String) {
         all.extend(t.await.expect("task"));
     }
     let unique: HashSet<_> = all.iter().collect();
-    assert_eq!(
-        (all.len(), unique.len()),
-        (30, 30),
-        "every job ran exactly once"
-    );
+    assert_eq!((all.len(), unique.len()), (30, 30), "every job ran exactly once");
 }
 
 on_both!(export_pages, export_pages_body);
 async fn export_pages_body(s: Store, _url: String) {
     for i in 0..250 {
-        s.create_resource(&Resource::new(
-            &format!("r-{i:04}"),
-            "a",
-            "k",
-            "local-1",
-            json!({"i": i}),
-        ))
-        .await
-        .expect("create");
+        s.create_resource(&Resource::new(&format!("r-{i:04}"), "a", "k", "local-1", json!({"i": i})))
+            .await
+            .expect("create");
     }
     assert_eq!(s.count_rows("resources").await.expect("count"), 250);
     let mut after: Option<String> = None;
     let mut rows = 0;
     let mut pages = 0;
     loop {
-        let p = s
-            .export_page("resources", after.as_deref(), 100)
-            .await
-            .expect("page");
+        let p = s.export_page("resources", after.as_deref(), 100).await.expect("page");
         if p.rows.is_empty() {
             break;
         }
         pages += 1;
         rows += p.rows.len();
-        assert!(
-            p.rows[0]["spec"]
-                .as_str()
-                .expect("spec is text")
-                .contains("\"i\"")
-        );
+        assert!(p.rows[0]["spec"].as_str().expect("spec is text").contains("\"i\""));
         after = p.last_key;
     }
     assert_eq!((rows, pages), (250, 3));
-    assert!(
-        s.export_page("nope", None, 1).await.is_err(),
-        "only known tables"
-    );
+    assert!(s.export_page("nope", None, 1).await.is_err(), "only known tables");
 }

@@ -12,11 +12,7 @@ pub mod v3;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 /// RFC 3986 unreserved characters stay; every other byte becomes `%XX` (uppercase hex).
-const RFC3986: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
+const RFC3986: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
 
 /// Percent-encodes as both signature versions require: space → `%20`, `*` → `%2A`, `~` kept.
 pub fn pct(s: &str) -> String {

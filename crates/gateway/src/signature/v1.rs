@@ -16,23 +16,15 @@ pub fn string_to_sign<'a, I>(method: &str, params: I) -> String
 where
     I: IntoIterator<Item = (&'a str, &'a str)>,
 {
-    let mut pairs: Vec<(String, String)> = params
-        .into_iter()
-        .filter(|(k, _)| *k != "Signature")
-        .map(|(k, v)| (pct(k), pct(v)))
-        .collect();
+    let mut pairs: Vec<(String, String)> =
+        params.into_iter().filter(|(k, _)| *k != "Signature").map(|(k, v)| (pct(k), pct(v))).collect();
     pairs.sort();
-    let canonical = pairs
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join("&");
+    let canonical = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&");
     format!("{method}&{}&{}", pct("/"), pct(&canonical))
 }
 
 fn mac(secret: &str, string_to_sign: &str) -> HmacSha1 {
-    let mut m = HmacSha1::new_from_slice(format!("{secret}&").as_bytes())
-        .expect("HMAC accepts any key length");
+    let mut m = HmacSha1::new_from_slice(format!("{secret}&").as_bytes()).expect("HMAC accepts any key length");
     m.update(string_to_sign.as_bytes());
     m
 }

@@ -46,34 +46,21 @@ pub fn parse_authorization(value: &str) -> Option<Authorization> {
             _ => {}
         }
     }
-    let signed_headers: Vec<String> = signed?
-        .split(';')
-        .map(|h| h.trim().to_ascii_lowercase())
-        .filter(|h| !h.is_empty())
-        .collect();
+    let signed_headers: Vec<String> =
+        signed?.split(';').map(|h| h.trim().to_ascii_lowercase()).filter(|h| !h.is_empty()).collect();
     let access_key_id = cred.filter(|c| !c.is_empty())?;
     let signature = sig.filter(|s| !s.is_empty())?;
     if signed_headers.is_empty() {
         return None;
     }
-    Some(Authorization {
-        algorithm: algorithm.to_string(),
-        access_key_id,
-        signed_headers,
-        signature,
-    })
+    Some(Authorization { algorithm: algorithm.to_string(), access_key_id, signed_headers, signature })
 }
 
 /// The canonical query: `pct(name)=pct(value)` sorted, joined by `&` (empty values keep their `=`).
 pub fn canonical_query<'a, I: IntoIterator<Item = (&'a str, &'a str)>>(query: I) -> String {
-    let mut pairs: Vec<(String, String)> =
-        query.into_iter().map(|(k, v)| (pct(k), pct(v))).collect();
+    let mut pairs: Vec<(String, String)> = query.into_iter().map(|(k, v)| (pct(k), pct(v))).collect();
     pairs.sort();
-    pairs
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join("&")
+    pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&")
 }
 
 /// The canonical request. `header_value(name)` returns every value of a (lowercase) header.
@@ -99,19 +86,12 @@ where
         headers.push_str(&vals.join(","));
         headers.push('\n');
     }
-    let signed = names
-        .iter()
-        .map(|s| s.as_str())
-        .collect::<Vec<_>>()
-        .join(";");
+    let signed = names.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(";");
     format!("{method}\n{uri}\n{canonical_query}\n{headers}\n{signed}\n{payload_hash}")
 }
 
 pub fn string_to_sign(algorithm: &str, canonical_request: &str) -> String {
-    format!(
-        "{algorithm}\n{}",
-        hex::encode(Sha256::digest(canonical_request.as_bytes()))
-    )
+    format!("{algorithm}\n{}", hex::encode(Sha256::digest(canonical_request.as_bytes())))
 }
 
 fn mac(secret: &str, string_to_sign: &str) -> HmacSha256 {
@@ -139,22 +119,12 @@ mod tests {
     /// The vector of the wire reference §1.5.
     #[test]
     fn reference_vector() {
-        let q = canonical_query([
-            ("InstanceIds", "[\"i-abc\"]"),
-            ("RegionId", "cn-hangzhou"),
-            ("PageSize", "10"),
-        ]);
-        assert_eq!(
-            q,
-            "InstanceIds=%5B%22i-abc%22%5D&PageSize=10&RegionId=cn-hangzhou"
-        );
+        let q = canonical_query([("InstanceIds", "[\"i-abc\"]"), ("RegionId", "cn-hangzhou"), ("PageSize", "10")]);
+        assert_eq!(q, "InstanceIds=%5B%22i-abc%22%5D&PageSize=10&RegionId=cn-hangzhou");
         let headers = [
             ("host", "ecs.cn-hangzhou.aliyuncs.com"),
             ("x-acs-action", "DescribeInstances"),
-            (
-                "x-acs-content-sha256",
-                "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-            ),
+            ("x-acs-content-sha256", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
             ("x-acs-date", "2024-01-01T12:00:00Z"),
             ("x-acs-signature-nonce", "3ee8c1b883d344afa94f4e0ad82fd6cf"),
             ("x-acs-version", "2014-05-26"),
@@ -165,13 +135,7 @@ mod tests {
             "/",
             &q,
             &signed,
-            |n| {
-                headers
-                    .iter()
-                    .filter(|(k, _)| *k == n)
-                    .map(|(_, v)| *v)
-                    .collect()
-            },
+            |n| headers.iter().filter(|(k, _)| *k == n).map(|(_, v)| *v).collect(),
             &payload_hash(b""),
         );
         assert_eq!(
@@ -187,17 +151,13 @@ mod tests {
 
     #[test]
     fn parses_authorization() {
-        let a = parse_authorization(
-            "ACS3-HMAC-SHA256 Credential=LTAIabc,SignedHeaders=host;x-acs-action,Signature=00ff",
-        )
-        .expect("parses");
+        let a =
+            parse_authorization("ACS3-HMAC-SHA256 Credential=LTAIabc,SignedHeaders=host;x-acs-action,Signature=00ff")
+                .expect("parses");
         assert_eq!(a.access_key_id, "LTAIabc");
         assert_eq!(a.signed_headers, ["host", "x-acs-action"]);
         assert!(parse_authorization("Bearer x").is_none());
-        assert!(
-            parse_authorization("ACS3-HMAC-SHA256 Credential=,SignedHeaders=host,Signature=1")
-                .is_none()
-        );
+        assert!(parse_authorization("ACS3-HMAC-SHA256 Credential=,SignedHeaders=host,Signature=1").is_none());
         assert!(parse_authorization("ACS3-HMAC-SHA256 garbage").is_none());
     }
 }

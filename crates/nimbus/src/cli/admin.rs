@@ -31,11 +31,7 @@ pub enum AdminCommand {
 
 pub async fn run(cmd: AdminCommand) -> Result<i32> {
     match cmd {
-        AdminCommand::Backup {
-            store,
-            rows_per_second,
-            wait,
-        } => {
+        AdminCommand::Backup { store, rows_per_second, wait } => {
             let (_dir, url) = resolve_store(&store)?;
             let s = Store::open(&url).await.context("opening the state store")?;
             let job = s
@@ -48,10 +44,7 @@ pub async fn run(cmd: AdminCommand) -> Result<i32> {
                 .await?;
             println!("{}", job.id);
             if !wait {
-                eprintln!(
-                    "Backup job {} queued; `nimbus admin jobs {}` shows its progress.",
-                    job.id, job.id
-                );
+                eprintln!("Backup job {} queued; `nimbus admin jobs {}` shows its progress.", job.id, job.id);
                 return Ok(0);
             }
             wait_for(&s, &job.id).await
@@ -61,10 +54,7 @@ pub async fn run(cmd: AdminCommand) -> Result<i32> {
             let s = Store::open(&url).await.context("opening the state store")?;
             match id {
                 Some(id) => {
-                    let j = s
-                        .get_job(&id)
-                        .await
-                        .with_context(|| format!("no job {id}"))?;
+                    let j = s.get_job(&id).await.with_context(|| format!("no job {id}"))?;
                     println!("{}", serde_json::to_string_pretty(&job_json(&j))?);
                 }
                 None => {
@@ -98,14 +88,7 @@ async fn wait_for(s: &Store, id: &str) -> Result<i32> {
     loop {
         let j = s.get_job(id).await?;
         let filled = (j.progress.clamp(0, 100) / 5) as usize;
-        write!(
-            err,
-            "\r[{}{}] {:>3}%  {}",
-            "#".repeat(filled),
-            ".".repeat(20 - filled),
-            j.progress,
-            j.state.as_str()
-        )?;
+        write!(err, "\r[{}{}] {:>3}%  {}", "#".repeat(filled), ".".repeat(20 - filled), j.progress, j.state.as_str())?;
         err.flush()?;
         match j.state {
             JobState::Succeeded => {

@@ -17,23 +17,17 @@ pub fn run(args: &[String]) -> Result<i32> {
         _ => bail!("{USAGE}"),
     };
     let mut params: Vec<(String, String)> = vec![];
-    let (mut profile_name, mut out, mut endpoint, mut region, mut version) =
-        (None, Output::Json, None, None, None);
+    let (mut profile_name, mut out, mut endpoint, mut region, mut version) = (None, Output::Json, None, None, None);
     let mut rest = args[2..].iter();
     while let Some(flag) = rest.next() {
-        let Some(name) = flag.strip_prefix("--") else {
-            bail!("unexpected argument {flag:?}\n{USAGE}")
-        };
+        let Some(name) = flag.strip_prefix("--") else { bail!("unexpected argument {flag:?}\n{USAGE}") };
         let (name, inline) = match name.split_once('=') {
             Some((n, v)) => (n, Some(v.to_string())),
             None => (name, None),
         };
         let value = match inline {
             Some(v) => v,
-            None => rest
-                .next()
-                .with_context(|| format!("--{name} needs a value"))?
-                .clone(),
+            None => rest.next().with_context(|| format!("--{name} needs a value"))?.clone(),
         };
         match name {
             "profile" => profile_name = Some(value),
@@ -41,25 +35,21 @@ pub fn run(args: &[String]) -> Result<i32> {
             "endpoint" => endpoint = Some(value),
             "region" => region = Some(value),
             "version" => version = Some(value),
-            n if n.starts_with(|c: char| c.is_ascii_uppercase()) => {
-                params.push((n.to_string(), value))
-            }
-            other => bail!(
-                "unknown option --{other} (API parameters start with an uppercase letter)\n{USAGE}"
-            ),
+            n if n.starts_with(|c: char| c.is_ascii_uppercase()) => params.push((n.to_string(), value)),
+            other => bail!("unknown option --{other} (API parameters start with an uppercase letter)\n{USAGE}"),
         }
     }
     let version = match version {
         Some(v) => v,
         None => version_of(product)
-            .with_context(|| format!("unknown product {product:?}; known: ecs, vpc, slb, rds, kms, ram, sts, cdn, actiontrail"))?
+            .with_context(|| {
+                format!("unknown product {product:?}; known: ecs, vpc, slb, rds, kms, ram, sts, cdn, actiontrail")
+            })?
             .to_string(),
     };
     let p = configure::profile(profile_name.as_deref())?;
     let ca = match &p.ca_file {
-        Some(f) => {
-            Some(std::fs::read(f).with_context(|| format!("reading CA file {}", f.display()))?)
-        }
+        Some(f) => Some(std::fs::read(f).with_context(|| format!("reading CA file {}", f.display()))?),
         None => None,
     };
     let region = region.unwrap_or(p.region.clone());
@@ -78,11 +68,7 @@ pub fn run(args: &[String]) -> Result<i32> {
         return Ok(0);
     }
     let code = reply.code().unwrap_or("UnknownError");
-    let msg = reply
-        .body
-        .get("Message")
-        .and_then(|v| v.as_str())
-        .unwrap_or("");
+    let msg = reply.body.get("Message").and_then(|v| v.as_str()).unwrap_or("");
     eprintln!("Error: {code} (HTTP {}): {msg}", reply.status);
     if let Some(rid) = reply.body.get("RequestId").and_then(|v| v.as_str()) {
         eprintln!("RequestId: {rid}");
@@ -98,13 +84,9 @@ fn hint(code: &str) -> Option<&'static str> {
         "InvalidAccessKeyId.NotFound" | "SignatureDoesNotMatch" => {
             "check the profile's AccessKey (`nimbus configure --from-data-dir DIR` for a local region)"
         }
-        "InvalidTimeStamp.Expired" => {
-            "this machine's clock is more than 15 minutes off the region's"
-        }
+        "InvalidTimeStamp.Expired" => "this machine's clock is more than 15 minutes off the region's",
         "Throttling.User" => "too many requests with this AccessKey; wait and retry",
-        "InvalidAction.NotFound" | "InvalidVersion" => {
-            "check the action's spelling and the product name"
-        }
+        "InvalidAction.NotFound" | "InvalidVersion" => "check the action's spelling and the product name",
         _ => return None,
     })
 }

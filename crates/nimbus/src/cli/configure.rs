@@ -40,10 +40,7 @@ pub fn path() -> Result<PathBuf> {
 pub fn load() -> Result<ProfileFile> {
     let p = path()?;
     if !p.exists() {
-        return Ok(ProfileFile {
-            current: default_name(),
-            ..Default::default()
-        });
+        return Ok(ProfileFile { current: default_name(), ..Default::default() });
     }
     let text = std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?;
     toml::from_str(&text).with_context(|| format!("{} is not a valid profile file", p.display()))
@@ -121,10 +118,7 @@ pub fn run(a: ConfigureArgs) -> Result<()> {
         }
     }
     if !p.endpoint.starts_with("http://") && !p.endpoint.starts_with("https://") {
-        bail!(
-            "endpoint {:?} must start with http:// or https://",
-            p.endpoint
-        );
+        bail!("endpoint {:?} must start with http:// or https://", p.endpoint);
     }
     let mut f = load()?;
     f.profiles.insert(a.profile.clone(), p.clone());
@@ -145,14 +139,10 @@ fn from_data_dir(dir: &Path) -> Result<Profile> {
         &std::fs::read_to_string(dir.join("root-credentials"))
             .with_context(|| format!("reading {}/root-credentials", dir.display()))?,
     )?;
-    let ep: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.join("endpoints.json")).with_context(|| {
-            format!(
-                "reading {}/endpoints.json: has the region been started once?",
-                dir.display()
-            )
-        })?,
-    )?;
+    let ep: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("endpoints.json")).with_context(|| {
+            format!("reading {}/endpoints.json: has the region been started once?", dir.display())
+        })?)?;
     Ok(Profile {
         endpoint: ep["OpenApiHttps"].as_str().unwrap_or_default().to_string(),
         access_key_id: creds.access_key_id.clone(),

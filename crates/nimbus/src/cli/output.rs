@@ -59,40 +59,19 @@ pub fn table(v: &Value) -> String {
             }
         }
     }
-    let cells: Vec<Vec<String>> = rows
-        .iter()
-        .map(|r| {
-            cols.iter()
-                .map(|c| r.get(c).and_then(scalar).unwrap_or_default())
-                .collect()
-        })
-        .collect();
+    let cells: Vec<Vec<String>> =
+        rows.iter().map(|r| cols.iter().map(|c| r.get(c).and_then(scalar).unwrap_or_default()).collect()).collect();
     let widths: Vec<usize> = cols
         .iter()
         .enumerate()
-        .map(|(i, c)| {
-            cells
-                .iter()
-                .map(|r| r[i].len())
-                .chain([c.len()])
-                .max()
-                .unwrap_or(0)
-        })
+        .map(|(i, c)| cells.iter().map(|r| r[i].len()).chain([c.len()]).max().unwrap_or(0))
         .collect();
     let line = |vals: &[String]| {
-        vals.iter()
-            .zip(&widths)
-            .map(|(v, w)| format!("{v:w$}"))
-            .collect::<Vec<_>>()
-            .join("  ")
-            .trim_end()
-            .to_string()
+        vals.iter().zip(&widths).map(|(v, w)| format!("{v:w$}")).collect::<Vec<_>>().join("  ").trim_end().to_string()
             + "\n"
     };
     let mut s = line(&cols);
-    s.push_str(&line(
-        &widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>(),
-    ));
+    s.push_str(&line(&widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>()));
     for r in &cells {
         s.push_str(&line(r));
     }
@@ -116,13 +95,7 @@ mod tests {
     #[test]
     fn tabulates_the_first_list() {
         let v = json!({"RequestId": "R", "Regions": {"Region": [{"RegionId": "local-1", "Status": "available", "Nested": {}}]}});
-        assert_eq!(
-            table(&v),
-            "RegionId  Status\n--------  ---------\nlocal-1   available\n"
-        );
-        assert_eq!(
-            table(&json!({"RequestId": "R", "N": 3})),
-            "N          3\nRequestId  R\n"
-        );
+        assert_eq!(table(&v), "RegionId  Status\n--------  ---------\nlocal-1   available\n");
+        assert_eq!(table(&json!({"RequestId": "R", "N": 3})), "N          3\nRequestId  R\n");
     }
 }

@@ -1,0 +1,137 @@
+//! A region under test: the real `nimbus up` process on free loopback ports.
+#![allow(dead_code)]
+
+use nimbus::bootstrap::RootCredentials;
+use nimbus::client::RpcClient;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const ECS: &str = "2014-05-26";
+
+pub struct Region {
+    pub child: Child,
+    pub dir: PathBuf,
+    pub https: String,
+    pub http: String,
+    pub stdout: Vec<String>,
+    pub stderr_path: PathBuf,
+}
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_nimbus")
+}
+
+impl Region {
+    /// Starts `nimbus up` on `dir` and waits for `ready`.
+    pub fn start(dir: &Path, extra: &[&str]) -> Region {
+        let stderr_path = dir.with_extension(format!("stderr.{}", std::process::id()));
+        let stderr = std::fs::OpenOptions::new().create(true).append(true).open(&stderr_path).expect("stderr file");
+        let mut child = Command::new(bin())
+            .args(["up", "--data-dir"])
+            .arg(dir)
+            .args(["--api-addr", "127.0.0.1:0", "--api-http-addr", "127.0.0.1:0"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .expect("spawn nimbus up");
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let (mut https, mut http, mut stdout) = (String::new(), String::new(), vec![]);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            assert!(Instant::now() < deadline, "nimbus up did not print ready in time");
+            let Some(Ok(line)) = lines.next() else {
+                panic!(
+                    "nimbus up exited before ready; stdout {stdout:?}; stderr:\n{}",
+                    std::fs::read_to_string(&stderr_path).unwrap_or_default()
+                )
+            };
+            if let Some(rest) = line.trim().strip_prefix("OpenAPI") {
+                let url = rest.split_whitespace().next().expect("url").to_string();
+                if url.starts_with("https://") { https = url } else { http = url }
+            }
+            let done = line == "ready";
+            stdout.push(line);
+            if done {
+                break;
+            }
+        }
+        // Keep draining stdout so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Region { child, dir: dir.to_path_buf(), https, http, stdout, stderr_path }
+    }
+
+    pub fn creds(&self) -> RootCredentials {
+        serde_json::from_str(&std::fs::read_to_string(self.dir.join("root-credentials")).expect("root-credentials"))
+            .expect("json")
+    }
+
+    pub fn ca(&self) -> Vec<u8> {
+        std::fs::read(self.dir.join("ca.pem")).expect("ca.pem")
+    }
+
+    pub fn client_https(&self) -> RpcClient {
+        let c = self.creds();
+        RpcClient::new(&self.https, &c.access_key_id, &c.access_key_secret, Some(&self.ca())).expect("client")
+    }
+
+    pub fn client_http(&self) -> RpcClient {
+        let c = self.creds();
+        RpcClient::new(&self.http, &c.access_key_id, &c.access_key_secret, None).expect("client")
+    }
+
+    pub fn client_with(&self, ak: &str, secret: &str) -> RpcClient {
+        RpcClient::new(&self.http, ak, secret, None).expect("client")
+    }
+
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// SIGTERM, then wait for a clean exit.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        unsafe_free_kill(self.child.id(), "TERM");
+        let status = wait_timeout(&mut self.child, Duration::from_secs(30)).expect("nimbus did not stop on SIGTERM");
+        std::mem::forget(self);
+        status
+    }
+
+    /// SIGKILL: the crash case.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for Region {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn unsafe_free_kill(pid: u32, sig: &str) {
+    let _ = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status();
+}
+
+pub fn wait_timeout(child: &mut Child, d: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + d;
+    while Instant::now() < deadline {
+        if let Ok(Some(s)) = child.try_wait() {
+            return Some(s);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
+}
+
+pub fn p(k: &str, v: &str) -> (String, String) {
+    (k.to_string(), v.to_string())
+}
+
+pub fn now_iso() -> String {
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
