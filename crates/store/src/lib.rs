@@ -17,6 +17,7 @@ pub mod export;
 pub mod jobs;
 mod migrations;
 mod resources;
+pub mod testing;
 
 pub use accounts::{AccessKeyRecord, Account};
 pub use error::StoreError;

@@ -16,30 +16,10 @@ async fn fresh(backend: &str) -> Option<(Store, String, Option<tempfile::TempDir
             Some((Store::open(&url).await.expect("open sqlite"), url, Some(dir)))
         }
         _ => {
-            let Ok(admin) = std::env::var("NIMBUS_TEST_PG_URL") else {
-                assert!(std::env::var_os("CI").is_none(), "CI must provide PostgreSQL: NIMBUS_TEST_PG_URL is not set");
-                eprintln!("SKIPPED: PostgreSQL backend (set NIMBUS_TEST_PG_URL; scripts/test-all does)");
-                return None;
-            };
-            sqlx::any::install_default_drivers();
-            let name = format!("nimbus_test_{}", uuid_like());
-            let pool = sqlx::AnyPool::connect(&admin).await.expect("connect to PostgreSQL");
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                .execute(&pool)
-                .await
-                .expect("create database");
-            pool.close().await;
-            let base = admin.rsplit_once('/').map(|(b, _)| b).expect("URL has a database");
-            let url = format!("{base}/{name}");
+            let url = nimbus_store::testing::fresh_postgres_database().await?;
             Some((Store::open(&url).await.expect("open postgres"), url, None))
         }
     }
-}
-
-fn uuid_like() -> String {
-    use std::time::{SystemTime, UNIX_EPOCH};
-    let n = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_nanos();
-    format!("{:x}{:x}", n, std::process::id())
 }
 
 /// Defines `<name>_sqlite` and `<name>_postgres`, each running `body(store, url)`.
