@@ -1,0 +1,54 @@
+"""A Nimbus region for the end-to-end tests: the real `nimbus up` on free loopback ports."""
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import tempfile
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+class Region:
+    def __init__(self, proc, data_dir, lines):
+        self.proc = proc
+        self.data_dir = pathlib.Path(data_dir)
+        self.https = self.http = None
+        for line in lines:
+            parts = line.split()
+            if parts[:1] == ["OpenAPI"]:
+                url = parts[1]
+                if url.startswith("https://"):
+                    self.https = url[len("https://"):]
+                else:
+                    self.http = url[len("http://"):]
+        creds = json.loads((self.data_dir / "root-credentials").read_text())
+        self.account_id = creds["AccountId"]
+        self.ak = creds["AccessKeyId"]
+        self.secret = creds["AccessKeySecret"]
+        self.ca = str(self.data_dir / "ca.pem")
+
+
+@pytest.fixture(scope="session")
+def region():
+    binary = os.environ.get("NIMBUS_BIN", str(ROOT / "target" / "debug" / "nimbus"))
+    tmp = tempfile.mkdtemp(prefix="nimbus-e2e-")
+    data_dir = os.path.join(tmp, "data")
+    proc = subprocess.Popen(
+        [binary, "up", "--data-dir", data_dir, "--api-addr", "127.0.0.1:0", "--api-http-addr", "127.0.0.1:0"],
+        stdout=subprocess.PIPE,
+        stderr=open(os.path.join(tmp, "nimbus.log"), "w"),
+        text=True,
+    )
+    lines = []
+    for line in proc.stdout:
+        lines.append(line.rstrip("\n"))
+        if line.strip() == "ready":
+            break
+    else:
+        raise RuntimeError(f"nimbus up exited before ready: {lines}; see {tmp}/nimbus.log")
+    yield Region(proc, data_dir, lines)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0, "nimbus up did not exit cleanly on SIGTERM"
