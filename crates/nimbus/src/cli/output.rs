@@ -96,6 +96,6 @@ mod tests {
     fn tabulates_the_first_list() {
         let v = json!({"RequestId": "R", "Regions": {"Region": [{"RegionId": "local-1", "Status": "available", "Nested": {}}]}});
         assert_eq!(table(&v), "RegionId  Status\n--------  ---------\nlocal-1   available\n");
-        assert_eq!(table(&json!({"RequestId": "R", "N": 3})), "N          3\nRequestId  R\n");
+        assert_eq!(table(&json!({"RequestId": "R", "N": 3})), "RequestId  R\nN          3\n");
     }
 }
