@@ -118,6 +118,16 @@ impl Gateway {
             error_message: None,
         };
 
+        // What the request claims, before it is authenticated: so failed and forged calls are
+        // findable in the trail by action and parameters too (redacted like any other).
+        audit.event_name = header(&parts, "x-acs-action")
+            .or_else(|| query.iter().rev().find(|(k, _)| k == "Action").map(|(_, v)| v.as_str()))
+            .unwrap_or_default()
+            .chars()
+            .take(128)
+            .collect();
+        audit.request_parameters = redact_params(&Params::from_pairs(query.iter().cloned()));
+
         let work = self.process(&parts, body, query, peer, secure, &request_id, &mut audit);
         let outcome = match tokio::time::timeout(self.cfg.request_timeout, AssertUnwindSafe(work).catch_unwind()).await
         {

@@ -1,16 +1,19 @@
-//! Property test: random requests, some correctly signed, fed to the in-process gateway. Whatever
-//! arrives, the answer is an Alibaba-shaped response (never a panic, never a hang), and every
-//! request produces exactly one audit event.
+//! The gateway's request path, in process.
 //!
-//! The credential source and the echo service are test doubles of the layers *above* the gateway;
-//! the gateway, the signature code and the store are the real ones.
+//! - Property test: random requests, some correctly signed. Whatever arrives, the answer is an
+//!   Alibaba-shaped response (never a panic, never a hang) and every request yields one audit event.
+//! - `ClientToken` makes write calls idempotent; a denied call never reaches the handler; a stalled
+//!   upload ends with `RequestTimeout`.
+//!
+//! The credential source, the authorizer and the echo service are test doubles of the layers
+//! *above* the gateway; the gateway, the signature code and the store are the real ones.
 
 use bytes::Bytes;
 use http::Request;
 use http_body_util::{BodyExt, Full};
 use nimbus_api::{
-    Access, ActionSpec, ApiError, AuditEvent, Auditor, BoxFut, CallContext, Credential, CredentialSource, Params,
-    PrincipalType, Registry, RootOnly, Service,
+    Access, ActionSpec, ApiError, AuditEvent, Auditor, Authorizer, BoxFut, CallContext, Caller, Credential,
+    CredentialSource, Decision, Params, PrincipalType, Registry, RootOnly, Service,
 };
 use nimbus_core::region::Region;
 use nimbus_core::secret::Secret;
@@ -39,7 +42,10 @@ impl CredentialSource for OneKey {
     }
 }
 
-struct Echo;
+#[derive(Default)]
+struct Echo {
+    calls: AtomicUsize,
+}
 const ECHO: &[ActionSpec] = &[
     ActionSpec { name: "Read", ram_action: "echo:Read", access: Access::Read },
     ActionSpec { name: "Write", ram_action: "echo:Write", access: Access::Write },
@@ -64,6 +70,7 @@ impl Service for Echo {
         p: &'a Params,
     ) -> BoxFut<'a, Result<Value, ApiError>> {
         Box::pin(async move {
+            self.calls.fetch_add(1, Ordering::SeqCst);
             let n = p.int("N", 0, 1000)?;
             Ok(json!({"Action": a.name, "N": n, "Nonce": p.get("SignatureNonce")}))
         })
@@ -71,31 +78,175 @@ impl Service for Echo {
 }
 
 #[derive(Default)]
-struct Count(AtomicUsize);
+struct Count(AtomicUsize, std::sync::Mutex<Vec<AuditEvent>>);
 impl Auditor for Count {
     fn record(&self, e: AuditEvent) {
+        self.1.lock().expect("lock").push(e.clone());
         assert!(!e.request_id.is_empty() && e.http_status >= 200);
         assert!(e.request_parameters.get("Signature").is_none_or(|v| v == "******"), "signature must be redacted");
         self.0.fetch_add(1, Ordering::SeqCst);
     }
 }
 
-fn gateway(rt: &tokio::runtime::Runtime, dir: &std::path::Path, audit: Arc<Count>) -> Gateway {
+struct DenyAll;
+impl Authorizer for DenyAll {
+    fn authorize<'a>(&'a self, _: &'a Caller, _: &'a str, _: &'a [String]) -> BoxFut<'a, Decision> {
+        Box::pin(async { Decision::ExplicitDeny })
+    }
+}
+
+fn gateway_with(
+    rt: &tokio::runtime::Runtime,
+    dir: &std::path::Path,
+    audit: Arc<Count>,
+    echo: Arc<Echo>,
+    authorizer: Arc<dyn Authorizer>,
+    timeout: Duration,
+) -> Gateway {
     let store = rt.block_on(Store::open(&format!("sqlite://{}", dir.join("s.db").display()))).expect("store");
     let mut reg = Registry::new();
-    reg.register(Arc::new(Echo));
+    reg.register(echo);
     Gateway::new(
         GatewayConfig {
             region: Arc::new(Region::local_default()),
             max_body_bytes: 4096,
-            request_timeout: Duration::from_secs(5),
+            request_timeout: timeout,
             timestamp_window: Duration::from_secs(900),
             throttle: ThrottleConfig { per_key_rps: 0, burst: 0 },
         },
         Arc::new(reg),
-        Hooks { credentials: Arc::new(OneKey), authorizer: Arc::new(RootOnly), auditor: audit },
+        Hooks { credentials: Arc::new(OneKey), authorizer, auditor: audit },
         store,
     )
+}
+
+fn gateway(rt: &tokio::runtime::Runtime, dir: &std::path::Path, audit: Arc<Count>) -> Gateway {
+    gateway_with(rt, dir, audit, Arc::new(Echo::default()), Arc::new(RootOnly), Duration::from_secs(5))
+}
+
+/// A correctly signed v1 query for `action` of the echo service with `params`.
+fn signed_query(action: &str, params: &[(&str, &str)]) -> String {
+    let nonce = uuid::Uuid::new_v4().to_string();
+    let ts = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let mut pairs: Vec<(String, String)> = [
+        ("Action", action),
+        ("Version", "2099-01-01"),
+        ("AccessKeyId", "LTAItest"),
+        ("SignatureMethod", "HMAC-SHA1"),
+        ("SignatureNonce", nonce.as_str()),
+        ("Timestamp", ts.as_str()),
+    ]
+    .iter()
+    .chain(params)
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let sts = v1::string_to_sign("POST", pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    pairs.push(("Signature".into(), v1::sign("testsecret", &sts)));
+    pairs.iter().map(|(k, v)| format!("{}={}", pct(k), pct(v))).collect::<Vec<_>>().join("&")
+}
+
+fn call(rt: &tokio::runtime::Runtime, gw: &Gateway, query: &str) -> (u16, Value) {
+    let req = Request::post(format!("/?{query}")).body(Full::new(Bytes::new())).expect("request");
+    let resp = rt.block_on(gw.handle(req, "127.0.0.1:9".parse().expect("addr"), false));
+    let status = resp.status().as_u16();
+    let body = rt.block_on(resp.into_body().collect()).expect("body").to_bytes();
+    (status, serde_json::from_slice(&body).expect("json"))
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
+}
+
+#[test]
+fn client_token_makes_write_calls_idempotent() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gw = gateway(&rt, dir.path(), Arc::new(Count::default()));
+    let (s1, first) = call(&rt, &gw, &signed_query("Write", &[("ClientToken", "tok-1"), ("N", "1")]));
+    assert_eq!(s1, 200, "{first}");
+    // A retry (new nonce, new signature, same business parameters) gets the first answer back.
+    let (s2, again) = call(&rt, &gw, &signed_query("Write", &[("ClientToken", "tok-1"), ("N", "1")]));
+    assert_eq!((s2, &again["Nonce"]), (200, &first["Nonce"]), "replayed, not run again");
+    assert_ne!(again["RequestId"], first["RequestId"]);
+    let (s3, mismatch) = call(&rt, &gw, &signed_query("Write", &[("ClientToken", "tok-1"), ("N", "2")]));
+    assert_eq!((s3, mismatch["Code"].as_str()), (400, Some("IdempotentParameterMismatch")));
+    // Reads are not deduplicated.
+    let (_, r1) = call(&rt, &gw, &signed_query("Read", &[("ClientToken", "tok-2")]));
+    let (_, r2) = call(&rt, &gw, &signed_query("Read", &[("ClientToken", "tok-2")]));
+    assert_ne!(r1["Nonce"], r2["Nonce"]);
+    // A failed write releases its token: the corrected retry runs.
+    let (s4, bad) = call(&rt, &gw, &signed_query("Write", &[("ClientToken", "tok-3"), ("N", "-5")]));
+    assert_eq!((s4, bad["Code"].as_str()), (400, Some("InvalidN.Malformed")));
+    let (s5, _) = call(&rt, &gw, &signed_query("Write", &[("ClientToken", "tok-3"), ("N", "-5")]));
+    assert_eq!(s5, 400, "the same bad call fails the same way, it is not 'in flight'");
+}
+
+#[test]
+fn denied_calls_never_reach_the_handler() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (audit, echo) = (Arc::new(Count::default()), Arc::new(Echo::default()));
+    let gw = gateway_with(&rt, dir.path(), audit.clone(), echo.clone(), Arc::new(DenyAll), Duration::from_secs(5));
+    let (status, body) = call(&rt, &gw, &signed_query("Write", &[("N", "1")]));
+    assert_eq!((status, body["Code"].as_str()), (403, Some("Forbidden.RAM")));
+    assert_eq!(body["AccessDeniedDetail"]["AuthAction"], "echo:Write");
+    assert_eq!(body["AccessDeniedDetail"]["NoPermissionType"], "ExplicitDeny");
+    assert_eq!(echo.calls.load(Ordering::SeqCst), 0, "the handler never ran");
+    assert_eq!(audit.0.load(Ordering::SeqCst), 1, "the denial is audited");
+    let ev = audit.1.lock().expect("lock")[0].clone();
+    assert_eq!(
+        (ev.event_name.as_str(), ev.error_code.as_deref(), ev.http_status),
+        ("Write", Some("Forbidden.RAM"), 403)
+    );
+    assert_eq!(ev.access_key_id.as_deref(), Some("LTAItest"));
+    assert_eq!(ev.event_rw, "Write");
+}
+
+#[test]
+fn failed_authentication_is_audited_with_what_was_claimed() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let audit = Arc::new(Count::default());
+    let gw = gateway(&rt, dir.path(), audit.clone());
+    let forged = signed_query("Write", &[("N", "1"), ("Password", "hunter2")]).replace("N=1", "N=2");
+    let (status, body) = call(&rt, &gw, &forged);
+    assert_eq!((status, body["Code"].as_str()), (400, Some("SignatureDoesNotMatch")));
+    let ev = audit.1.lock().expect("lock")[0].clone();
+    assert_eq!((ev.event_name.as_str(), ev.error_code.as_deref()), ("Write", Some("SignatureDoesNotMatch")));
+    assert_eq!(ev.request_parameters["N"], "2");
+    assert_eq!(ev.request_parameters["Password"], "******");
+    assert!(ev.account_id.is_none(), "an unproven caller is not attributed to the account");
+}
+
+#[test]
+fn a_stalled_upload_times_out() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let gw = gateway_with(
+        &rt,
+        dir.path(),
+        Arc::new(Count::default()),
+        Arc::new(Echo::default()),
+        Arc::new(RootOnly),
+        Duration::from_millis(300),
+    );
+    // A body that announces bytes and never sends them.
+    let (_tx, rx) = tokio::sync::mpsc::channel::<Result<http_body::Frame<Bytes>, std::io::Error>>(1);
+    let body = http_body_util::StreamBody::new(tokio_stream_from(rx));
+    let req = Request::post(format!("/?{}", signed_query("Read", &[])))
+        .header("content-length", "100")
+        .body(body)
+        .expect("request");
+    let resp = rt.block_on(gw.handle(req, "127.0.0.1:9".parse().expect("addr"), false));
+    assert_eq!(resp.status(), 408);
+    let bytes = rt.block_on(resp.into_body().collect()).expect("body").to_bytes();
+    let v: Value = serde_json::from_slice(&bytes).expect("json");
+    assert_eq!(v["Code"], "RequestTimeout");
+}
+
+/// A `Stream` over a channel receiver (what tokio-stream's `ReceiverStream` does).
+fn tokio_stream_from<T: Send + 'static>(rx: tokio::sync::mpsc::Receiver<T>) -> impl futures::Stream<Item = T> {
+    futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|v| (v, rx)) })
 }
 
 fn names() -> impl Strategy<Value = String> {
@@ -170,7 +321,7 @@ proptest! {
 
     #[test]
     fn every_request_gets_an_alibaba_shaped_answer(r in requests()) {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let rt = runtime();
         let dir = tempfile::tempdir().expect("tempdir");
         let audit = Arc::new(Count::default());
         let gw = gateway(&rt, dir.path(), audit.clone());
