@@ -36,6 +36,18 @@ fn account_from(row: &AnyRow) -> Result<Account, StoreError> {
     })
 }
 
+fn key_from(row: &AnyRow) -> Result<AccessKeyRecord, StoreError> {
+    Ok(AccessKeyRecord {
+        id: row.try_get("id")?,
+        account_id: row.try_get("account_id")?,
+        principal_type: row.try_get("principal_type")?,
+        principal_id: row.try_get("principal_id")?,
+        secret_wrapped: row.try_get("secret_wrapped")?,
+        status: row.try_get("status")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
 impl Store {
     pub async fn create_account(&self, id: &str, name: &str) -> Result<Account, StoreError> {
         let now = now_millis();
@@ -91,6 +103,57 @@ impl Store {
         Ok(())
     }
 
+    /// Sets an account's status (`Enabled` or `Disabled`). A disabled account's keys stop working.
+    pub async fn set_account_status(&self, id: &str, status: &str) -> Result<(), StoreError> {
+        let done = sqlx::query("UPDATE accounts SET status = $1 WHERE id = $2")
+            .bind(status)
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        if done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+    }
+
+    /// The AccessKeys of one principal, oldest first.
+    pub async fn list_access_keys(
+        &self,
+        account_id: &str,
+        principal_type: &str,
+        principal_id: &str,
+    ) -> Result<Vec<AccessKeyRecord>, StoreError> {
+        sqlx::query(
+            "SELECT id, account_id, principal_type, principal_id, secret_wrapped, status, created_at FROM access_keys \
+             WHERE account_id = $1 AND principal_type = $2 AND principal_id = $3 ORDER BY created_at, id",
+        )
+        .bind(account_id)
+        .bind(principal_type)
+        .bind(principal_id)
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(key_from)
+        .collect()
+    }
+
+    /// Sets a key's status (`Active`/`Inactive`), within its account.
+    pub async fn set_access_key_status(&self, account_id: &str, id: &str, status: &str) -> Result<(), StoreError> {
+        let done = sqlx::query("UPDATE access_keys SET status = $1 WHERE account_id = $2 AND id = $3")
+            .bind(status)
+            .bind(account_id)
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        if done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+    }
+
+    pub async fn delete_access_key(&self, account_id: &str, id: &str) -> Result<(), StoreError> {
+        let done = sqlx::query("DELETE FROM access_keys WHERE account_id = $1 AND id = $2")
+            .bind(account_id)
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        if done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+    }
+
     /// The AccessKey `id` with its account's status folded in: a key of a disabled account is
     /// reported `Inactive`.
     pub async fn get_access_key(&self, id: &str) -> Result<AccessKeyRecord, StoreError> {
@@ -103,14 +166,6 @@ impl Store {
         .fetch_optional(self.pool())
         .await?
         .ok_or(StoreError::NotFound)?;
-        Ok(AccessKeyRecord {
-            id: row.try_get("id")?,
-            account_id: row.try_get("account_id")?,
-            principal_type: row.try_get("principal_type")?,
-            principal_id: row.try_get("principal_id")?,
-            secret_wrapped: row.try_get("secret_wrapped")?,
-            status: row.try_get("status")?,
-            created_at: row.try_get("created_at")?,
-        })
+        key_from(&row)
     }
 }

@@ -5,9 +5,11 @@ use crate::{Store, StoreError};
 use nimbus_core::clock::now_millis;
 use sqlx::Row;
 
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    r#"
+/// `(version, SQL for both backends, SQL for PostgreSQL only)`.
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        r#"
 CREATE TABLE accounts (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
@@ -66,7 +68,21 @@ CREATE TABLE jobs (
 );
 CREATE INDEX jobs_ready ON jobs (state, run_after);
 "#,
-)];
+        "",
+    ),
+    // Byte order for keys on PostgreSQL too (SQLite compares bytes already), so lists and pages come
+    // out in the same order whatever collation the database was created with.
+    (
+        2,
+        "",
+        r#"
+ALTER TABLE accounts ALTER COLUMN id TYPE TEXT COLLATE "C";
+ALTER TABLE access_keys ALTER COLUMN id TYPE TEXT COLLATE "C";
+ALTER TABLE resources ALTER COLUMN id TYPE TEXT COLLATE "C";
+ALTER TABLE jobs ALTER COLUMN id TYPE TEXT COLLATE "C";
+"#,
+    ),
+];
 
 pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {
     let pool = store.pool();
@@ -79,9 +95,10 @@ pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {
         .fetch_one(pool)
         .await?
         .try_get("v")?;
-    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+    for (version, both, pg_only) in MIGRATIONS.iter().filter(|(v, _, _)| *v > current) {
         let mut tx = pool.begin().await?;
-        for stmt in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+        let pg = if store.backend() == crate::Backend::Postgres { *pg_only } else { "" };
+        for stmt in both.split(';').chain(pg.split(';')).map(str::trim).filter(|s| !s.is_empty()) {
             sqlx::query(stmt).execute(&mut *tx).await?;
         }
         sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
@@ -97,5 +114,5 @@ pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {
 
 /// The schema version this build expects.
 pub fn latest() -> i64 {
-    MIGRATIONS.last().map(|(v, _)| *v).unwrap_or(0)
+    MIGRATIONS.last().map(|(v, _, _)| *v).unwrap_or(0)
 }

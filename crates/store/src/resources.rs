@@ -133,6 +133,33 @@ impl Store {
         .collect()
     }
 
+    /// Resources of one kind in one account whose id starts with `prefix`, in id order, after
+    /// `after` (exclusive), at most `limit`. (`substr` rather than LIKE: ids may hold `_` and `%`.)
+    pub async fn list_resources_prefixed(
+        &self,
+        account_id: &str,
+        kind: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<Resource>, StoreError> {
+        sqlx::query(AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM resources WHERE account_id = $1 AND kind = $2 AND substr(id, 1, CAST($3 AS INTEGER)) = $4 AND id > $5 \
+             ORDER BY id LIMIT $6"
+        )))
+        .bind(account_id)
+        .bind(kind)
+        .bind(prefix.chars().count() as i64)
+        .bind(prefix)
+        .bind(after.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(resource_from)
+        .collect()
+    }
+
     /// Writes `r`'s spec, status and tags if its `version` is still the stored one; returns the row
     /// at its new version. `Conflict` if another write got there first, `NotFound` if it is gone.
     pub async fn update_resource(&self, r: &Resource) -> Result<Resource, StoreError> {

@@ -254,3 +254,53 @@ async fn export_pages_body(s: Store, _url: String) {
     assert_eq!((rows, pages), (250, 3));
     assert!(s.export_page("nope", None, 1).await.is_err(), "only known tables");
 }
+
+on_both!(prefixed_listing_and_key_lifecycle, prefixed_body);
+async fn prefixed_body(s: Store, _url: String) {
+    for name in ["alice", "al_ice", "al%ice", "bob"] {
+        s.create_resource(&Resource::new(&format!("ram-user:a:{name}"), "a", "ram.user", "", json!({})))
+            .await
+            .expect("create");
+    }
+    s.create_resource(&Resource::new("ram-user:b:alice", "b", "ram.user", "", json!({}))).await.expect("create");
+    let ids = |v: Vec<Resource>| v.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    let al = s.list_resources_prefixed("a", "ram.user", "ram-user:a:al", None, 10).await.expect("list");
+    assert_eq!(ids(al), ["ram-user:a:al%ice", "ram-user:a:al_ice", "ram-user:a:alice"], "no LIKE wildcards");
+    let none = s.list_resources_prefixed("a", "ram.user", "ram-user:b:", None, 10).await.expect("list");
+    assert!(none.is_empty(), "scoped by account even when the prefix names another");
+    let page =
+        s.list_resources_prefixed("a", "ram.user", "ram-user:a:", Some("ram-user:a:al_ice"), 10).await.expect("list");
+    assert_eq!(ids(page), ["ram-user:a:alice", "ram-user:a:bob"]);
+
+    s.create_account("a", "tenant-a").await.expect("account");
+    for (i, id) in ["LTAIk1", "LTAIk2"].iter().enumerate() {
+        s.insert_access_key(&AccessKeyRecord {
+            id: id.to_string(),
+            account_id: "a".into(),
+            principal_type: "user".into(),
+            principal_id: "alice".into(),
+            secret_wrapped: "00".into(),
+            status: "Active".into(),
+            created_at: i as i64,
+        })
+        .await
+        .expect("key");
+    }
+    let keys = s.list_access_keys("a", "user", "alice").await.expect("list");
+    assert_eq!(keys.iter().map(|k| k.id.as_str()).collect::<Vec<_>>(), ["LTAIk1", "LTAIk2"]);
+    assert!(
+        matches!(s.set_access_key_status("b", "LTAIk1", "Inactive").await, Err(StoreError::NotFound)),
+        "not across accounts"
+    );
+    s.set_access_key_status("a", "LTAIk1", "Inactive").await.expect("disable");
+    assert_eq!(s.get_access_key("LTAIk1").await.expect("get").status, "Inactive");
+    s.set_account_status("a", "Disabled").await.expect("disable account");
+    assert_eq!(
+        s.get_access_key("LTAIk2").await.expect("get").status,
+        "Inactive",
+        "a disabled account's keys are inactive"
+    );
+    assert!(matches!(s.delete_access_key("b", "LTAIk2").await, Err(StoreError::NotFound)));
+    s.delete_access_key("a", "LTAIk2").await.expect("delete");
+    assert_eq!(s.list_access_keys("a", "user", "alice").await.expect("list").len(), 1);
+}
