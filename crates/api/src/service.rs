@@ -80,6 +80,12 @@ pub trait Service: Send + Sync + 'static {
         vec![ctx.arn(self.code(), "*")]
     }
 
+    /// The code and status of an authorization denial. Most products answer `Forbidden.RAM` 403;
+    /// RAM and STS answer `NoPermission` 403.
+    fn deny_code(&self) -> &'static str {
+        "Forbidden.RAM"
+    }
+
     /// Runs an authorized call; returns the response body without `RequestId` (the gateway adds it).
     fn handle<'a>(
         &'a self,

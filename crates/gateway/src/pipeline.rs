@@ -240,7 +240,7 @@ impl Gateway {
         audit.resources = resources.clone();
         match self.hooks.authorizer.authorize(&ctx.caller, spec.ram_action, &resources).await {
             Decision::Allow => {}
-            denied => return Err(forbidden(&ctx.caller, spec, denied)),
+            denied => return Err(forbidden(service.deny_code(), &ctx.caller, spec, &resources, denied)),
         }
         self.call_idempotent(&service, &ctx, spec, &params).await
     }
@@ -354,7 +354,7 @@ impl Gateway {
         }
         let ts = self.check_timestamp("Timestamp", params.get("Timestamp").unwrap_or_default())?;
         let ak = params.get("AccessKeyId").unwrap_or_default().to_string();
-        let cred = self.lookup(&ak).await?;
+        let cred = self.lookup(&ak, params.get("SecurityToken").filter(|t| !t.is_empty())).await?;
         let sts = v1::string_to_sign(parts.method.as_str(), pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         if !v1::verify(cred.secret.expose(), &sts, params.get("Signature").unwrap_or_default()) {
             return Err(signature_mismatch(&sts));
@@ -427,7 +427,8 @@ impl Gateway {
             }
         }
         let ts = self.check_timestamp("x-acs-date", date)?;
-        let cred = self.lookup(&auth.access_key_id).await?;
+        let cred =
+            self.lookup(&auth.access_key_id, header(parts, "x-acs-security-token").filter(|t| !t.is_empty())).await?;
         let actual_hash = v3::payload_hash(body);
         let declared_hash = header(parts, "x-acs-content-sha256").unwrap_or(&actual_hash);
         if !declared_hash.eq_ignore_ascii_case(&actual_hash) {
@@ -483,10 +484,10 @@ impl Gateway {
         Ok(ms)
     }
 
-    async fn lookup(&self, access_key_id: &str) -> Result<Credential, ApiError> {
+    async fn lookup(&self, access_key_id: &str, security_token: Option<&str>) -> Result<Credential, ApiError> {
         self.hooks
             .credentials
-            .lookup(access_key_id)
+            .lookup(access_key_id, security_token)
             .await?
             .ok_or_else(|| ApiError::new(404, "InvalidAccessKeyId.NotFound", "Specified access key is not found."))
     }
@@ -515,6 +516,9 @@ fn caller_of(c: &Credential) -> Caller {
         account_id: c.account_id.clone(),
         principal_type: c.principal_type,
         principal_id: c.principal_id.clone(),
+        principal_name: c.principal_name.clone(),
+        session: c.session.clone(),
+        mfa_present: c.mfa_present,
         access_key_id: c.access_key_id.clone(),
         source_ip: std::net::IpAddr::from([0, 0, 0, 0]),
         secure_transport: false,
@@ -536,17 +540,22 @@ fn signature_mismatch(string_to_sign: &str) -> ApiError {
     )
 }
 
-fn forbidden(caller: &Caller, spec: &ActionSpec, d: Decision) -> ApiError {
-    let mut e = ApiError::new(
-        403,
-        "Forbidden.RAM",
-        "User not authorized to operate on the specified resource, or this API doesn't support RAM.",
-    );
+fn forbidden(code: &'static str, caller: &Caller, spec: &ActionSpec, resources: &[String], d: Decision) -> ApiError {
+    let message = if code == "Forbidden.RAM" {
+        "User not authorized to operate on the specified resource, or this API doesn't support RAM.".to_string()
+    } else {
+        format!(
+            "You are not authorized to do this action. Resource: {} Action: {}",
+            resources.join(","),
+            spec.ram_action
+        )
+    };
+    let mut e = ApiError::new(403, code, message);
     e.access_denied_detail = Some(json!({
         "AuthAction": spec.ram_action,
         "AuthPrincipalType": caller.principal_type.as_str(),
         "AuthPrincipalOwnerId": caller.account_id,
-        "AuthPrincipalDisplayName": caller.principal_id,
+        "AuthPrincipalDisplayName": caller.principal_name,
         "NoPermissionType": if d == Decision::ExplicitDeny { "ExplicitDeny" } else { "ImplicitDeny" },
         "PolicyType": "AccountLevelIdentityBasedPolicy",
     }));

@@ -28,7 +28,7 @@ use std::time::Duration;
 
 struct OneKey;
 impl CredentialSource for OneKey {
-    fn lookup<'a>(&'a self, id: &'a str) -> BoxFut<'a, Result<Option<Credential>, ApiError>> {
+    fn lookup<'a>(&'a self, id: &'a str, _token: Option<&'a str>) -> BoxFut<'a, Result<Option<Credential>, ApiError>> {
         Box::pin(async move {
             Ok((id == "LTAItest").then(|| Credential {
                 access_key_id: id.into(),
@@ -36,6 +36,9 @@ impl CredentialSource for OneKey {
                 account_id: "1000000000000001".into(),
                 principal_type: PrincipalType::Root,
                 principal_id: "1000000000000001".into(),
+                principal_name: "1000000000000001".into(),
+                session: None,
+                mfa_present: false,
                 active: true,
             }))
         })

@@ -5,33 +5,15 @@
 //! Later starts reuse all of it. The credentials file is written *before* the store row, so a crash
 //! between the two is repaired on the next start instead of leaving a key nobody knows.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use nimbus_core::ids;
 use nimbus_core::secret::{KeyProvider, write_private_file};
-use nimbus_store::{AccessKeyRecord, Store, StoreError};
-use serde::{Deserialize, Serialize};
+use nimbus_store::Store;
 use std::path::Path;
 
 pub const ROOT_ACCOUNT_NAME: &str = "root";
 
-/// `DIR/root-credentials`: `{"AccountId": …, "AccessKeyId": …, "AccessKeySecret": …}`.
-#[derive(Serialize, Deserialize, Clone)]
-#[serde(rename_all = "PascalCase")]
-pub struct RootCredentials {
-    pub account_id: String,
-    pub access_key_id: String,
-    pub access_key_secret: String,
-}
-
-impl std::fmt::Debug for RootCredentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RootCredentials")
-            .field("account_id", &self.account_id)
-            .field("access_key_id", &self.access_key_id)
-            .field("access_key_secret", &"<redacted>")
-            .finish()
-    }
-}
+pub use nimbus_iam::accounts::RootCredentials;
 
 pub enum RootOutcome {
     /// Made now; the secret is to be shown once.
@@ -39,11 +21,6 @@ pub enum RootOutcome {
     Reused(RootCredentials),
     /// The store has a root account but the credentials file is gone.
     FileMissing,
-}
-
-/// The purpose string an AccessKey secret is wrapped under (binds the wrapped value to its key id).
-pub fn access_key_purpose(access_key_id: &str) -> String {
-    format!("accesskey:{access_key_id}")
 }
 
 pub async fn ensure_root(store: &Store, keys: &dyn KeyProvider, dir: &Path) -> Result<RootOutcome> {
@@ -71,29 +48,9 @@ pub async fn ensure_root(store: &Store, keys: &dyn KeyProvider, dir: &Path) -> R
 
 /// Makes sure the account and key of `creds` are in the store (idempotent).
 async fn register(store: &Store, keys: &dyn KeyProvider, creds: &RootCredentials) -> Result<()> {
-    match store.create_account(&creds.account_id, ROOT_ACCOUNT_NAME).await {
-        Ok(_) | Err(StoreError::AlreadyExists) => {}
-        Err(e) => return Err(e.into()),
-    }
-    let account = store.get_account(&creds.account_id).await.context("root account")?;
-    if account.name != ROOT_ACCOUNT_NAME {
-        bail!("root-credentials names account {} but the store knows it as {:?}", account.id, account.name);
-    }
-    let record = AccessKeyRecord {
-        id: creds.access_key_id.clone(),
-        account_id: creds.account_id.clone(),
-        principal_type: "root".into(),
-        principal_id: creds.account_id.clone(),
-        secret_wrapped: keys
-            .root_key()
-            .wrap(&access_key_purpose(&creds.access_key_id), creds.access_key_secret.as_bytes()),
-        status: "Active".into(),
-        created_at: nimbus_core::clock::now_millis(),
-    };
-    match store.insert_access_key(&record).await {
-        Ok(()) | Err(StoreError::AlreadyExists) => Ok(()),
-        Err(e) => Err(e.into()),
-    }
+    nimbus_iam::accounts::register_root(store, keys, ROOT_ACCOUNT_NAME, creds)
+        .await
+        .with_context(|| format!("registering the root account {} from root-credentials", creds.account_id))
 }
 
 /// This node's stable id (`DIR/node-id`): the owner name of its job leases.

@@ -64,6 +64,10 @@ pub struct UpArgs {
     /// Longest one request may take, upload included, in seconds. [default: 30]
     #[arg(long, env = "NIMBUS_REQUEST_TIMEOUT_SECS", value_name = "SECS")]
     pub request_timeout_secs: Option<u64>,
+    /// Shortest STS session AssumeRole grants, in seconds (Alibaba: 900). Lower it only for labs
+    /// and tests that need sessions to expire quickly. [default: 900]
+    #[arg(long, env = "NIMBUS_STS_MIN_DURATION_SECS", value_name = "SECS")]
+    pub sts_min_duration_secs: Option<i64>,
     /// Log filter (tracing syntax, e.g. `info,nimbus::audit=warn`). [default: info]
     #[arg(long, env = "NIMBUS_LOG", value_name = "FILTER")]
     pub log: Option<String>,
@@ -84,6 +88,7 @@ struct FileConfig {
     throttle_burst: Option<u32>,
     max_body_bytes: Option<usize>,
     request_timeout_secs: Option<u64>,
+    sts_min_duration_secs: Option<i64>,
     log: Option<String>,
 }
 
@@ -109,6 +114,7 @@ pub struct Settings {
     pub throttle_burst: u32,
     pub max_body_bytes: usize,
     pub request_timeout_secs: u64,
+    pub sts_min_duration_secs: i64,
     pub log: String,
 }
 
@@ -150,6 +156,7 @@ impl Settings {
             throttle_burst: a.throttle_burst.or(f.throttle_burst).unwrap_or(1000),
             max_body_bytes: a.max_body_bytes.or(f.max_body_bytes).unwrap_or(1 << 20),
             request_timeout_secs: a.request_timeout_secs.or(f.request_timeout_secs).unwrap_or(30),
+            sts_min_duration_secs: a.sts_min_duration_secs.or(f.sts_min_duration_secs).unwrap_or(900),
             log: a.log.clone().or(f.log).unwrap_or_else(|| "info".into()),
         };
         s.validate()?;
@@ -172,6 +179,9 @@ impl Settings {
         }
         if self.max_body_bytes < 1024 {
             bail!("--max-body-bytes {} is too small (at least 1024)", self.max_body_bytes);
+        }
+        if !(1..=3600).contains(&self.sts_min_duration_secs) {
+            bail!("--sts-min-duration-secs must be 1 to 3600");
         }
         if self.request_timeout_secs == 0 {
             bail!("--request-timeout-secs must be at least 1");

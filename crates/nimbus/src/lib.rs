@@ -4,7 +4,6 @@
 //! - [`config`]: `nimbus up` settings from flags, environment and a TOML file.
 //! - [`pki`]: the region's private CA and the TLS certificates it signs.
 //! - [`bootstrap`]: first start (data directory, root account and AccessKey) and every later start.
-//! - [`identity`]: AccessKey lookup for the gateway, unwrapping secrets with the root key.
 //! - [`worker`]: the job runner; [`backup`]: the store-backup job.
 //! - [`up`]: brings the region up and down.
 //! - [`client`]: a signed RPC client (v1 HMAC-SHA1), used by the CLI and the tests.
@@ -15,7 +14,6 @@ pub mod bootstrap;
 pub mod cli;
 pub mod client;
 pub mod config;
-pub mod identity;
 pub mod pki;
 pub mod up;
 pub mod worker;

@@ -3,15 +3,15 @@
 use crate::backup::BackupJob;
 use crate::bootstrap::{self, RootOutcome};
 use crate::config::Settings;
-use crate::identity::StoreCredentials;
 use crate::pki::Pki;
 use crate::worker::{self, JobHandler};
 use anyhow::{Context, Result};
-use nimbus_api::{LogAuditor, Registry, RootOnly};
+use nimbus_api::{LogAuditor, Registry};
 use nimbus_core::region::Region;
 use nimbus_core::secret::{FileKeyProvider, KeyProvider};
 use nimbus_gateway::server::Listener;
 use nimbus_gateway::{Gateway, GatewayConfig, Hooks, ThrottleConfig};
+use nimbus_iam::{Ram, RamAuthorizer, StoreCredentials, Sts, StsConfig};
 use nimbus_store::Store;
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
@@ -23,9 +23,11 @@ use tokio::sync::watch;
 const DRAIN: Duration = Duration::from_secs(10);
 
 /// Every service of the region. Adding a service is one line here.
-pub fn registry() -> Registry {
+pub fn registry(keys: &Arc<dyn KeyProvider>, credentials: &Arc<StoreCredentials>, sts: StsConfig) -> Registry {
     let mut r = Registry::new();
     r.register(Arc::new(nimbus_ecs::Ecs));
+    r.register(Arc::new(Ram::new(keys.clone(), credentials.clone())));
+    r.register(Arc::new(Sts::new(keys.clone(), sts)));
     r
 }
 
@@ -55,6 +57,8 @@ pub async fn run(s: Settings) -> Result<()> {
     let https_addr = https.local_addr()?;
     let http_addr = http.local_addr()?;
 
+    let credentials = Arc::new(StoreCredentials::new(store.clone(), keys.clone()));
+    let sts = StsConfig { min_duration_secs: s.sts_min_duration_secs };
     let gateway = Arc::new(Gateway::new(
         GatewayConfig {
             region: region.clone(),
@@ -63,10 +67,10 @@ pub async fn run(s: Settings) -> Result<()> {
             timestamp_window: Duration::from_secs(15 * 60),
             throttle: ThrottleConfig { per_key_rps: s.throttle_rps, burst: s.throttle_burst },
         },
-        Arc::new(registry()),
+        Arc::new(registry(&keys, &credentials, sts)),
         Hooks {
-            credentials: Arc::new(StoreCredentials::new(store.clone(), keys.clone())),
-            authorizer: Arc::new(RootOnly),
+            credentials: credentials.clone(),
+            authorizer: Arc::new(RamAuthorizer::new(store.clone())),
             auditor: Arc::new(LogAuditor),
         },
         store.clone(),

@@ -20,6 +20,14 @@ pub enum AdminCommand {
         #[arg(long)]
         wait: bool,
     },
+    /// Tenant accounts: each has its own root AccessKey and sees only its own resources.
+    #[command(subcommand)]
+    Account(AccountCommand),
+    /// Every action this region serves, as JSON (product, version, action, RAM action).
+    Actions {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
     /// List recent jobs, or show one.
     Jobs {
         #[command(flatten)]
@@ -29,8 +37,95 @@ pub enum AdminCommand {
     },
 }
 
+#[derive(clap::Subcommand, Debug)]
+pub enum AccountCommand {
+    /// Create a tenant account; prints its root credentials once, as JSON.
+    Create {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// A unique name for the account.
+        #[arg(long)]
+        name: String,
+    },
+    /// List accounts.
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Disable an account: its keys and sessions stop working at once (cached keys within 10 s).
+    Disable {
+        #[command(flatten)]
+        store: StoreArgs,
+        id: String,
+    },
+    /// Enable a disabled account again.
+    Enable {
+        #[command(flatten)]
+        store: StoreArgs,
+        id: String,
+    },
+}
+
+async fn open(store: &StoreArgs) -> Result<(std::path::PathBuf, Store)> {
+    let (dir, url) = resolve_store(store)?;
+    let s = Store::open(&url).await.context("opening the state store")?;
+    Ok((dir, s))
+}
+
+fn root_key(dir: &std::path::Path) -> Result<std::sync::Arc<dyn nimbus_core::secret::KeyProvider>> {
+    Ok(std::sync::Arc::new(
+        nimbus_core::secret::FileKeyProvider::load_or_create(&dir.join("root.key"))
+            .context("loading the region root key")?,
+    ))
+}
+
+async fn account(cmd: AccountCommand) -> Result<i32> {
+    match cmd {
+        AccountCommand::Create { store, name } => {
+            let (dir, s) = open(&store).await?;
+            let keys = root_key(&dir)?;
+            let creds = match nimbus_iam::accounts::create_tenant(&s, keys.as_ref(), &name).await {
+                Err(nimbus_store::StoreError::AlreadyExists) => bail!("an account named {name:?} already exists"),
+                other => other?,
+            };
+            println!("{}", serde_json::to_string_pretty(&creds)?);
+            eprintln!("Account {} created. Its AccessKey secret is shown only now.", creds.account_id);
+        }
+        AccountCommand::List { store } => {
+            let (_, s) = open(&store).await?;
+            for a in s.list_accounts().await? {
+                println!("{}  {:<8}  {}", a.id, a.status, a.name);
+            }
+        }
+        AccountCommand::Disable { store, id } => {
+            let (_, s) = open(&store).await?;
+            s.set_account_status(&id, "Disabled").await.with_context(|| format!("no account {id}"))?;
+            eprintln!("Account {id} disabled.");
+        }
+        AccountCommand::Enable { store, id } => {
+            let (_, s) = open(&store).await?;
+            s.set_account_status(&id, "Enabled").await.with_context(|| format!("no account {id}"))?;
+            eprintln!("Account {id} enabled.");
+        }
+    }
+    Ok(0)
+}
+
 pub async fn run(cmd: AdminCommand) -> Result<i32> {
     match cmd {
+        AdminCommand::Account(a) => account(a).await,
+        AdminCommand::Actions { store } => {
+            let (dir, s) = open(&store).await?;
+            let keys = root_key(&dir)?;
+            let creds = std::sync::Arc::new(nimbus_iam::StoreCredentials::new(s.clone(), keys.clone()));
+            let reg = crate::up::registry(&keys, &creds, nimbus_iam::StsConfig::default());
+            let list: Vec<serde_json::Value> = reg
+                .all_actions()
+                .map(|(svc, a)| serde_json::json!({"Product": svc.product(), "Version": svc.version(), "Action": a.name, "RamAction": a.ram_action, "Access": a.access.as_str()}))
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&list)?);
+            Ok(0)
+        }
         AdminCommand::Backup { store, rows_per_second, wait } => {
             let (_dir, url) = resolve_store(&store)?;
             let s = Store::open(&url).await.context("opening the state store")?;
