@@ -1,0 +1,465 @@
+//! RAM, STS and authorization on every call, through the real `nimbus up`.
+
+mod common;
+
+use common::{ECS, Region, bin, p};
+use nimbus::client::{Reply, RpcClient};
+use nimbus_store::Store;
+use serde_json::Value;
+use std::process::Command;
+
+const RAM: &str = "2015-05-01";
+const STS: &str = "2015-04-01";
+
+fn ok(r: Reply) -> Value {
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.body
+}
+
+fn err(r: Reply, status: u16, code: &str) -> Value {
+    assert_eq!((r.status, r.code()), (status, Some(code)), "{}", r.body);
+    r.body
+}
+
+fn ram(c: &RpcClient, action: &str, params: &[(&str, &str)]) -> Reply {
+    c.call(RAM, action, &params.iter().map(|(k, v)| p(k, v)).collect::<Vec<_>>()).expect("call")
+}
+
+/// A RAM user with one AccessKey; returns a client signing as that user.
+fn user_with_key(r: &Region, root: &RpcClient, name: &str) -> RpcClient {
+    ok(ram(root, "CreateUser", &[("UserName", name)]));
+    let k = ok(ram(root, "CreateAccessKey", &[("UserName", name)]));
+    r.client_with(
+        k["AccessKey"]["AccessKeyId"].as_str().expect("id"),
+        k["AccessKey"]["AccessKeySecret"].as_str().expect("secret"),
+    )
+}
+
+fn policy(root: &RpcClient, name: &str, doc: &str) {
+    ok(ram(root, "CreatePolicy", &[("PolicyName", name), ("PolicyDocument", doc)]));
+}
+
+fn attach(root: &RpcClient, user: &str, ptype: &str, name: &str) {
+    ok(ram(root, "AttachPolicyToUser", &[("UserName", user), ("PolicyType", ptype), ("PolicyName", name)]));
+}
+
+fn admin(r: &Region, args: &[&str]) -> String {
+    let out = Command::new(bin()).arg("admin").args(args).arg("--data-dir").arg(&r.dir).output().expect("admin");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn row_counts(r: &Region) -> (i64, i64) {
+    let url = format!("sqlite://{}", r.dir.join("state.db").display());
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt").block_on(async {
+        let s = Store::open(&url).await.expect("open");
+        let n = (s.count_rows("resources").await.expect("count"), s.count_rows("access_keys").await.expect("count"));
+        s.close().await;
+        n
+    })
+}
+
+#[test]
+fn a_user_can_do_exactly_what_its_policies_allow() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let r = Region::start(&tmp.path().join("d"), &[]);
+    let root = r.client_http();
+    let alice = user_with_key(&r, &root, "alice");
+
+    // No policy: nothing, not even reads.
+    let d = err(alice.call(ECS, "DescribeRegions", &[]).expect("call"), 403, "Forbidden.RAM");
+    assert_eq!(d["AccessDeniedDetail"]["AuthAction"], "ecs:DescribeRegions");
+    assert_eq!(d["AccessDeniedDetail"]["NoPermissionType"], "ImplicitDeny");
+    err(ram(&alice, "ListUsers", &[]), 403, "NoPermission");
+
+    policy(
+        &root,
+        "regions-only",
+        r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":"ecs:DescribeRegions","Resource":"*"}]}"#,
+    );
+    attach(&root, "alice", "Custom", "regions-only");
+    ok(alice.call(ECS, "DescribeRegions", &[]).expect("call"));
+    err(alice.call(ECS, "DescribeZones", &[p("RegionId", "local-1")]).expect("call"), 403, "Forbidden.RAM");
+
+    // A group's policy applies to its members.
+    ok(ram(&root, "CreateGroup", &[("GroupName", "readers")]));
+    ok(ram(
+        &root,
+        "AttachPolicyToGroup",
+        &[("GroupName", "readers"), ("PolicyType", "System"), ("PolicyName", "ReadOnlyAccess")],
+    ));
+    ok(ram(&root, "AddUserToGroup", &[("UserName", "alice"), ("GroupName", "readers")]));
+    ok(alice.call(ECS, "DescribeZones", &[p("RegionId", "local-1")]).expect("call"));
+    let users = ok(ram(&alice, "ListUsers", &[]));
+    assert_eq!(users["Users"]["User"][0]["UserName"], "alice");
+    err(ram(&alice, "CreateUser", &[("UserName", "mallory")]), 403, "NoPermission");
+
+    // An explicit Deny wins over every Allow.
+    policy(
+        &root,
+        "no-zones",
+        r#"{"Version":"1","Statement":[{"Effect":"Deny","Action":"ecs:DescribeZones","Resource":"*"}]}"#,
+    );
+    attach(&root, "alice", "Custom", "no-zones");
+    let d = err(alice.call(ECS, "DescribeZones", &[p("RegionId", "local-1")]).expect("call"), 403, "Forbidden.RAM");
+    assert_eq!(d["AccessDeniedDetail"]["NoPermissionType"], "ExplicitDeny");
+
+    // Conditions see the request: HTTPS only.
+    let bob = user_with_key(&r, &root, "bob");
+    policy(
+        &root,
+        "tls-only",
+        r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":"ecs:*","Resource":"*","Condition":{"Bool":{"acs:SecureTransport":"true"},"IpAddress":{"acs:SourceIp":"127.0.0.0/8"}}}]}"#,
+    );
+    attach(&root, "bob", "Custom", "tls-only");
+    err(bob.call(ECS, "DescribeRegions", &[]).expect("call"), 403, "Forbidden.RAM");
+    // bob over HTTPS (a second key, on the TLS listener): allowed.
+    let keys = ok(ram(&root, "CreateAccessKey", &[("UserName", "bob")]));
+    let bob_tls = RpcClient::new(
+        &r.https,
+        keys["AccessKey"]["AccessKeyId"].as_str().expect("id"),
+        keys["AccessKey"]["AccessKeySecret"].as_str().expect("s"),
+        Some(&r.ca()),
+    )
+    .expect("client");
+    ok(bob_tls.call(ECS, "DescribeRegions", &[]).expect("call"));
+
+    // Revocation takes effect at once: detach, and disable a key.
+    ok(ram(
+        &root,
+        "DetachPolicyFromUser",
+        &[("UserName", "alice"), ("PolicyType", "Custom"), ("PolicyName", "regions-only")],
+    ));
+    ok(ram(&root, "RemoveUserFromGroup", &[("UserName", "alice"), ("GroupName", "readers")]));
+    err(alice.call(ECS, "DescribeRegions", &[]).expect("call"), 403, "Forbidden.RAM");
+    ok(ram(
+        &root,
+        "UpdateAccessKey",
+        &[
+            ("UserName", "bob"),
+            ("UserAccessKeyId", keys["AccessKey"]["AccessKeyId"].as_str().expect("id")),
+            ("Status", "Inactive"),
+        ],
+    ));
+    err(bob_tls.call(ECS, "DescribeRegions", &[]).expect("call"), 400, "InvalidAccessKeyId.Inactive");
+}
+
+#[test]
+fn ram_bad_input_gets_the_documented_errors() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let r = Region::start(&tmp.path().join("d"), &[]);
+    let root = r.client_http();
+    let malformed = |doc: &str| {
+        let b = err(
+            ram(&root, "CreatePolicy", &[("PolicyName", "p"), ("PolicyDocument", doc)]),
+            400,
+            "MalformedPolicyDocument",
+        );
+        b["Message"].as_str().expect("msg").to_string()
+    };
+    assert!(malformed("{not json").contains("not valid JSON"));
+    assert!(malformed(r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":"*","Resource":"*","Condition":{"StringSortOf":{"a":"b"}}}]}"#).contains("unknown condition operator"));
+    assert!(
+        malformed(&format!(
+            r#"{{"Version":"1","Statement":[{{"Effect":"Allow","Action":"{}","Resource":"*"}}]}}"#,
+            "e:*".repeat(20)
+        ))
+        .contains("wildcards")
+    );
+    let big = format!(
+        r#"{{"Version":"1","Statement":[{{"Effect":"Allow","Action":"*","Resource":"{}"}}]}}"#,
+        "r".repeat(7000)
+    );
+    assert!(malformed(&big).contains("6144"));
+    err(ram(&root, "CreateUser", &[("UserName", "bad name!")]), 400, "InvalidParameter.UserName.InvalidChars");
+    err(ram(&root, "CreateUser", &[("UserName", &"a".repeat(65))]), 400, "InvalidParameter.UserName.Length");
+    err(ram(&root, "CreateUser", &[]), 400, "MissingUserName");
+
+    ok(ram(&root, "CreateUser", &[("UserName", "carol")]));
+    err(ram(&root, "CreateUser", &[("UserName", "CAROL")]), 409, "EntityAlreadyExists.User");
+    err(ram(&root, "GetUser", &[("UserName", "dave")]), 404, "EntityNotExist.User");
+    for _ in 0..2 {
+        ok(ram(&root, "CreateAccessKey", &[("UserName", "carol")]));
+    }
+    err(ram(&root, "CreateAccessKey", &[("UserName", "carol")]), 409, "LimitExceeded.User.AccessKey");
+    err(ram(&root, "DeleteUser", &[("UserName", "carol")]), 409, "DeleteConflict.User.AccessKey");
+    let keys = ok(ram(&root, "ListAccessKeys", &[("UserName", "carol")]));
+    for k in keys["AccessKeys"]["AccessKey"].as_array().expect("keys") {
+        assert!(k.get("AccessKeySecret").is_none(), "secrets are returned only at creation");
+        ok(ram(
+            &root,
+            "DeleteAccessKey",
+            &[("UserName", "carol"), ("UserAccessKeyId", k["AccessKeyId"].as_str().expect("id"))],
+        ));
+    }
+
+    policy(&root, "p1", r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":"ecs:*","Resource":"*"}]}"#);
+    attach(&root, "carol", "Custom", "p1");
+    err(
+        ram(&root, "AttachPolicyToUser", &[("UserName", "carol"), ("PolicyType", "Custom"), ("PolicyName", "p1")]),
+        409,
+        "EntityAlreadyExists.User.Policy",
+    );
+    err(ram(&root, "DeletePolicy", &[("PolicyName", "p1")]), 409, "DeleteConflict.Policy.User");
+    err(ram(&root, "DeleteUser", &[("UserName", "carol")]), 409, "DeleteConflict.User.Policy");
+    let doc = r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":"ecs:Describe*","Resource":"*"}]}"#;
+    for _ in 0..4 {
+        ok(ram(&root, "CreatePolicyVersion", &[("PolicyName", "p1"), ("PolicyDocument", doc)]));
+    }
+    err(
+        ram(&root, "CreatePolicyVersion", &[("PolicyName", "p1"), ("PolicyDocument", doc)]),
+        409,
+        "LimitExceeded.Policy.Version",
+    );
+    let v = ok(ram(
+        &root,
+        "CreatePolicyVersion",
+        &[
+            ("PolicyName", "p1"),
+            ("PolicyDocument", doc),
+            ("SetAsDefault", "True"),
+            ("RotateStrategy", "DeleteOldestNonDefaultVersionWhenLimitExceeded"),
+        ],
+    ));
+    assert_eq!(
+        (v["PolicyVersion"]["VersionId"].as_str(), v["PolicyVersion"]["IsDefaultVersion"].as_bool()),
+        (Some("v6"), Some(true))
+    );
+    err(
+        ram(&root, "DeletePolicyVersion", &[("PolicyName", "p1"), ("VersionId", "v6")]),
+        409,
+        "DeleteConflict.Policy.Version.Default",
+    );
+    let g = ok(ram(&root, "GetPolicy", &[("PolicyName", "p1"), ("PolicyType", "Custom")]));
+    assert_eq!(g["Policy"]["AttachmentCount"], 1);
+    assert_eq!(g["DefaultPolicyVersion"]["PolicyDocument"], doc);
+    err(
+        ram(&root, "CreateRole", &[("RoleName", "r"), ("AssumeRolePolicyDocument", doc)]),
+        400,
+        "MalformedPolicyDocument",
+    );
+}
+
+#[test]
+fn every_action_denies_a_user_without_policies_and_writes_nothing() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let r = Region::start(&tmp.path().join("d"), &[]);
+    let root = r.client_http();
+    let nobody = user_with_key(&r, &root, "nobody");
+    let actions: Vec<Value> = serde_json::from_str(&admin(&r, &["actions"])).expect("json");
+    assert!(actions.len() > 40, "RAM, STS and ECS actions are listed");
+    let before = row_counts(&r);
+    // Plausible parameters for every action, naming things that exist so a missing check would bite.
+    let params: Vec<(String, String)> = [
+        ("RegionId", "local-1"),
+        ("UserName", "nobody"),
+        ("GroupName", "g"),
+        ("RoleName", "r"),
+        ("PolicyName", "AdministratorAccess"),
+        ("PolicyType", "System"),
+        ("PolicyDocument", r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#),
+        (
+            "AssumeRolePolicyDocument",
+            r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":"sts:AssumeRole","Principal":{"RAM":"*"}}]}"#,
+        ),
+        ("VersionId", "v1"),
+        ("UserAccessKeyId", "LTAIx"),
+        ("Status", "Inactive"),
+        ("AccountAlias", "taken-over"),
+        ("RoleArn", &format!("acs:ram::{}:role/r", r.creds().account_id)),
+        ("RoleSessionName", "s1"),
+        ("MinimumPasswordLength", "8"),
+    ]
+    .iter()
+    .map(|(k, v)| p(k, v))
+    .collect();
+    for a in &actions {
+        let (version, action, ram_action) =
+            (a["Version"].as_str().expect("v"), a["Action"].as_str().expect("a"), a["RamAction"].as_str().expect("r"));
+        let reply = nobody.call(version, action, &params).expect("call");
+        if ram_action == "sts:GetCallerIdentity" {
+            assert_eq!(reply.status, 200, "GetCallerIdentity needs no permission");
+            continue;
+        }
+        assert_eq!(reply.status, 403, "{action}: {}", reply.body);
+        let code = reply.code().expect("code");
+        assert!(code == "Forbidden.RAM" || code == "NoPermission", "{action}: {code}");
+    }
+    assert_eq!(row_counts(&r), before, "denied calls wrote nothing");
+}
+
+#[test]
+fn tenants_never_see_each_other() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let r = Region::start(&tmp.path().join("d"), &[]);
+    let a = r.client_http();
+    let b_creds: Value = serde_json::from_str(&admin(&r, &["account", "create", "--name", "tenant-b"])).expect("json");
+    let b =
+        r.client_with(b_creds["AccessKeyId"].as_str().expect("id"), b_creds["AccessKeySecret"].as_str().expect("s"));
+    let a_account = r.creds().account_id;
+
+    ok(ram(&a, "CreateUser", &[("UserName", "alice")]));
+    policy(&a, "secret-policy", r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":"ecs:*","Resource":"*"}]}"#);
+    ok(ram(&a, "CreateGroup", &[("GroupName", "team")]));
+    let trust_a = format!(
+        r#"{{"Version":"1","Statement":[{{"Effect":"Allow","Action":"sts:AssumeRole","Principal":{{"RAM":["acs:ram::{a_account}:root"]}}}}]}}"#
+    );
+    ok(ram(&a, "CreateRole", &[("RoleName", "ops"), ("AssumeRolePolicyDocument", &trust_a)]));
+
+    // B cannot read, list or change A's things, and cannot tell whether they exist.
+    let exists = ram(&b, "GetUser", &[("UserName", "alice")]);
+    let missing = ram(&b, "GetUser", &[("UserName", "zed")]);
+    assert_eq!((exists.status, exists.code()), (missing.status, missing.code()));
+    err(exists, 404, "EntityNotExist.User");
+    err(ram(&b, "DeleteUser", &[("UserName", "alice")]), 404, "EntityNotExist.User");
+    err(
+        ram(&b, "GetPolicy", &[("PolicyName", "secret-policy"), ("PolicyType", "Custom")]),
+        404,
+        "EntityNotExist.Policy",
+    );
+    err(ram(&b, "GetGroup", &[("GroupName", "team")]), 404, "EntityNotExist.Group");
+    err(ram(&b, "GetRole", &[("RoleName", "ops")]), 404, "EntityNotExist.Role");
+    ok(ram(&b, "CreateUser", &[("UserName", "bee")]));
+    err(
+        ram(
+            &b,
+            "AttachPolicyToUser",
+            &[("UserName", "bee"), ("PolicyType", "Custom"), ("PolicyName", "secret-policy")],
+        ),
+        404,
+        "EntityNotExist.Policy",
+    );
+    let listed = ok(ram(&b, "ListUsers", &[]));
+    let names: Vec<&str> =
+        listed["Users"]["User"].as_array().expect("users").iter().filter_map(|u| u["UserName"].as_str()).collect();
+    assert_eq!(names, ["bee"]);
+    let pols = ok(ram(&b, "ListPolicies", &[("PolicyType", "Custom")]));
+    assert!(pols["Policies"]["Policy"].as_array().expect("list").is_empty());
+    // Names are per account: B may have its own alice.
+    ok(ram(&b, "CreateUser", &[("UserName", "alice")]));
+    // A role of A that does not trust B, and a role of A that does not exist: the same answer.
+    let arn = |n: &str| format!("acs:ram::{a_account}:role/{n}");
+    let real = b.call(STS, "AssumeRole", &[p("RoleArn", &arn("ops")), p("RoleSessionName", "x1")]).expect("call");
+    let fake = b.call(STS, "AssumeRole", &[p("RoleArn", &arn("nope")), p("RoleSessionName", "x1")]).expect("call");
+    assert_eq!((real.status, real.code()), (fake.status, fake.code()));
+    err(real, 403, "NoPermission");
+    // A's own view is untouched.
+    let a_users = ok(ram(&a, "ListUsers", &[]));
+    assert_eq!(a_users["Users"]["User"].as_array().expect("list").len(), 1);
+    // A disabled tenant's keys stop working.
+    admin(&r, &["account", "disable", b_creds["AccountId"].as_str().expect("id")]);
+    std::thread::sleep(std::time::Duration::from_secs(11)); // the credential cache interval
+    err(ram(&b, "ListUsers", &[]), 400, "InvalidAccessKeyId.Inactive");
+}
+
+#[test]
+fn assumed_role_credentials_work_narrow_and_expire() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let r = Region::start(&tmp.path().join("d"), &["--sts-min-duration-secs", "2"]);
+    let root = r.client_http();
+    let acct = r.creds().account_id;
+    let dev = user_with_key(&r, &root, "dev");
+    attach(&root, "dev", "System", "AliyunSTSAssumeRoleAccess");
+    let trust = format!(
+        r#"{{"Version":"1","Statement":[{{"Effect":"Allow","Action":"sts:AssumeRole","Principal":{{"RAM":["acs:ram::{acct}:root"]}}}}]}}"#
+    );
+    ok(ram(&root, "CreateRole", &[("RoleName", "reader"), ("AssumeRolePolicyDocument", &trust)]));
+    ok(ram(
+        &root,
+        "AttachPolicyToRole",
+        &[("RoleName", "reader"), ("PolicyType", "System"), ("PolicyName", "AliyunECSReadOnlyAccess")],
+    ));
+    let arn = format!("acs:ram::{acct}:role/reader");
+
+    let assume = |extra: &[(&str, &str)]| {
+        let mut ps = vec![p("RoleArn", &arn), p("RoleSessionName", "dev-session")];
+        ps.extend(extra.iter().map(|(k, v)| p(k, v)));
+        dev.call(STS, "AssumeRole", &ps).expect("call")
+    };
+    let creds = ok(assume(&[]));
+    let c = &creds["Credentials"];
+    assert!(c["AccessKeyId"].as_str().expect("id").starts_with("STS."));
+    assert_eq!(creds["AssumedRoleUser"]["Arn"], format!("acs:ram::{acct}:role/reader/dev-session"));
+    let session = r
+        .client_with(c["AccessKeyId"].as_str().expect("id"), c["AccessKeySecret"].as_str().expect("s"))
+        .with_security_token(c["SecurityToken"].as_str().expect("t"));
+    ok(session.call(ECS, "DescribeRegions", &[]).expect("call"));
+    err(ram(&session, "ListUsers", &[]), 403, "NoPermission");
+    let who = ok(session.call(STS, "GetCallerIdentity", &[]).expect("call"));
+    assert_eq!(
+        (who["IdentityType"].as_str(), who["Arn"].as_str()),
+        (Some("AssumedRoleUser"), Some(format!("acs:ram::{acct}:assumed-role/reader/dev-session").as_str()))
+    );
+
+    // A session policy narrows, never widens.
+    let narrow = ok(assume(&[(
+        "Policy",
+        r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":["ecs:DescribeZones","ram:*"],"Resource":"*"}]}"#,
+    )]));
+    let n = &narrow["Credentials"];
+    let narrowed = r
+        .client_with(n["AccessKeyId"].as_str().expect("id"), n["AccessKeySecret"].as_str().expect("s"))
+        .with_security_token(n["SecurityToken"].as_str().expect("t"));
+    err(narrowed.call(ECS, "DescribeRegions", &[]).expect("call"), 403, "Forbidden.RAM");
+    ok(narrowed.call(ECS, "DescribeZones", &[p("RegionId", "local-1")]).expect("call"));
+    err(ram(&narrowed, "ListUsers", &[]), 403, "NoPermission");
+
+    // Bad tokens: missing, forged, and expired.
+    let bare = r.client_with(c["AccessKeyId"].as_str().expect("id"), c["AccessKeySecret"].as_str().expect("s"));
+    err(bare.call(ECS, "DescribeRegions", &[]).expect("call"), 400, "MissingSecurityToken");
+    let mut forged = c["SecurityToken"].as_str().expect("t").to_string();
+    let last = forged.pop().expect("char");
+    forged.push(if last == '0' { '1' } else { '0' });
+    let forged_client = r
+        .client_with(c["AccessKeyId"].as_str().expect("id"), c["AccessKeySecret"].as_str().expect("s"))
+        .with_security_token(&forged);
+    err(forged_client.call(ECS, "DescribeRegions", &[]).expect("call"), 400, "InvalidSecurityToken.Malformed");
+    let short = ok(assume(&[("DurationSeconds", "2")]));
+    let s = &short["Credentials"];
+    let brief = r
+        .client_with(s["AccessKeyId"].as_str().expect("id"), s["AccessKeySecret"].as_str().expect("s"))
+        .with_security_token(s["SecurityToken"].as_str().expect("t"));
+    ok(brief.call(ECS, "DescribeRegions", &[]).expect("call"));
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    err(brief.call(ECS, "DescribeRegions", &[]).expect("call"), 400, "InvalidSecurityToken.Expired");
+
+    // Trust and bounds.
+    err(assume(&[("DurationSeconds", "99999")]), 400, "InvalidParameter.DurationSeconds");
+    err(
+        dev.call(STS, "AssumeRole", &[p("RoleArn", &format!("acs:ram::{acct}:role/none")), p("RoleSessionName", "s1")])
+            .expect("call"),
+        404,
+        "EntityNotExist.Role",
+    );
+    let other = user_with_key(&r, &root, "other");
+    err(
+        other.call(STS, "AssumeRole", &[p("RoleArn", &arn), p("RoleSessionName", "s1")]).expect("call"),
+        403,
+        "NoPermission",
+    );
+    // Deleting the role ends what its sessions may do at once.
+    ok(ram(
+        &root,
+        "DetachPolicyFromRole",
+        &[("RoleName", "reader"), ("PolicyType", "System"), ("PolicyName", "AliyunECSReadOnlyAccess")],
+    ));
+    ok(ram(&root, "DeleteRole", &[("RoleName", "reader")]));
+    err(session.call(ECS, "DescribeRegions", &[]).expect("call"), 403, "Forbidden.RAM");
+
+    // No secret of any kind in the logs or, in plaintext, in the data directory.
+    let secrets =
+        [c["AccessKeySecret"].as_str().expect("s").to_string(), c["SecurityToken"].as_str().expect("t").to_string()];
+    let log = r.stderr();
+    for s in &secrets {
+        assert!(!log.contains(s.as_str()), "secret in the logs");
+    }
+    for entry in std::fs::read_dir(&r.dir).expect("dir") {
+        let path = entry.expect("entry").path();
+        if path.is_file() {
+            let bytes = std::fs::read(&path).expect("read");
+            for s in &secrets {
+                assert!(!bytes.windows(s.len()).any(|w| w == s.as_bytes()), "plaintext secret in {}", path.display());
+            }
+        }
+    }
+}
