@@ -37,7 +37,9 @@ def region():
     tmp = tempfile.mkdtemp(prefix="nimbus-e2e-")
     data_dir = os.path.join(tmp, "data")
     proc = subprocess.Popen(
-        [binary, "up", "--data-dir", data_dir, "--api-addr", "127.0.0.1:0", "--api-http-addr", "127.0.0.1:0"],
+        # Short STS sessions allowed so a test can watch one expire.
+        [binary, "up", "--data-dir", data_dir, "--api-addr", "127.0.0.1:0", "--api-http-addr", "127.0.0.1:0",
+         "--sts-min-duration-secs", "1"],
         stdout=subprocess.PIPE,
         stderr=open(os.path.join(tmp, "nimbus.log"), "w"),
         text=True,
