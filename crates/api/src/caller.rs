@@ -92,3 +92,25 @@ pub trait CredentialSource: Send + Sync {
         security_token: Option<&'a str>,
     ) -> BoxFut<'a, Result<Option<Credential>, ApiError>>;
 }
+
+/// A console sign-in attempt: account, user name, password, and the MFA code if the user has a device.
+#[derive(Debug)]
+pub struct SignInRequest {
+    pub account_id: String,
+    pub user_name: String,
+    pub password: Secret,
+    pub mfa_code: Option<String>,
+    pub source_ip: IpAddr,
+}
+
+/// A successful sign-in: the response body (with temporary credentials) and who signed in.
+pub struct SignedIn {
+    pub body: serde_json::Value,
+    pub account_id: String,
+    pub user_name: String,
+}
+
+/// Password (and MFA) authentication for the console. RAM implements it.
+pub trait SignIn: Send + Sync {
+    fn sign_in<'a>(&'a self, req: &'a SignInRequest) -> BoxFut<'a, Result<SignedIn, ApiError>>;
+}

@@ -15,7 +15,7 @@ mod service;
 
 pub use audit::{AuditEvent, Auditor, LogAuditor, redact_params};
 pub use authz::{Authorizer, Decision, RootOnly};
-pub use caller::{Caller, Credential, CredentialSource, PrincipalType, Session};
+pub use caller::{Caller, Credential, CredentialSource, PrincipalType, Session, SignIn, SignInRequest, SignedIn};
 pub use error::ApiError;
 pub use params::Params;
 pub use service::{Access, ActionSpec, BoxFut, CallContext, Registry, Service};

@@ -17,5 +17,5 @@ pub mod server;
 pub mod signature;
 mod throttle;
 
-pub use pipeline::{Gateway, GatewayConfig, Hooks};
+pub use pipeline::{Gateway, GatewayConfig, Hooks, SIGN_IN_PATH};
 pub use throttle::ThrottleConfig;

@@ -12,7 +12,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Body;
 use nimbus_api::{
     ActionSpec, ApiError, AuditEvent, Auditor, Authorizer, CallContext, Caller, Credential, CredentialSource, Decision,
-    Params, Registry, Service, redact_params,
+    Params, Registry, Service, SignIn, redact_params,
 };
 use nimbus_core::clock::{iso8601, now_millis, parse_iso8601};
 use nimbus_core::ids;
@@ -42,7 +42,13 @@ pub struct Hooks {
     pub credentials: Arc<dyn CredentialSource>,
     pub authorizer: Arc<dyn Authorizer>,
     pub auditor: Arc<dyn Auditor>,
+    /// Console password sign-in at [`SIGN_IN_PATH`]; `None` serves no sign-in.
+    pub sign_in: Option<Arc<dyn SignIn>>,
 }
+
+/// Where the console signs in: `POST` a form with `AccountId`, `UserName`, `Password` and, for a
+/// user with an MFA device, `MFACode`. The answer carries temporary credentials for the user.
+pub const SIGN_IN_PATH: &str = "/console/signin";
 
 pub struct Gateway {
     cfg: GatewayConfig,
@@ -173,6 +179,9 @@ impl Gateway {
         B: Body<Data = Bytes> + Send,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
+        if parts.uri.path() == SIGN_IN_PATH {
+            return self.console_sign_in(parts, body, query, peer, audit).await;
+        }
         if parts.method != Method::GET && parts.method != Method::POST {
             return Err(ApiError::new(
                 400,
@@ -243,6 +252,54 @@ impl Gateway {
             denied => return Err(forbidden(service.deny_code(), &ctx.caller, spec, &resources, denied)),
         }
         self.call_idempotent(&service, &ctx, spec, &params).await
+    }
+
+    /// Password sign-in: the same path as every call (parse → throttle → authenticate → audit), with
+    /// the password as the credential. Authorization is not asked: signing in is allowed to
+    /// everyone whose password (and MFA code) is right.
+    async fn console_sign_in<B>(
+        &self,
+        parts: &Parts,
+        body: B,
+        query: Vec<(String, String)>,
+        peer: SocketAddr,
+        audit: &mut AuditEvent,
+    ) -> Result<Value, ApiError>
+    where
+        B: Body<Data = Bytes> + Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        audit.event_name = "ConsoleSignin".into();
+        audit.service_name = "Ram".into();
+        audit.event_source = self.cfg.region.endpoint_host("signin");
+        audit.event_rw = "Write".into();
+        if parts.method != Method::POST {
+            return Err(ApiError::new(400, "UnsupportedHTTPMethod", "Sign in with POST."));
+        }
+        let body = self.read_body(parts, body).await?;
+        let params = Params::from_pairs(query.into_iter().chain(form_urlencoded::parse(&body).into_owned()));
+        audit.request_parameters = redact_params(&params);
+        let account = params.require("AccountId")?;
+        let user = params.require("UserName")?;
+        let password = params.require("Password")?;
+        if let Err(wait_ms) = self.throttle.check(&format!("signin:{account}:{}", user.to_ascii_lowercase())) {
+            let mut e = ApiError::new(400, "Throttling.User", "Too many sign-in attempts; wait and retry.");
+            e.retry_after_ms = Some(wait_ms);
+            return Err(e);
+        }
+        let Some(sign_in) = &self.hooks.sign_in else { return Err(not_found_api()) };
+        let req = nimbus_api::SignInRequest {
+            account_id: account.to_string(),
+            user_name: user.to_string(),
+            password: nimbus_core::secret::Secret::new(password),
+            mfa_code: params.get("MFACode").filter(|c| !c.is_empty()).map(str::to_string),
+            source_ip: peer.ip(),
+        };
+        let done = sign_in.sign_in(&req).await?;
+        audit.account_id = Some(done.account_id);
+        audit.principal_type = Some(nimbus_api::PrincipalType::User.as_str().into());
+        audit.principal_id = Some(done.user_name);
+        Ok(done.body)
     }
 
     /// Runs the handler. A write call carrying `ClientToken` runs at most once per token: a retry

@@ -26,6 +26,10 @@ const TOKEN_PREFIX: &str = "NMB1.";
 /// What a SecurityToken carries.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct TokenClaims {
+    /// `role` (an STS AssumeRole session) or `user` (a console sign-in session of a RAM user, whose
+    /// `role_name` field then holds the user name).
+    #[serde(default = "role_kind")]
+    pub kind: String,
     pub access_key_id: String,
     pub secret: String,
     pub account_id: String,
@@ -37,6 +41,10 @@ pub struct TokenClaims {
     pub mfa_present: bool,
     /// Who assumed the role (their ARN), for the audit trail.
     pub source: String,
+}
+
+fn role_kind() -> String {
+    "role".into()
 }
 
 pub fn seal(keys: &dyn KeyProvider, claims: &TokenClaims) -> String {
@@ -111,6 +119,19 @@ impl StoreCredentials {
             Err(StoreError::NotFound) => false,
             Err(e) => return Err(e.into()),
         };
+        if c.kind == "user" {
+            return Ok(Some(Credential {
+                access_key_id: c.access_key_id,
+                secret: Secret::new(c.secret),
+                account_id: c.account_id,
+                principal_type: PrincipalType::User,
+                principal_id: c.role_name.to_ascii_lowercase(),
+                principal_name: c.role_name.to_ascii_lowercase(),
+                session: None,
+                mfa_present: c.mfa_present,
+                active,
+            }));
+        }
         Ok(Some(Credential {
             access_key_id: c.access_key_id,
             secret: Secret::new(c.secret),
@@ -194,6 +215,7 @@ mod tests {
 
     fn claims(exp: i64) -> TokenClaims {
         TokenClaims {
+            kind: "role".into(),
             access_key_id: "STS.abc".into(),
             secret: "s".into(),
             account_id: "1".into(),

@@ -7,6 +7,8 @@
 //! - [`ram`]: the RAM API (users, groups, roles, policies and versions, attachments, AccessKeys,
 //!   account alias and password policy).
 //! - [`sts`]: `AssumeRole` and `GetCallerIdentity`.
+//! - [`signin`]: console password sign-in: password policy, lockout, MFA; a short user session.
+//! - [`secrets`]: Argon2id password hashes and TOTP codes.
 //!
 //! RAM entities are resource rows (`ram.user`, `ram.group`, …) whose ids embed the account and the
 //! lowercased name (`ram-user:<account>:<name>`): names are unique per account, case-insensitively,
@@ -18,9 +20,12 @@ pub mod credentials;
 pub mod names;
 pub mod ram;
 pub mod sts;
+pub mod secrets;
+pub mod signin;
 mod system_policies;
 
 pub use authorizer::RamAuthorizer;
 pub use credentials::StoreCredentials;
 pub use ram::Ram;
+pub use signin::ConsoleSignIn;
 pub use sts::{Sts, StsConfig};

@@ -9,6 +9,8 @@ pub const POLICY: &str = "ram.policy";
 pub const ATTACHMENT: &str = "ram.attachment";
 pub const MEMBERSHIP: &str = "ram.membership";
 pub const ACCOUNT: &str = "ram.account";
+pub const LOGIN: &str = "ram.login";
+pub const MFA: &str = "ram.mfa";
 
 pub fn user_id(account: &str, name: &str) -> String {
     format!("ram-user:{account}:{}", name.to_ascii_lowercase())
@@ -21,6 +23,12 @@ pub fn role_id(account: &str, name: &str) -> String {
 }
 pub fn policy_id(account: &str, name: &str) -> String {
     format!("ram-policy:{account}:{}", name.to_ascii_lowercase())
+}
+pub fn login_id(account: &str, user: &str) -> String {
+    format!("ram-login:{account}:{}", user.to_ascii_lowercase())
+}
+pub fn mfa_id(account: &str, device: &str) -> String {
+    format!("ram-mfa:{account}:{}", device.to_ascii_lowercase())
 }
 pub fn account_settings_id(account: &str) -> String {
     format!("ram-account:{account}")

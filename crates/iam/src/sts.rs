@@ -157,6 +157,7 @@ impl Sts {
         let role_id = role.spec["RoleId"].as_str().unwrap_or_default().to_string();
         let role_name = role.spec["RoleName"].as_str().unwrap_or(name).to_string();
         let claims = TokenClaims {
+            kind: "role".into(),
             access_key_id: format!("STS.{}", &ids::access_key_id()[4..]),
             secret: ids::access_key_secret(),
             account_id: account.to_string(),

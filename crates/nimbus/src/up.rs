@@ -11,7 +11,7 @@ use nimbus_core::region::Region;
 use nimbus_core::secret::{FileKeyProvider, KeyProvider};
 use nimbus_gateway::server::Listener;
 use nimbus_gateway::{Gateway, GatewayConfig, Hooks, ThrottleConfig};
-use nimbus_iam::{Ram, RamAuthorizer, StoreCredentials, Sts, StsConfig};
+use nimbus_iam::{ConsoleSignIn, Ram, RamAuthorizer, StoreCredentials, Sts, StsConfig};
 use nimbus_store::Store;
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
@@ -72,6 +72,7 @@ pub async fn run(s: Settings) -> Result<()> {
             credentials: credentials.clone(),
             authorizer: Arc::new(RamAuthorizer::new(store.clone())),
             auditor: Arc::new(LogAuditor),
+            sign_in: Some(Arc::new(ConsoleSignIn::new(store.clone(), keys.clone()))),
         },
         store.clone(),
     ));
@@ -89,6 +90,7 @@ pub async fn run(s: Settings) -> Result<()> {
     writeln!(out, "Nimbus region {} is up", region.id)?;
     writeln!(out, "  OpenAPI   https://{https_addr}")?;
     writeln!(out, "  OpenAPI   http://{http_addr}   (plain HTTP, loopback only)")?;
+    writeln!(out, "  Sign-in   https://{https_addr}{}", nimbus_gateway::SIGN_IN_PATH)?;
     writeln!(
         out,
         "  OSS       not served yet: arrives with the OSS service (reserved {} and {})",

@@ -463,3 +463,108 @@ fn assumed_role_credentials_work_narrow_and_expire() {
         }
     }
 }
+
+fn sign_in(r: &Region, account: &str, user: &str, password: &str, mfa: Option<&str>) -> Reply {
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let mut form = vec![("AccountId", account), ("UserName", user), ("Password", password)];
+    if let Some(code) = mfa {
+        form.push(("MFACode", code));
+    }
+    let mut resp = agent.post(format!("{}/console/signin", r.http)).send_form(form).expect("sign-in");
+    let status = resp.status().as_u16();
+    let body = serde_json::from_str(&resp.body_mut().read_to_string().expect("body")).expect("json");
+    Reply { status, body }
+}
+
+fn session_client(r: &Region, body: &Value) -> RpcClient {
+    let c = &body["Credentials"];
+    r.client_with(c["AccessKeyId"].as_str().expect("id"), c["AccessKeySecret"].as_str().expect("s"))
+        .with_security_token(c["SecurityToken"].as_str().expect("t"))
+}
+
+#[test]
+fn console_sign_in_enforces_password_policy_lockout_and_mfa() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let r = Region::start(&tmp.path().join("d"), &[]);
+    let root = r.client_http();
+    let acct = r.creds().account_id;
+    ok(ram(&root, "SetPasswordPolicy", &[("MinimumPasswordLength", "10"), ("RequireSymbols", "true"), ("MaxLoginAttemps", "3"), ("PasswordReusePrevention", "2")]));
+
+    // Password policy when a password is set.
+    ok(ram(&root, "CreateUser", &[("UserName", "eve")]));
+    let weak = err(ram(&root, "CreateLoginProfile", &[("UserName", "eve"), ("Password", "Short1!")]), 400, "InvalidParameter.Password");
+    assert!(weak["Message"].as_str().expect("m").contains("10 to 32"));
+    err(ram(&root, "CreateLoginProfile", &[("UserName", "eve"), ("Password", "NoSymbolsHere1")]), 400, "InvalidParameter.Password");
+    ok(ram(&root, "CreateLoginProfile", &[("UserName", "eve"), ("Password", "Str0ng!Pass#1")]));
+    err(ram(&root, "UpdateLoginProfile", &[("UserName", "eve"), ("Password", "Str0ng!Pass#1")]), 400, "InvalidParameter.Password");
+    err(ram(&root, "DeleteUser", &[("UserName", "eve")]), 409, "DeleteConflict.User.LoginProfile");
+
+    // Wrong account, user or password all read the same; the limit locks the user out.
+    err(sign_in(&r, "1234567890123456", "eve", "Str0ng!Pass#1", None), 403, "Login.Failed");
+    err(sign_in(&r, &acct, "nobody", "Str0ng!Pass#1", None), 403, "Login.Failed");
+    err(sign_in(&r, &acct, "eve", "wrong-1", None), 403, "Login.Failed");
+    err(sign_in(&r, &acct, "eve", "wrong-2", None), 403, "Login.Failed");
+    err(sign_in(&r, &acct, "eve", "wrong-3", None), 403, "Login.Locked");
+    err(sign_in(&r, &acct, "eve", "Str0ng!Pass#1", None), 403, "Login.Locked");
+
+    // A good sign-in yields a working user session that is still bound by the user's policies.
+    ok(ram(&root, "CreateUser", &[("UserName", "frank")]));
+    ok(ram(&root, "CreateLoginProfile", &[("UserName", "frank"), ("Password", "Fr4nk!Secret")]));
+    let s = ok(sign_in(&r, &acct, "frank", "Fr4nk!Secret", None));
+    assert_eq!(s["MFAPresent"], false);
+    let frank = session_client(&r, &s);
+    let who = ok(frank.call(STS, "GetCallerIdentity", &[]).expect("call"));
+    assert_eq!((who["IdentityType"].as_str(), who["Arn"].as_str()), (Some("RAMUser"), Some(format!("acs:ram::{acct}:user/frank").as_str())));
+    err(frank.call(ECS, "DescribeRegions", &[]).expect("call"), 403, "Forbidden.RAM");
+
+    // Bind a virtual MFA device with two consecutive real TOTP codes.
+    let dev = ok(ram(&root, "CreateVirtualMFADevice", &[("VirtualMFADeviceName", "frank-phone")]));
+    let seed = dev["VirtualMFADevice"]["Base32StringSeed"].as_str().expect("seed").to_string();
+    let serial = dev["VirtualMFADevice"]["SerialNumber"].as_str().expect("serial").to_string();
+    let code = |t: u64| nimbus_iam::secrets::totp(&seed, t).expect("code");
+    // Keep clear of a 30-second step boundary so this test and the region agree on the step.
+    if chrono::Utc::now().timestamp() % 30 >= 27 {
+        std::thread::sleep(std::time::Duration::from_secs(4));
+    }
+    let now = chrono::Utc::now().timestamp() as u64;
+    err(ram(&root, "BindMFADevice", &[("SerialNumber", &serial), ("UserName", "frank"), ("AuthenticationCode1", &code(now)), ("AuthenticationCode2", &code(now))]), 400, "InvalidParameter.AuthenticationCode");
+    // As a person binds: the code shown a moment ago, then the one shown now.
+    ok(ram(&root, "BindMFADevice", &[("SerialNumber", &serial), ("UserName", "frank"), ("AuthenticationCode1", &code(now - 30)), ("AuthenticationCode2", &code(now))]));
+    assert_eq!(ok(ram(&root, "GetUserMFAInfo", &[("UserName", "frank")]))["MFADevice"]["SerialNumber"], serial.as_str());
+    err(ram(&root, "DeleteVirtualMFADevice", &[("SerialNumber", &serial)]), 409, "DeleteConflict.VirtualMFADevice.User");
+
+    // Sign-in now needs a code; each code works once (the bind used this step's).
+    err(sign_in(&r, &acct, "frank", "Fr4nk!Secret", None), 400, "MissingMFACode");
+    err(sign_in(&r, &acct, "frank", "Fr4nk!Secret", Some("000000")), 403, "Login.InvalidMFACode");
+    err(sign_in(&r, &acct, "frank", "Fr4nk!Secret", Some(&code(now))), 403, "Login.InvalidMFACode");
+    let fresh = code(now + 30); // the next step, inside the one-step drift window
+    let mfa = ok(sign_in(&r, &acct, "frank", "Fr4nk!Secret", Some(&fresh)));
+    assert_eq!(mfa["MFAPresent"], true);
+    err(sign_in(&r, &acct, "frank", "Fr4nk!Secret", Some(&fresh)), 403, "Login.InvalidMFACode");
+
+    // A policy that demands MFA: the MFA session may, a long-term key may not.
+    policy(&root, "mfa-only", r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":"ecs:*","Resource":"*","Condition":{"Bool":{"acs:MFAPresent":"true"}}}]}"#);
+    attach(&root, "frank", "Custom", "mfa-only");
+    ok(session_client(&r, &mfa).call(ECS, "DescribeRegions", &[]).expect("call"));
+    err(frank.call(ECS, "DescribeRegions", &[]).expect("call"), 403, "Forbidden.RAM");
+    let k = ok(ram(&root, "CreateAccessKey", &[("UserName", "frank")]));
+    let frank_key = r.client_with(k["AccessKey"]["AccessKeyId"].as_str().expect("id"), k["AccessKey"]["AccessKeySecret"].as_str().expect("s"));
+    err(frank_key.call(ECS, "DescribeRegions", &[]).expect("call"), 403, "Forbidden.RAM");
+
+    ok(ram(&root, "UnbindMFADevice", &[("UserName", "frank")]));
+    ok(ram(&root, "DeleteVirtualMFADevice", &[("SerialNumber", &serial)]));
+
+    // Sign-ins are audited, and the password never is.
+    let log = r.stderr();
+    assert!(log.contains("\"eventName\":\"ConsoleSignin\"") && log.contains("Login.Locked"));
+    for secret in ["Fr4nk!Secret", "Str0ng!Pass#1", seed.as_str()] {
+        assert!(!log.contains(secret), "secret in the logs");
+        for entry in std::fs::read_dir(&r.dir).expect("dir") {
+            let path = entry.expect("entry").path();
+            if path.is_file() {
+                let bytes = std::fs::read(&path).expect("read");
+                assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()), "plaintext secret in {}", path.display());
+            }
+        }
+    }
+}

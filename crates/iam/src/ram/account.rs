@@ -1,7 +1,7 @@
 //! Account-wide RAM settings: the account alias and the password policy.
 //!
-//! The password policy is stored and validated here; it is enforced when console sign-in and
-//! login profiles arrive (see the RAM issue's closing note).
+//! The password policy applies when a login profile's password is set (`ram::login`) and at
+//! console sign-in (`signin`): length and character classes, reuse, age, lockout.
 
 use super::Call;
 use crate::names::{self, ACCOUNT};
@@ -9,7 +9,7 @@ use nimbus_api::ApiError;
 use nimbus_store::{Resource, StoreError};
 use serde_json::{Value, json};
 
-fn default_password_policy() -> Value {
+pub(crate) fn default_password_policy() -> Value {
     json!({
         "MinimumPasswordLength": 8, "RequireLowercaseCharacters": true, "RequireUppercaseCharacters": true,
         "RequireNumbers": true, "RequireSymbols": false, "HardExpiry": false, "MaxPasswordAge": 0,
@@ -35,6 +35,11 @@ async fn settings(c: &Call<'_>) -> Result<Resource, ApiError> {
         Err(StoreError::AlreadyExists) => c.dir().get(&id).await?.ok_or_else(ApiError::internal),
         Err(e) => Err(e.into()),
     }
+}
+
+/// The account's password policy (defaults until set).
+pub(crate) async fn password_policy(c: &Call<'_>) -> Result<Value, ApiError> {
+    Ok(settings(c).await?.spec["PasswordPolicy"].clone())
 }
 
 pub async fn get_alias(c: &Call<'_>) -> Result<Value, ApiError> {

@@ -2,6 +2,7 @@
 
 mod account;
 mod groups;
+pub(crate) mod login;
 mod policies;
 mod roles;
 mod users;
@@ -51,6 +52,9 @@ const ACTIONS: &[ActionSpec] = actions![
     "AddUserToGroup" => Write, "RemoveUserFromGroup" => Write, "ListGroupsForUser" => Read, "ListUsersForGroup" => Read,
     "CreateRole" => Write, "GetRole" => Read, "UpdateRole" => Write, "DeleteRole" => Write, "ListRoles" => Read,
     "GetAccountAlias" => Read, "SetAccountAlias" => Write, "GetPasswordPolicy" => Read, "SetPasswordPolicy" => Write,
+    "CreateLoginProfile" => Write, "GetLoginProfile" => Read, "UpdateLoginProfile" => Write, "DeleteLoginProfile" => Write,
+    "CreateVirtualMFADevice" => Write, "ListVirtualMFADevices" => Read, "DeleteVirtualMFADevice" => Write,
+    "BindMFADevice" => Write, "UnbindMFADevice" => Write, "GetUserMFAInfo" => Read,
 ];
 
 impl Service for Ram {
@@ -178,6 +182,16 @@ impl Service for Ram {
                 "SetAccountAlias" => account::set_alias(&c).await,
                 "GetPasswordPolicy" => account::get_password_policy(&c).await,
                 "SetPasswordPolicy" => account::set_password_policy(&c).await,
+                "CreateLoginProfile" => login::create(&c).await,
+                "GetLoginProfile" => login::get(&c).await,
+                "UpdateLoginProfile" => login::update(&c).await,
+                "DeleteLoginProfile" => login::delete(&c).await,
+                "CreateVirtualMFADevice" => login::create_device(&c).await,
+                "ListVirtualMFADevices" => login::list_devices(&c).await,
+                "DeleteVirtualMFADevice" => login::delete_device(&c).await,
+                "BindMFADevice" => login::bind(&c).await,
+                "UnbindMFADevice" => login::unbind(&c).await,
+                "GetUserMFAInfo" => login::get_user_mfa(&c).await,
                 other => Err(ApiError::new(404, "InvalidAction.NotFound", format!("RAM has no action {other}."))),
             }
         })
@@ -315,6 +329,14 @@ impl Directory<'_> {
             docs.extend(self.documents_of(PrincipalKind::Group, &g).await?);
         }
         Ok(docs)
+    }
+
+    /// The account's password policy (defaults until set).
+    pub async fn password_policy(&self) -> Result<Value, ApiError> {
+        Ok(match self.get(&names::account_settings_id(self.account)).await? {
+            Some(r) => r.spec["PasswordPolicy"].clone(),
+            None => account::default_password_policy(),
+        })
     }
 
     pub async fn role_policy_documents(&self, role: &str) -> Result<Vec<String>, ApiError> {
