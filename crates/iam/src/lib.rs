@@ -19,9 +19,9 @@ pub mod authorizer;
 pub mod credentials;
 pub mod names;
 pub mod ram;
-pub mod sts;
 pub mod secrets;
 pub mod signin;
+pub mod sts;
 mod system_policies;
 
 pub use authorizer::RamAuthorizer;

@@ -36,7 +36,11 @@ fn failed() -> ApiError {
 }
 
 fn locked(until: i64) -> ApiError {
-    ApiError::new(403, "Login.Locked", format!("Too many failed sign-in attempts; sign-in is locked until {}.", iso8601(until)))
+    ApiError::new(
+        403,
+        "Login.Locked",
+        format!("Too many failed sign-in attempts; sign-in is locked until {}.", iso8601(until)),
+    )
 }
 
 impl ConsoleSignIn {
@@ -77,8 +81,10 @@ impl ConsoleSignIn {
         }
         let policy = dir.password_policy().await?;
         let max_attempts = policy["MaxLoginAttemps"].as_i64().unwrap_or(5);
-        let (pw, hash) = (req.password.expose().to_string(), profile.spec["PasswordHash"].as_str().unwrap_or_default().to_string());
-        let good = tokio::task::spawn_blocking(move || verify_password(&pw, &hash)).await.map_err(|_| ApiError::internal())?;
+        let (pw, hash) =
+            (req.password.expose().to_string(), profile.spec["PasswordHash"].as_str().unwrap_or_default().to_string());
+        let good =
+            tokio::task::spawn_blocking(move || verify_password(&pw, &hash)).await.map_err(|_| ApiError::internal())?;
         if !good {
             return Err(match self.record_failure(account, &req.user_name, max_attempts).await? {
                 Some(until) => locked(until),
@@ -88,7 +94,10 @@ impl ConsoleSignIn {
         // MFA, when the user has a device.
         let mut mfa_present = false;
         let devices = dir.prefixed(names::MFA, &names::mfa_id(account, "")).await?;
-        if let Some(mut d) = devices.into_iter().find(|d| d.spec["UserName"].as_str().is_some_and(|u| u.eq_ignore_ascii_case(&req.user_name))) {
+        if let Some(mut d) = devices
+            .into_iter()
+            .find(|d| d.spec["UserName"].as_str().is_some_and(|u| u.eq_ignore_ascii_case(&req.user_name)))
+        {
             let Some(code) = &req.mfa_code else {
                 return Err(ApiError::new(400, "MissingMFACode", "This user signs in with an MFA code: send MFACode."));
             };
@@ -96,7 +105,10 @@ impl ConsoleSignIn {
             let seed = self
                 .keys
                 .root_key()
-                .unwrap_string(&crate::ram::login::seed_purpose(&serial), d.spec["SeedWrapped"].as_str().unwrap_or_default())
+                .unwrap_string(
+                    &crate::ram::login::seed_purpose(&serial),
+                    d.spec["SeedWrapped"].as_str().unwrap_or_default(),
+                )
                 .map_err(|_| ApiError::internal())?;
             let step = totp_step(seed.expose(), code, (now / 1000) as u64);
             // Each code works once: a step at or before the last one used is a replay.
@@ -108,14 +120,23 @@ impl ConsoleSignIn {
                 }
                 None => {
                     self.record_failure(account, &req.user_name, max_attempts).await?;
-                    return Err(ApiError::new(403, "Login.InvalidMFACode", "The MFA code is wrong or was already used."));
+                    return Err(ApiError::new(
+                        403,
+                        "Login.InvalidMFACode",
+                        "The MFA code is wrong or was already used.",
+                    ));
                 }
             }
         }
         let max_age_days = policy["MaxPasswordAge"].as_i64().unwrap_or(0);
-        let expired = max_age_days > 0 && profile.spec["PasswordChangedAt"].as_i64().unwrap_or(now) + max_age_days * 86_400_000 < now;
+        let expired = max_age_days > 0
+            && profile.spec["PasswordChangedAt"].as_i64().unwrap_or(now) + max_age_days * 86_400_000 < now;
         if expired && policy["HardExpiry"].as_bool().unwrap_or(false) {
-            return Err(ApiError::new(403, "Login.PasswordExpired", "The password has expired; an administrator must reset it."));
+            return Err(ApiError::new(
+                403,
+                "Login.PasswordExpired",
+                "The password has expired; an administrator must reset it.",
+            ));
         }
         if profile.spec["FailedAttempts"].as_i64().unwrap_or(0) != 0 {
             profile.spec["FailedAttempts"] = Value::from(0);

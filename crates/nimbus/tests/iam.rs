@@ -437,6 +437,27 @@ fn assumed_role_credentials_work_narrow_and_expire() {
         403,
         "NoPermission",
     );
+    // A trust condition on ExternalId (the confused-deputy guard).
+    let guarded = format!(
+        r#"{{"Version":"1","Statement":[{{"Effect":"Allow","Action":"sts:AssumeRole","Principal":{{"RAM":["acs:ram::{acct}:root"]}},"Condition":{{"StringEquals":{{"sts:ExternalId":"abc-123"}}}}}}]}}"#
+    );
+    ok(ram(&root, "CreateRole", &[("RoleName", "guarded"), ("AssumeRolePolicyDocument", &guarded)]));
+    let garn = format!("acs:ram::{acct}:role/guarded");
+    err(
+        dev.call(STS, "AssumeRole", &[p("RoleArn", &garn), p("RoleSessionName", "s1")]).expect("call"),
+        403,
+        "NoPermission",
+    );
+    err(
+        dev.call(STS, "AssumeRole", &[p("RoleArn", &garn), p("RoleSessionName", "s1"), p("ExternalId", "wrong")])
+            .expect("call"),
+        403,
+        "NoPermission",
+    );
+    ok(dev
+        .call(STS, "AssumeRole", &[p("RoleArn", &garn), p("RoleSessionName", "s1"), p("ExternalId", "abc-123")])
+        .expect("call"));
+
     // Deleting the role ends what its sessions may do at once.
     ok(ram(
         &root,
@@ -488,15 +509,36 @@ fn console_sign_in_enforces_password_policy_lockout_and_mfa() {
     let r = Region::start(&tmp.path().join("d"), &[]);
     let root = r.client_http();
     let acct = r.creds().account_id;
-    ok(ram(&root, "SetPasswordPolicy", &[("MinimumPasswordLength", "10"), ("RequireSymbols", "true"), ("MaxLoginAttemps", "3"), ("PasswordReusePrevention", "2")]));
+    ok(ram(
+        &root,
+        "SetPasswordPolicy",
+        &[
+            ("MinimumPasswordLength", "10"),
+            ("RequireSymbols", "true"),
+            ("MaxLoginAttemps", "3"),
+            ("PasswordReusePrevention", "2"),
+        ],
+    ));
 
     // Password policy when a password is set.
     ok(ram(&root, "CreateUser", &[("UserName", "eve")]));
-    let weak = err(ram(&root, "CreateLoginProfile", &[("UserName", "eve"), ("Password", "Short1!")]), 400, "InvalidParameter.Password");
+    let weak = err(
+        ram(&root, "CreateLoginProfile", &[("UserName", "eve"), ("Password", "Short1!")]),
+        400,
+        "InvalidParameter.Password",
+    );
     assert!(weak["Message"].as_str().expect("m").contains("10 to 32"));
-    err(ram(&root, "CreateLoginProfile", &[("UserName", "eve"), ("Password", "NoSymbolsHere1")]), 400, "InvalidParameter.Password");
+    err(
+        ram(&root, "CreateLoginProfile", &[("UserName", "eve"), ("Password", "NoSymbolsHere1")]),
+        400,
+        "InvalidParameter.Password",
+    );
     ok(ram(&root, "CreateLoginProfile", &[("UserName", "eve"), ("Password", "Str0ng!Pass#1")]));
-    err(ram(&root, "UpdateLoginProfile", &[("UserName", "eve"), ("Password", "Str0ng!Pass#1")]), 400, "InvalidParameter.Password");
+    err(
+        ram(&root, "UpdateLoginProfile", &[("UserName", "eve"), ("Password", "Str0ng!Pass#1")]),
+        400,
+        "InvalidParameter.Password",
+    );
     err(ram(&root, "DeleteUser", &[("UserName", "eve")]), 409, "DeleteConflict.User.LoginProfile");
 
     // Wrong account, user or password all read the same; the limit locks the user out.
@@ -514,7 +556,10 @@ fn console_sign_in_enforces_password_policy_lockout_and_mfa() {
     assert_eq!(s["MFAPresent"], false);
     let frank = session_client(&r, &s);
     let who = ok(frank.call(STS, "GetCallerIdentity", &[]).expect("call"));
-    assert_eq!((who["IdentityType"].as_str(), who["Arn"].as_str()), (Some("RAMUser"), Some(format!("acs:ram::{acct}:user/frank").as_str())));
+    assert_eq!(
+        (who["IdentityType"].as_str(), who["Arn"].as_str()),
+        (Some("RAMUser"), Some(format!("acs:ram::{acct}:user/frank").as_str()))
+    );
     err(frank.call(ECS, "DescribeRegions", &[]).expect("call"), 403, "Forbidden.RAM");
 
     // Bind a virtual MFA device with two consecutive real TOTP codes.
@@ -527,11 +572,40 @@ fn console_sign_in_enforces_password_policy_lockout_and_mfa() {
         std::thread::sleep(std::time::Duration::from_secs(4));
     }
     let now = chrono::Utc::now().timestamp() as u64;
-    err(ram(&root, "BindMFADevice", &[("SerialNumber", &serial), ("UserName", "frank"), ("AuthenticationCode1", &code(now)), ("AuthenticationCode2", &code(now))]), 400, "InvalidParameter.AuthenticationCode");
+    err(
+        ram(
+            &root,
+            "BindMFADevice",
+            &[
+                ("SerialNumber", &serial),
+                ("UserName", "frank"),
+                ("AuthenticationCode1", &code(now)),
+                ("AuthenticationCode2", &code(now)),
+            ],
+        ),
+        400,
+        "InvalidParameter.AuthenticationCode",
+    );
     // As a person binds: the code shown a moment ago, then the one shown now.
-    ok(ram(&root, "BindMFADevice", &[("SerialNumber", &serial), ("UserName", "frank"), ("AuthenticationCode1", &code(now - 30)), ("AuthenticationCode2", &code(now))]));
-    assert_eq!(ok(ram(&root, "GetUserMFAInfo", &[("UserName", "frank")]))["MFADevice"]["SerialNumber"], serial.as_str());
-    err(ram(&root, "DeleteVirtualMFADevice", &[("SerialNumber", &serial)]), 409, "DeleteConflict.VirtualMFADevice.User");
+    ok(ram(
+        &root,
+        "BindMFADevice",
+        &[
+            ("SerialNumber", &serial),
+            ("UserName", "frank"),
+            ("AuthenticationCode1", &code(now - 30)),
+            ("AuthenticationCode2", &code(now)),
+        ],
+    ));
+    assert_eq!(
+        ok(ram(&root, "GetUserMFAInfo", &[("UserName", "frank")]))["MFADevice"]["SerialNumber"],
+        serial.as_str()
+    );
+    err(
+        ram(&root, "DeleteVirtualMFADevice", &[("SerialNumber", &serial)]),
+        409,
+        "DeleteConflict.VirtualMFADevice.User",
+    );
 
     // Sign-in now needs a code; each code works once (the bind used this step's).
     err(sign_in(&r, &acct, "frank", "Fr4nk!Secret", None), 400, "MissingMFACode");
@@ -543,12 +617,19 @@ fn console_sign_in_enforces_password_policy_lockout_and_mfa() {
     err(sign_in(&r, &acct, "frank", "Fr4nk!Secret", Some(&fresh)), 403, "Login.InvalidMFACode");
 
     // A policy that demands MFA: the MFA session may, a long-term key may not.
-    policy(&root, "mfa-only", r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":"ecs:*","Resource":"*","Condition":{"Bool":{"acs:MFAPresent":"true"}}}]}"#);
+    policy(
+        &root,
+        "mfa-only",
+        r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":"ecs:*","Resource":"*","Condition":{"Bool":{"acs:MFAPresent":"true"}}}]}"#,
+    );
     attach(&root, "frank", "Custom", "mfa-only");
     ok(session_client(&r, &mfa).call(ECS, "DescribeRegions", &[]).expect("call"));
     err(frank.call(ECS, "DescribeRegions", &[]).expect("call"), 403, "Forbidden.RAM");
     let k = ok(ram(&root, "CreateAccessKey", &[("UserName", "frank")]));
-    let frank_key = r.client_with(k["AccessKey"]["AccessKeyId"].as_str().expect("id"), k["AccessKey"]["AccessKeySecret"].as_str().expect("s"));
+    let frank_key = r.client_with(
+        k["AccessKey"]["AccessKeyId"].as_str().expect("id"),
+        k["AccessKey"]["AccessKeySecret"].as_str().expect("s"),
+    );
     err(frank_key.call(ECS, "DescribeRegions", &[]).expect("call"), 403, "Forbidden.RAM");
 
     ok(ram(&root, "UnbindMFADevice", &[("UserName", "frank")]));
@@ -563,7 +644,11 @@ fn console_sign_in_enforces_password_policy_lockout_and_mfa() {
             let path = entry.expect("entry").path();
             if path.is_file() {
                 let bytes = std::fs::read(&path).expect("read");
-                assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()), "plaintext secret in {}", path.display());
+                assert!(
+                    !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                    "plaintext secret in {}",
+                    path.display()
+                );
             }
         }
     }

@@ -22,7 +22,13 @@ pub(crate) async fn profile(c: &Call<'_>, user_name: &str) -> Result<Option<Reso
 /// Checks `password` against the account's password policy.
 pub(crate) fn check_password(policy: &Value, password: &str) -> Result<(), ApiError> {
     let min = policy["MinimumPasswordLength"].as_u64().unwrap_or(8) as usize;
-    let bad = |why: String| Err(ApiError::new(400, "InvalidParameter.Password", format!("The password does not meet the password policy: {why}.")));
+    let bad = |why: String| {
+        Err(ApiError::new(
+            400,
+            "InvalidParameter.Password",
+            format!("The password does not meet the password policy: {why}."),
+        ))
+    };
     let n = password.chars().count();
     if n < min || n > 32 {
         return bad(format!("it must be {min} to 32 characters"));
@@ -50,7 +56,9 @@ async fn hash(password: &str) -> Result<String, ApiError> {
 async fn reused(history: &[Value], password: &str, keep: usize) -> Result<bool, ApiError> {
     let hashes: Vec<String> = history.iter().rev().take(keep).filter_map(|h| h.as_str().map(str::to_string)).collect();
     let pw = password.to_string();
-    tokio::task::spawn_blocking(move || hashes.iter().any(|h| verify_password(&pw, h))).await.map_err(|_| ApiError::internal())
+    tokio::task::spawn_blocking(move || hashes.iter().any(|h| verify_password(&pw, h)))
+        .await
+        .map_err(|_| ApiError::internal())
 }
 
 fn view(spec: &Value) -> Value {
@@ -70,7 +78,13 @@ pub async fn create(c: &Call<'_>) -> Result<Value, ApiError> {
         "MFABindRequired": c.p.bool("MFABindRequired")?.unwrap_or(false),
         "FailedAttempts": 0, "LockedUntil": 0, "CreateDate": now(),
     });
-    let r = insert(c, Resource::new(&names::login_id(c.account, &name), c.account, LOGIN, "", spec), "User.LoginProfile", &name).await?;
+    let r = insert(
+        c,
+        Resource::new(&names::login_id(c.account, &name), c.account, LOGIN, "", spec),
+        "User.LoginProfile",
+        &name,
+    )
+    .await?;
     Ok(json!({"LoginProfile": view(&r.spec)}))
 }
 
@@ -91,7 +105,11 @@ pub async fn update(c: &Call<'_>) -> Result<Value, ApiError> {
         let keep = policy["PasswordReusePrevention"].as_u64().unwrap_or(0) as usize;
         let history = p.spec["PasswordHistory"].as_array().cloned().unwrap_or_default();
         if keep > 0 && reused(&history, pw, keep).await? {
-            return Err(ApiError::new(400, "InvalidParameter.Password", format!("The password does not meet the password policy: it was one of the last {keep} passwords.")));
+            return Err(ApiError::new(
+                400,
+                "InvalidParameter.Password",
+                format!("The password does not meet the password policy: it was one of the last {keep} passwords."),
+            ));
         }
         let h = hash(pw).await?;
         let mut history = history;
@@ -134,7 +152,8 @@ pub async fn create_device(c: &Call<'_>) -> Result<Value, ApiError> {
         "SerialNumber": serial, "VirtualMFADeviceName": name, "SeedWrapped": c.keys.root_key().wrap(&seed_purpose(&serial), seed.as_bytes()),
         "UserName": Value::Null, "ActivateDate": Value::Null, "LastStep": 0, "CreateDate": now(),
     });
-    insert(c, Resource::new(&names::mfa_id(c.account, name), c.account, MFA, "", spec), "VirtualMFADevice", name).await?;
+    insert(c, Resource::new(&names::mfa_id(c.account, name), c.account, MFA, "", spec), "VirtualMFADevice", name)
+        .await?;
     Ok(json!({"VirtualMFADevice": {"SerialNumber": serial, "Base32StringSeed": seed,
         "QRCodePNG": "", "OtpAuthUri": format!("otpauth://totp/Nimbus:{name}?secret={seed}&issuer=Nimbus")}}))
 }
@@ -142,7 +161,11 @@ pub async fn create_device(c: &Call<'_>) -> Result<Value, ApiError> {
 /// The device named by a serial number (`acs:ram::<account>:mfa/<name>`) in this account.
 async fn device(c: &Call<'_>, serial: &str) -> Result<Resource, ApiError> {
     let name = serial.rsplit_once(":mfa/").map(|(_, n)| n).unwrap_or(serial);
-    c.dir().get(&names::mfa_id(c.account, name)).await?.filter(|d| d.spec["SerialNumber"] == serial).ok_or_else(|| not_exist("VirtualMFADevice", serial))
+    c.dir()
+        .get(&names::mfa_id(c.account, name))
+        .await?
+        .filter(|d| d.spec["SerialNumber"] == serial)
+        .ok_or_else(|| not_exist("VirtualMFADevice", serial))
 }
 
 pub async fn list_devices(c: &Call<'_>) -> Result<Value, ApiError> {
@@ -171,7 +194,11 @@ pub async fn delete_device(c: &Call<'_>) -> Result<Value, ApiError> {
 
 /// The user's bound device, if any.
 pub(crate) async fn bound_device(c: &Call<'_>, user_name: &str) -> Result<Option<Resource>, ApiError> {
-    Ok(c.dir().prefixed(MFA, &names::mfa_id(c.account, "")).await?.into_iter().find(|d| d.spec["UserName"].as_str().is_some_and(|u| u.eq_ignore_ascii_case(user_name))))
+    Ok(c.dir()
+        .prefixed(MFA, &names::mfa_id(c.account, ""))
+        .await?
+        .into_iter()
+        .find(|d| d.spec["UserName"].as_str().is_some_and(|u| u.eq_ignore_ascii_case(user_name))))
 }
 
 pub async fn bind(c: &Call<'_>) -> Result<Value, ApiError> {
@@ -184,10 +211,23 @@ pub async fn bind(c: &Call<'_>) -> Result<Value, ApiError> {
     if bound_device(c, &uname).await?.is_some() {
         return Err(already_exists("User.MFADevice", &uname));
     }
-    let seed = c.keys.root_key().unwrap_string(&seed_purpose(d.spec["SerialNumber"].as_str().unwrap_or_default()), d.spec["SeedWrapped"].as_str().unwrap_or_default()).map_err(|_| ApiError::internal())?;
+    let seed = c
+        .keys
+        .root_key()
+        .unwrap_string(
+            &seed_purpose(d.spec["SerialNumber"].as_str().unwrap_or_default()),
+            d.spec["SeedWrapped"].as_str().unwrap_or_default(),
+        )
+        .map_err(|_| ApiError::internal())?;
     // Two consecutive codes prove the authenticator holds the seed and keeps time.
     let now_s = (now_millis() / 1000) as u64;
-    let wrong = || ApiError::new(400, "InvalidParameter.AuthenticationCode", "The authentication codes are not two consecutive codes of this device.");
+    let wrong = || {
+        ApiError::new(
+            400,
+            "InvalidParameter.AuthenticationCode",
+            "The authentication codes are not two consecutive codes of this device.",
+        )
+    };
     let s1 = totp_step(seed.expose(), c.p.require("AuthenticationCode1")?, now_s).ok_or_else(wrong)?;
     let s2 = totp_step(seed.expose(), c.p.require("AuthenticationCode2")?, now_s + 30).ok_or_else(wrong)?;
     if s2 != s1 + 1 {

@@ -91,10 +91,16 @@ pub async fn delete(c: &Call<'_>) -> Result<Value, ApiError> {
         ));
     }
     if super::login::profile(c, name).await?.is_some() {
-        return Err(conflict("User.LoginProfile", format!("The user {name} still has a login profile; delete it first.")));
+        return Err(conflict(
+            "User.LoginProfile",
+            format!("The user {name} still has a login profile; delete it first."),
+        ));
     }
     if super::login::bound_device(c, name).await?.is_some() {
-        return Err(conflict("User.MFADevice", format!("The user {name} still has an MFA device bound; unbind it first.")));
+        return Err(conflict(
+            "User.MFADevice",
+            format!("The user {name} still has an MFA device bound; unbind it first."),
+        ));
     }
     if !c.dir().groups_of(name).await?.is_empty() {
         return Err(conflict("User.Group", format!("The user {name} is still in groups; remove it first.")));
