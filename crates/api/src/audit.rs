@@ -2,7 +2,7 @@
 //! denied or failed. The ActionTrail issue stores them in a hash chain; until then [`LogAuditor`]
 //! writes them as structured log lines.
 
-use crate::{Caller, Params};
+use crate::{BoxFut, Caller, Params};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -26,6 +26,7 @@ pub struct AuditEvent {
     pub account_id: Option<String>,
     pub principal_type: Option<String>,
     pub principal_id: Option<String>,
+    pub principal_name: Option<String>,
     pub access_key_id: Option<String>,
     /// Parameters with secrets replaced by `******`.
     pub request_parameters: Map<String, Value>,
@@ -40,31 +41,44 @@ impl AuditEvent {
         self.account_id = Some(c.account_id.clone());
         self.principal_type = Some(c.principal_type.as_str().to_string());
         self.principal_id = Some(c.principal_id.clone());
+        self.principal_name = Some(c.principal_name.clone());
         self.access_key_id = Some(c.access_key_id.clone());
     }
 }
 
 pub trait Auditor: Send + Sync {
-    fn record(&self, event: AuditEvent);
+    /// Records `event`; the gateway awaits it before answering, so an acknowledged call always has
+    /// its record (ActionTrail commits in groups to keep that cheap).
+    fn record(&self, event: AuditEvent) -> BoxFut<'_, ()>;
 }
 
 /// Writes each event as one JSON log line on target `nimbus::audit`.
 pub struct LogAuditor;
 
 impl Auditor for LogAuditor {
-    fn record(&self, event: AuditEvent) {
+    fn record(&self, event: AuditEvent) -> BoxFut<'_, ()> {
         match serde_json::to_string(&event) {
             Ok(line) => tracing::info!(target: "nimbus::audit", "{line}"),
             Err(e) => {
                 tracing::error!(target: "nimbus::audit", error = %e, "could not serialize audit event")
             }
         }
+        Box::pin(std::future::ready(()))
     }
 }
 
 /// Parameter names whose values are never written anywhere (case-insensitive substrings).
-const SECRET_MARKERS: &[&str] =
-    &["secret", "password", "signature", "securitytoken", "plaintext", "privatekey", "token"];
+const SECRET_MARKERS: &[&str] = &[
+    "secret",
+    "password",
+    "signature",
+    "securitytoken",
+    "plaintext",
+    "privatekey",
+    "token",
+    "authenticationcode",
+    "mfacode",
+];
 
 /// The parameters with every secret-bearing value replaced by `******`.
 pub fn redact_params(p: &Params) -> Map<String, Value> {

@@ -83,11 +83,12 @@ impl Service for Echo {
 #[derive(Default)]
 struct Count(AtomicUsize, std::sync::Mutex<Vec<AuditEvent>>);
 impl Auditor for Count {
-    fn record(&self, e: AuditEvent) {
+    fn record(&self, e: AuditEvent) -> BoxFut<'_, ()> {
         self.1.lock().expect("lock").push(e.clone());
         assert!(!e.request_id.is_empty() && e.http_status >= 200);
         assert!(e.request_parameters.get("Signature").is_none_or(|v| v == "******"), "signature must be redacted");
         self.0.fetch_add(1, Ordering::SeqCst);
+        Box::pin(std::future::ready(()))
     }
 }
 

@@ -68,6 +68,14 @@ pub struct UpArgs {
     /// and tests that need sessions to expire quickly. [default: 900]
     #[arg(long, env = "NIMBUS_STS_MIN_DURATION_SECS", value_name = "SECS")]
     pub sts_min_duration_secs: Option<i64>,
+    /// Seconds between signed ActionTrail digests (one is also written at shutdown). [default: 60]
+    #[arg(long, env = "NIMBUS_TRAIL_DIGEST_SECS", value_name = "SECS")]
+    pub trail_digest_secs: Option<u64>,
+    /// Where audit events go: `trail` (ActionTrail: hash-chained, signed, queryable) or `log`
+    /// (structured log lines only, not tamper-evident: for measuring the trail's cost, not for use).
+    /// [default: trail]
+    #[arg(long, env = "NIMBUS_AUDIT_SINK", value_name = "trail|log")]
+    pub audit_sink: Option<String>,
     /// Log filter (tracing syntax, e.g. `info,nimbus::audit=warn`). [default: info]
     #[arg(long, env = "NIMBUS_LOG", value_name = "FILTER")]
     pub log: Option<String>,
@@ -89,6 +97,8 @@ struct FileConfig {
     max_body_bytes: Option<usize>,
     request_timeout_secs: Option<u64>,
     sts_min_duration_secs: Option<i64>,
+    trail_digest_secs: Option<u64>,
+    audit_sink: Option<String>,
     log: Option<String>,
 }
 
@@ -115,6 +125,8 @@ pub struct Settings {
     pub max_body_bytes: usize,
     pub request_timeout_secs: u64,
     pub sts_min_duration_secs: i64,
+    pub trail_digest_secs: u64,
+    pub audit_sink: String,
     pub log: String,
 }
 
@@ -157,6 +169,8 @@ impl Settings {
             max_body_bytes: a.max_body_bytes.or(f.max_body_bytes).unwrap_or(1 << 20),
             request_timeout_secs: a.request_timeout_secs.or(f.request_timeout_secs).unwrap_or(30),
             sts_min_duration_secs: a.sts_min_duration_secs.or(f.sts_min_duration_secs).unwrap_or(900),
+            trail_digest_secs: a.trail_digest_secs.or(f.trail_digest_secs).unwrap_or(60),
+            audit_sink: a.audit_sink.clone().or(f.audit_sink).unwrap_or_else(|| "trail".into()),
             log: a.log.clone().or(f.log).unwrap_or_else(|| "info".into()),
         };
         s.validate()?;
@@ -182,6 +196,12 @@ impl Settings {
         }
         if !(1..=3600).contains(&self.sts_min_duration_secs) {
             bail!("--sts-min-duration-secs must be 1 to 3600");
+        }
+        if self.audit_sink != "trail" && self.audit_sink != "log" {
+            bail!("--audit-sink {:?}: use trail or log", self.audit_sink);
+        }
+        if self.trail_digest_secs == 0 {
+            bail!("--trail-digest-secs must be at least 1");
         }
         if self.request_timeout_secs == 0 {
             bail!("--request-timeout-secs must be at least 1");

@@ -27,6 +27,9 @@ enum Command {
     /// Operator commands on the state store.
     #[command(subcommand)]
     Admin(admin::AdminCommand),
+    /// ActionTrail integrity.
+    #[command(subcommand)]
+    Trail(admin::TrailCommand),
     #[command(external_subcommand)]
     Call(Vec<String>),
 }
@@ -59,6 +62,10 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Admin(cmd) => {
             init_logging("warn");
             runtime()?.block_on(admin::run(cmd))
+        }
+        Command::Trail(cmd) => {
+            init_logging("warn");
+            runtime()?.block_on(admin::trail(cmd))
         }
         Command::Call(args) => call::run(&args),
     }

@@ -6,13 +6,14 @@ use crate::config::Settings;
 use crate::pki::Pki;
 use crate::worker::{self, JobHandler};
 use anyhow::{Context, Result};
-use nimbus_api::{LogAuditor, Registry};
+use nimbus_api::{Auditor, LogAuditor, Registry};
 use nimbus_core::region::Region;
 use nimbus_core::secret::{FileKeyProvider, KeyProvider};
 use nimbus_gateway::server::Listener;
 use nimbus_gateway::{Gateway, GatewayConfig, Hooks, ThrottleConfig};
 use nimbus_iam::{ConsoleSignIn, Ram, RamAuthorizer, StoreCredentials, Sts, StsConfig};
 use nimbus_store::Store;
+use nimbus_trail::{Trail, TrailConfig, TrailKey};
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -28,6 +29,7 @@ pub fn registry(keys: &Arc<dyn KeyProvider>, credentials: &Arc<StoreCredentials>
     r.register(Arc::new(nimbus_ecs::Ecs));
     r.register(Arc::new(Ram::new(keys.clone(), credentials.clone())));
     r.register(Arc::new(Sts::new(keys.clone(), sts)));
+    r.register(Arc::new(nimbus_trail::service::ActionTrail));
     r
 }
 
@@ -57,6 +59,18 @@ pub async fn run(s: Settings) -> Result<()> {
     let https_addr = https.local_addr()?;
     let http_addr = http.local_addr()?;
 
+    // The trail stops after the listeners have drained, so no finishing request loses its event.
+    let (trail_stop_tx, trail_stop_rx) = watch::channel(false);
+    let (auditor, trail_task): (Arc<dyn Auditor>, Option<tokio::task::JoinHandle<()>>) = if s.audit_sink == "trail" {
+        let key = TrailKey::load_or_create(dir, keys.as_ref()).context("loading the trail signing key")?;
+        let cfg = TrailConfig { digest_interval: Duration::from_secs(s.trail_digest_secs) };
+        let (trail, task) =
+            Trail::start(store.clone(), key, cfg, trail_stop_rx).await.context("starting ActionTrail")?;
+        (trail, Some(task))
+    } else {
+        tracing::warn!("--audit-sink log: audit events go to the log only, without the tamper-evident trail");
+        (Arc::new(LogAuditor), None)
+    };
     let credentials = Arc::new(StoreCredentials::new(store.clone(), keys.clone()));
     let sts = StsConfig { min_duration_secs: s.sts_min_duration_secs };
     let gateway = Arc::new(Gateway::new(
@@ -71,7 +85,7 @@ pub async fn run(s: Settings) -> Result<()> {
         Hooks {
             credentials: credentials.clone(),
             authorizer: Arc::new(RamAuthorizer::new(store.clone())),
-            auditor: Arc::new(LogAuditor),
+            auditor,
             sign_in: Some(Arc::new(ConsoleSignIn::new(store.clone(), keys.clone()))),
         },
         store.clone(),
@@ -135,6 +149,10 @@ pub async fn run(s: Settings) -> Result<()> {
         let _ = s.await;
     }
     let _ = worker.await;
+    let _ = trail_stop_tx.send(true);
+    if let Some(t) = trail_task {
+        let _ = t.await;
+    }
     store.close().await;
     println!("Nimbus region {} stopped", region.id);
     Ok(())

@@ -92,6 +92,31 @@ const TABLES: &[Table] = &[
             ("updated_at", Int),
         ],
     },
+    Table {
+        name: "trail_events",
+        key: "CAST(seq AS TEXT)",
+        columns: &[
+            ("seq", Int),
+            ("event_id", Text),
+            ("event_time", Int),
+            ("account_id", Text),
+            ("event_name", Text),
+            ("service_name", Text),
+            ("event_rw", Text),
+            ("access_key_id", Text),
+            ("user_name", Text),
+            ("resource_name", Text),
+            ("error_code", Text),
+            ("body", Text),
+            ("prev_hash", Text),
+            ("hash", Text),
+        ],
+    },
+    Table {
+        name: "trail_digests",
+        key: "CAST(seq AS TEXT)",
+        columns: &[("seq", Int), ("body", Text), ("signature", Text)],
+    },
 ];
 
 /// The tables an export covers, in export order.

@@ -18,6 +18,7 @@ pub mod jobs;
 mod migrations;
 mod resources;
 pub mod testing;
+pub mod trail;
 
 pub use accounts::{AccessKeyRecord, Account};
 pub use error::StoreError;

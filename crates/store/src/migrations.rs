@@ -82,6 +82,35 @@ ALTER TABLE resources ALTER COLUMN id TYPE TEXT COLLATE "C";
 ALTER TABLE jobs ALTER COLUMN id TYPE TEXT COLLATE "C";
 "#,
     ),
+    // ActionTrail: an append-only hash chain of events, and signed digests over it.
+    (
+        3,
+        r#"
+CREATE TABLE trail_events (
+    seq BIGINT PRIMARY KEY,
+    event_id TEXT NOT NULL,
+    event_time BIGINT NOT NULL,
+    account_id TEXT NOT NULL,
+    event_name TEXT NOT NULL,
+    service_name TEXT NOT NULL,
+    event_rw TEXT NOT NULL,
+    access_key_id TEXT NOT NULL,
+    user_name TEXT NOT NULL,
+    resource_name TEXT NOT NULL,
+    error_code TEXT NOT NULL,
+    body TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE INDEX trail_by_account_time ON trail_events (account_id, event_time, seq);
+CREATE TABLE trail_digests (
+    seq BIGINT PRIMARY KEY,
+    body TEXT NOT NULL,
+    signature TEXT NOT NULL
+);
+"#,
+        "",
+    ),
 ];
 
 pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {

@@ -199,3 +199,41 @@ async fn wait_for(s: &Store, id: &str) -> Result<i32> {
         }
     }
 }
+
+#[derive(clap::Subcommand, Debug)]
+pub enum TrailCommand {
+    /// Check the whole ActionTrail: the hash chain of events and the signed digests. Names the first
+    /// bad record and exits 1 if anything was edited, deleted, reordered or truncated.
+    Verify {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The trail public key (hex) to trust; by default DIR/trail-public.key. Pin it from a copy
+        /// kept elsewhere to guard against a replaced key file.
+        #[arg(long, value_name = "HEX")]
+        public_key: Option<String>,
+    },
+}
+
+pub async fn trail(cmd: TrailCommand) -> Result<i32> {
+    let TrailCommand::Verify { store, public_key } = cmd;
+    let (dir, s) = open(&store).await?;
+    let public = match public_key {
+        Some(k) => k,
+        None => std::fs::read_to_string(dir.join("trail-public.key"))
+            .with_context(|| format!("reading {}/trail-public.key (or pass --public-key)", dir.display()))?
+            .trim()
+            .to_string(),
+    };
+    let report = nimbus_trail::verify(&s, &public).await?;
+    match report.problem {
+        None => {
+            println!("trail verified: {} events, {} signed digests, no tampering found", report.events, report.digests);
+            Ok(0)
+        }
+        Some(p) => {
+            println!("trail verification FAILED at {p}");
+            println!("({} events and {} digests read before the check stopped)", report.events, report.digests);
+            Ok(1)
+        }
+    }
+}
