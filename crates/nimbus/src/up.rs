@@ -30,6 +30,7 @@ pub fn registry(keys: &Arc<dyn KeyProvider>, credentials: &Arc<StoreCredentials>
     r.register(Arc::new(Ram::new(keys.clone(), credentials.clone())));
     r.register(Arc::new(Sts::new(keys.clone(), sts)));
     r.register(Arc::new(nimbus_trail::service::ActionTrail));
+    r.register(Arc::new(nimbus_kms::Kms::new(keys.clone())));
     r
 }
 

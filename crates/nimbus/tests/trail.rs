@@ -23,32 +23,74 @@ fn calls_are_looked_up_and_the_trail_verifies_until_tampered() {
     assert_eq!(root.call(ECS, "DescribeRegions", &[]).expect("call").status, 200);
     assert_eq!(root.call(RAM, "CreateUser", &[p("UserName", "viewer")]).expect("call").status, 200);
     let k = root.call(RAM, "CreateAccessKey", &[p("UserName", "viewer")]).expect("call").body;
-    let viewer = r.client_with(k["AccessKey"]["AccessKeyId"].as_str().expect("id"), k["AccessKey"]["AccessKeySecret"].as_str().expect("s"));
+    let viewer = r.client_with(
+        k["AccessKey"]["AccessKeyId"].as_str().expect("id"),
+        k["AccessKey"]["AccessKeySecret"].as_str().expect("s"),
+    );
     assert_eq!(viewer.call(ECS, "DescribeZones", &[p("RegionId", "local-1")]).expect("call").status, 403);
 
     // The account sees its calls, the denied one included, newest first, secrets redacted.
-    let found = root.call(TRAIL, "LookupEvents", &[p("LookupAttribute.1.Key", "EventName"), p("LookupAttribute.1.Value", "DescribeZones")]).expect("call");
+    let found = root
+        .call(
+            TRAIL,
+            "LookupEvents",
+            &[p("LookupAttribute.1.Key", "EventName"), p("LookupAttribute.1.Value", "DescribeZones")],
+        )
+        .expect("call");
     assert_eq!(found.status, 200, "{}", found.body);
     let events = found.body["Events"].as_array().expect("events");
     assert_eq!(events.len(), 1);
     let e = &events[0];
-    assert_eq!((e["errorCode"].as_str(), e["userIdentity"]["type"].as_str(), e["userIdentity"]["userName"].as_str()), (Some("Forbidden.RAM"), Some("ram-user"), Some("viewer")));
+    assert_eq!(
+        (e["errorCode"].as_str(), e["userIdentity"]["type"].as_str(), e["userIdentity"]["userName"].as_str()),
+        (Some("Forbidden.RAM"), Some("ram-user"), Some("viewer"))
+    );
     assert_eq!(e["requestParameters"]["Signature"], "******");
     assert_eq!(e["eventRW"], "Read");
-    let writes = root.call(TRAIL, "LookupEvents", &[p("LookupAttribute.1.Key", "EventRW"), p("LookupAttribute.1.Value", "Write"), p("MaxResults", "1")]).expect("call");
+    let writes = root
+        .call(
+            TRAIL,
+            "LookupEvents",
+            &[p("LookupAttribute.1.Key", "EventRW"), p("LookupAttribute.1.Value", "Write"), p("MaxResults", "1")],
+        )
+        .expect("call");
     assert_eq!(writes.body["Events"].as_array().map(Vec::len), Some(1));
     let token = writes.body["NextToken"].as_str().expect("more pages").to_string();
-    let page2 = root.call(TRAIL, "LookupEvents", &[p("LookupAttribute.1.Key", "EventRW"), p("LookupAttribute.1.Value", "Write"), p("MaxResults", "1"), p("NextToken", &token)]).expect("call");
+    let page2 = root
+        .call(
+            TRAIL,
+            "LookupEvents",
+            &[
+                p("LookupAttribute.1.Key", "EventRW"),
+                p("LookupAttribute.1.Value", "Write"),
+                p("MaxResults", "1"),
+                p("NextToken", &token),
+            ],
+        )
+        .expect("call");
     assert_ne!(page2.body["Events"][0]["eventId"], writes.body["Events"][0]["eventId"]);
     // Another tenant sees none of it.
     let other: serde_json::Value = serde_json::from_slice(
-        &Command::new(bin()).args(["admin", "account", "create", "--name", "other", "--data-dir"]).arg(&dir).output().expect("admin").stdout,
+        &Command::new(bin())
+            .args(["admin", "account", "create", "--name", "other", "--data-dir"])
+            .arg(&dir)
+            .output()
+            .expect("admin")
+            .stdout,
     )
     .expect("json");
     let b = r.client_with(other["AccessKeyId"].as_str().expect("id"), other["AccessKeySecret"].as_str().expect("s"));
-    let theirs = b.call(TRAIL, "LookupEvents", &[p("LookupAttribute.1.Key", "EventName"), p("LookupAttribute.1.Value", "DescribeZones")]).expect("call");
+    let theirs = b
+        .call(
+            TRAIL,
+            "LookupEvents",
+            &[p("LookupAttribute.1.Key", "EventName"), p("LookupAttribute.1.Value", "DescribeZones")],
+        )
+        .expect("call");
     assert_eq!(theirs.body["Events"].as_array().map(Vec::len), Some(0));
-    let bad = root.call(TRAIL, "LookupEvents", &[p("LookupAttribute.1.Key", "Password"), p("LookupAttribute.1.Value", "x")]).expect("call");
+    let bad = root
+        .call(TRAIL, "LookupEvents", &[p("LookupAttribute.1.Key", "Password"), p("LookupAttribute.1.Value", "x")])
+        .expect("call");
     assert_eq!(bad.code(), Some("InvalidParameter.LookupAttribute"));
 
     assert!(r.stop().success());

@@ -1,0 +1,544 @@
+//! KMS action handlers (2016-01-20).
+
+use crate::blob;
+use crate::keystore::{self, KIND, check_usable, key_not_found, load};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use nimbus_api::{Access, ActionSpec, ApiError, BoxFut, CallContext, Params, Service};
+use nimbus_core::clock::{iso8601, now_millis};
+use nimbus_core::secret::KeyProvider;
+use nimbus_store::{Resource, StoreError};
+use rand::RngCore;
+use serde_json::{Map, Value, json};
+use std::sync::Arc;
+
+pub struct Kms {
+    keys: Arc<dyn KeyProvider>,
+}
+
+impl Kms {
+    pub fn new(keys: Arc<dyn KeyProvider>) -> Self {
+        Kms { keys }
+    }
+}
+
+macro_rules! actions {
+    ($($name:literal => $access:ident),* $(,)?) => {
+        &[$(ActionSpec { name: $name, ram_action: concat!("kms:", $name), access: Access::$access }),*]
+    };
+}
+
+const ACTIONS: &[ActionSpec] = actions![
+    "CreateKey" => Write, "DescribeKey" => Read, "ListKeys" => Read, "UpdateKeyDescription" => Write,
+    "EnableKey" => Write, "DisableKey" => Write, "ScheduleKeyDeletion" => Write, "CancelKeyDeletion" => Write,
+    "SetDeletionProtection" => Write, "UpdateRotationPolicy" => Write,
+    "CreateKeyVersion" => Write, "ListKeyVersions" => Read, "DescribeKeyVersion" => Read,
+    "CreateAlias" => Write, "UpdateAlias" => Write, "DeleteAlias" => Write, "ListAliases" => Read, "ListAliasesByKeyId" => Read,
+    "Encrypt" => Read, "Decrypt" => Read, "GenerateDataKey" => Read, "GenerateDataKeyWithoutPlaintext" => Read, "ReEncrypt" => Read,
+];
+
+const ALIAS: &str = "kms.alias";
+const MAX_PLAINTEXT: usize = 6144;
+
+fn alias_id(account: &str, name: &str) -> String {
+    format!("kms-alias:{account}:{name}")
+}
+
+impl Service for Kms {
+    fn product(&self) -> &'static str {
+        "Kms"
+    }
+    fn code(&self) -> &'static str {
+        "kms"
+    }
+    fn version(&self) -> &'static str {
+        "2016-01-20"
+    }
+    fn actions(&self) -> &'static [ActionSpec] {
+        ACTIONS
+    }
+    fn deny_code(&self) -> &'static str {
+        "Forbidden.NoPermission"
+    }
+
+    /// The key a call uses: named (`KeyId`, alias or ARN) or, for Decrypt/ReEncrypt, read from
+    /// the blob's header (no decryption needed to know it).
+    fn resources(&self, ctx: &CallContext, action: &ActionSpec, p: &Params) -> Vec<String> {
+        let arn = |rel: String| ctx.arn("kms", &rel);
+        let key = |id: &str| {
+            if let Some(a) = id.strip_prefix("alias/") {
+                arn(format!("alias/{a}"))
+            } else {
+                arn(format!("key/{}", id.rsplit('/').next().unwrap_or(id)))
+            }
+        };
+        let mut out = vec![];
+        for param in ["KeyId", "DestinationKeyId"] {
+            if let Some(id) = p.get(param).filter(|v| !v.is_empty()) {
+                out.push(key(id));
+            }
+        }
+        if let Some(h) = p.get("CiphertextBlob").and_then(|b| blob::header(b)) {
+            out.push(key(&h.0.key_id));
+        }
+        if let Some(a) = p.get("AliasName").filter(|_| action.name != "CreateAlias") {
+            out.push(arn(a.to_string()));
+        }
+        if out.is_empty() {
+            out.push(arn("key/*".into()));
+        }
+        out
+    }
+
+    fn handle<'a>(
+        &'a self,
+        ctx: &'a CallContext,
+        action: &'a ActionSpec,
+        p: &'a Params,
+    ) -> BoxFut<'a, Result<Value, ApiError>> {
+        Box::pin(async move {
+            let c = Call { ctx, keys: self.keys.as_ref(), p };
+            match action.name {
+                "CreateKey" => c.create_key().await,
+                "DescribeKey" => Ok(json!({"KeyMetadata": metadata(&c.key().await?)})),
+                "ListKeys" => c.list_keys().await,
+                "UpdateKeyDescription" => {
+                    c.update(|k, p| {
+                        k.spec["Description"] = Value::from(p.require("Description")?);
+                        Ok(())
+                    })
+                    .await
+                }
+                "EnableKey" => c.set_state("Enabled", &["Disabled"]).await,
+                "DisableKey" => c.set_state("Disabled", &["Enabled"]).await,
+                "ScheduleKeyDeletion" => c.schedule_deletion().await,
+                "CancelKeyDeletion" => c.set_state("Enabled", &["PendingDeletion"]).await,
+                "SetDeletionProtection" => {
+                    c.update(|k, p| {
+                        let on = p
+                            .bool("EnableDeletionProtection")?
+                            .ok_or_else(|| ApiError::missing("EnableDeletionProtection"))?;
+                        k.spec["DeletionProtection"] = Value::from(if on { "Enabled" } else { "Disabled" });
+                        Ok(())
+                    })
+                    .await
+                }
+                "UpdateRotationPolicy" => c.update(rotation_policy).await,
+                "CreateKeyVersion" => c.create_version().await,
+                "ListKeyVersions" => c.list_versions().await,
+                "DescribeKeyVersion" => c.describe_version().await,
+                "CreateAlias" => c.create_alias().await,
+                "UpdateAlias" => c.update_alias().await,
+                "DeleteAlias" => c.delete_alias().await,
+                "ListAliases" => c.list_aliases(None).await,
+                "ListAliasesByKeyId" => {
+                    let k = c.key().await?;
+                    c.list_aliases(Some(&k.id)).await
+                }
+                "Encrypt" => c.encrypt().await,
+                "Decrypt" => c.decrypt().await,
+                "GenerateDataKey" => c.generate_data_key(true).await,
+                "GenerateDataKeyWithoutPlaintext" => c.generate_data_key(false).await,
+                "ReEncrypt" => c.re_encrypt().await,
+                other => Err(ApiError::new(404, "InvalidAction.NotFound", format!("KMS has no action {other}."))),
+            }
+        })
+    }
+}
+
+/// What DescribeKey shows: never the versions' material.
+pub fn metadata(k: &Resource) -> Value {
+    let mut m = Map::new();
+    for f in [
+        "KeyId",
+        "Arn",
+        "KeyState",
+        "KeySpec",
+        "KeyUsage",
+        "Origin",
+        "ProtectionLevel",
+        "Description",
+        "CreationDate",
+        "Creator",
+        "AutomaticRotation",
+        "RotationInterval",
+        "LastRotationDate",
+        "NextRotationDate",
+        "PrimaryKeyVersion",
+        "DeleteDate",
+        "DeletionProtection",
+    ] {
+        m.insert(f.into(), k.spec.get(f).cloned().unwrap_or(Value::from("")));
+    }
+    m.insert("MaterialExpireTime".into(), Value::from(""));
+    Value::Object(m)
+}
+
+/// `RotationInterval` as Alibaba writes it (`604800s` or `7d`) in seconds, 7 to 730 days.
+fn interval_secs(v: &str) -> Result<i64, ApiError> {
+    let bad = || ApiError::invalid("RotationInterval", "a duration such as 7d or 604800s, from 7 to 730 days");
+    let secs = if let Some(d) = v.strip_suffix('d') {
+        d.parse::<i64>().map_err(|_| bad())? * 86400
+    } else {
+        v.strip_suffix('s').unwrap_or(v).parse::<i64>().map_err(|_| bad())?
+    };
+    if (7 * 86400..=730 * 86400).contains(&secs) { Ok(secs) } else { Err(bad()) }
+}
+
+fn rotation_policy(k: &mut Resource, p: &Params) -> Result<(), ApiError> {
+    let on = p.bool("EnableAutomaticRotation")?.ok_or_else(|| ApiError::missing("EnableAutomaticRotation"))?;
+    if on {
+        let secs = interval_secs(p.get("RotationInterval").unwrap_or("365d"))?;
+        let next = now_millis() + secs * 1000;
+        k.spec["AutomaticRotation"] = Value::from("Enabled");
+        k.spec["RotationInterval"] = Value::from(format!("{secs}s"));
+        k.spec["RotationIntervalSecs"] = Value::from(secs);
+        k.spec["NextRotationMillis"] = Value::from(next);
+        k.spec["NextRotationDate"] = Value::from(iso8601(next));
+    } else {
+        k.spec["AutomaticRotation"] = Value::from("Disabled");
+        k.spec["NextRotationDate"] = Value::from("");
+        if let Some(m) = k.spec.as_object_mut() {
+            m.remove("NextRotationMillis");
+        }
+    }
+    Ok(())
+}
+
+fn context(p: &Params, name: &str) -> Result<Map<String, Value>, ApiError> {
+    match p.get(name).filter(|v| !v.is_empty()) {
+        None => Ok(Map::new()),
+        Some(raw) => match serde_json::from_str::<Value>(raw) {
+            Ok(Value::Object(m)) if m.values().all(Value::is_string) && raw.len() <= 8192 => Ok(m),
+            _ => Err(ApiError::new(400, "InvalidParameter", format!("{name} must be a JSON object of strings."))),
+        },
+    }
+}
+
+struct Call<'a> {
+    ctx: &'a CallContext,
+    keys: &'a dyn KeyProvider,
+    p: &'a Params,
+}
+
+impl Call<'_> {
+    fn account(&self) -> &str {
+        &self.ctx.caller.account_id
+    }
+
+    /// The key named by `param`: a key id, `alias/<name>`, or an ARN of this region and account.
+    async fn key_named(&self, param: &str) -> Result<Resource, ApiError> {
+        let id = self.p.require(param)?;
+        let id = if let Some(rest) = id.strip_prefix("acs:kms:") {
+            let prefix = format!("{}:{}:key/", self.ctx.region.id, self.account());
+            rest.strip_prefix(&prefix).ok_or_else(|| key_not_found(id))?
+        } else {
+            id
+        };
+        if id.starts_with("alias/") {
+            let a = match self.ctx.store.get_resource(self.account(), &alias_id(self.account(), id)).await {
+                Ok(a) => a,
+                Err(StoreError::NotFound) => {
+                    return Err(ApiError::new(
+                        404,
+                        "Forbidden.AliasNotFound",
+                        format!("The alias {id} does not exist."),
+                    ));
+                }
+                Err(e) => return Err(e.into()),
+            };
+            return load(&self.ctx.store, self.account(), a.spec["KeyId"].as_str().unwrap_or_default()).await;
+        }
+        load(&self.ctx.store, self.account(), id).await
+    }
+
+    async fn key(&self) -> Result<Resource, ApiError> {
+        self.key_named("KeyId").await
+    }
+
+    async fn update(&self, f: impl FnOnce(&mut Resource, &Params) -> Result<(), ApiError>) -> Result<Value, ApiError> {
+        let mut k = self.key().await?;
+        f(&mut k, self.p)?;
+        self.ctx.store.update_resource(&k).await?;
+        Ok(json!({}))
+    }
+
+    async fn create_key(&self) -> Result<Value, ApiError> {
+        let spec = self.p.get("KeySpec").filter(|s| !s.is_empty()).unwrap_or("Aliyun_AES_256");
+        if spec != "Aliyun_AES_256" {
+            return Err(ApiError::new(
+                400,
+                "Rejected.UnsupportedOperation",
+                format!("KeySpec {spec} is not offered here; use Aliyun_AES_256."),
+            ));
+        }
+        if let Some(u) = self.p.get("KeyUsage").filter(|u| !u.is_empty() && *u != "ENCRYPT/DECRYPT") {
+            return Err(ApiError::new(
+                400,
+                "Rejected.UnsupportedOperation",
+                format!("KeyUsage {u} is not offered here; use ENCRYPT/DECRYPT."),
+            ));
+        }
+        let mut r = keystore::new_key(
+            self.keys,
+            self.account(),
+            &self.ctx.region.id,
+            self.p.get("Description").unwrap_or_default(),
+        );
+        if self.p.bool("EnableAutomaticRotation")? == Some(true) {
+            rotation_policy(&mut r, self.p)?;
+        }
+        let r = self.ctx.store.create_resource(&r).await?;
+        Ok(json!({"KeyMetadata": metadata(&r)}))
+    }
+
+    async fn all_keys(&self) -> Result<Vec<Resource>, ApiError> {
+        let mut out = vec![];
+        let mut after: Option<String> = None;
+        loop {
+            let page = self.ctx.store.list_resources(self.account(), KIND, after.as_deref(), 500).await?;
+            let done = page.len() < 500;
+            after = page.last().map(|r| r.id.clone());
+            out.extend(page.into_iter().filter(|k| {
+                !(k.spec["KeyState"] == "PendingDeletion"
+                    && k.spec["DeleteDateMillis"].as_i64().is_some_and(|d| d <= now_millis()))
+            }));
+            if done {
+                return Ok(out);
+            }
+        }
+    }
+
+    fn page_args(&self) -> Result<(i64, i64), ApiError> {
+        Ok((self.p.int("PageNumber", 1, 1_000_000)?.unwrap_or(1), self.p.int("PageSize", 1, 100)?.unwrap_or(10)))
+    }
+
+    async fn list_keys(&self) -> Result<Value, ApiError> {
+        let (n, size) = self.page_args()?;
+        let all = self.all_keys().await?;
+        let page: Vec<Value> = all
+            .iter()
+            .skip(((n - 1) * size) as usize)
+            .take(size as usize)
+            .map(|k| json!({"KeyId": k.id, "KeyArn": k.spec["Arn"]}))
+            .collect();
+        Ok(json!({"Keys": {"Key": page}, "TotalCount": all.len(), "PageNumber": n, "PageSize": size}))
+    }
+
+    async fn set_state(&self, to: &str, from: &[&str]) -> Result<Value, ApiError> {
+        let mut k = self.key().await?;
+        let state = k.spec["KeyState"].as_str().unwrap_or_default().to_string();
+        if state == to {
+            return Ok(json!({}));
+        }
+        if !from.contains(&state.as_str()) {
+            let code =
+                if state == "PendingDeletion" { "Rejected.PendingDeletion" } else { "Rejected.StateModifiedFailed" };
+            return Err(ApiError::new(409, code, format!("The key is {state}; it cannot become {to}.")));
+        }
+        k.spec["KeyState"] = Value::from(to);
+        if to == "Enabled" {
+            k.spec["DeleteDate"] = Value::from("");
+            if let Some(m) = k.spec.as_object_mut() {
+                m.remove("DeleteDateMillis");
+            }
+        }
+        self.ctx.store.update_resource(&k).await?;
+        Ok(json!({}))
+    }
+
+    async fn schedule_deletion(&self) -> Result<Value, ApiError> {
+        let days =
+            self.p.int("PendingWindowInDays", 7, 366)?.ok_or_else(|| ApiError::missing("PendingWindowInDays"))?;
+        let mut k = self.key().await?;
+        if k.spec["DeletionProtection"] == "Enabled" {
+            return Err(ApiError::new(
+                403,
+                "Forbidden.ResourceProtected",
+                "The key has deletion protection; turn it off first.",
+            ));
+        }
+        let when = now_millis() + days * 86_400_000;
+        k.spec["KeyState"] = Value::from("PendingDeletion");
+        k.spec["DeleteDate"] = Value::from(iso8601(when));
+        k.spec["DeleteDateMillis"] = Value::from(when);
+        self.ctx.store.update_resource(&k).await?;
+        Ok(json!({}))
+    }
+
+    fn version_json(k: &Resource, v: &Value) -> Value {
+        json!({"KeyId": k.id, "KeyVersionId": v["KeyVersionId"], "CreationDate": v["CreationDate"]})
+    }
+
+    async fn create_version(&self) -> Result<Value, ApiError> {
+        let mut k = self.key().await?;
+        check_usable(&k)?;
+        keystore::add_version(self.keys, &mut k);
+        let k = self.ctx.store.update_resource(&k).await?;
+        let v = k.spec["Versions"].as_array().and_then(|vs| vs.last()).cloned().unwrap_or_default();
+        Ok(json!({"KeyVersion": Self::version_json(&k, &v)}))
+    }
+
+    async fn list_versions(&self) -> Result<Value, ApiError> {
+        let k = self.key().await?;
+        let (n, size) = self.page_args()?;
+        let all: Vec<Value> =
+            k.spec["Versions"].as_array().into_iter().flatten().map(|v| Self::version_json(&k, v)).collect();
+        let page: Vec<Value> = all.iter().skip(((n - 1) * size) as usize).take(size as usize).cloned().collect();
+        Ok(json!({"KeyVersions": {"KeyVersion": page}, "TotalCount": all.len(), "PageNumber": n, "PageSize": size}))
+    }
+
+    async fn describe_version(&self) -> Result<Value, ApiError> {
+        let k = self.key().await?;
+        let vid = self.p.require("KeyVersionId")?;
+        let v = k.spec["Versions"].as_array().into_iter().flatten().find(|v| v["KeyVersionId"] == vid).ok_or_else(
+            || ApiError::new(404, "Forbidden.KeyVersionNotFound", format!("The key version {vid} does not exist.")),
+        )?;
+        Ok(json!({"KeyVersion": Self::version_json(&k, v)}))
+    }
+
+    fn alias_name(&self) -> Result<&str, ApiError> {
+        let a = self.p.require("AliasName")?;
+        let ok = a.starts_with("alias/")
+            && !a.starts_with("alias/acs")
+            && (7..=255).contains(&a.len())
+            && a[6..].chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '/'));
+        if ok {
+            Ok(a)
+        } else {
+            Err(ApiError::invalid(
+                "AliasName",
+                "alias/<name>: 1 to 249 letters, digits, '_', '-' or '/', not starting with acs",
+            ))
+        }
+    }
+
+    async fn create_alias(&self) -> Result<Value, ApiError> {
+        let name = self.alias_name()?;
+        let k = self.key().await?;
+        let spec = json!({"AliasName": name, "AliasArn": self.ctx.arn("kms", name), "KeyId": k.id});
+        match self
+            .ctx
+            .store
+            .create_resource(&Resource::new(
+                &alias_id(self.account(), name),
+                self.account(),
+                ALIAS,
+                &self.ctx.region.id,
+                spec,
+            ))
+            .await
+        {
+            Ok(_) => Ok(json!({})),
+            Err(StoreError::AlreadyExists) => {
+                Err(ApiError::new(400, "AliasAlreadyExists", format!("The alias {name} already exists.")))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn alias(&self) -> Result<Resource, ApiError> {
+        let name = self.alias_name()?;
+        match self.ctx.store.get_resource(self.account(), &alias_id(self.account(), name)).await {
+            Ok(a) => Ok(a),
+            Err(StoreError::NotFound) => {
+                Err(ApiError::new(404, "Forbidden.AliasNotFound", format!("The alias {name} does not exist.")))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn update_alias(&self) -> Result<Value, ApiError> {
+        let mut a = self.alias().await?;
+        let k = self.key().await?;
+        a.spec["KeyId"] = Value::from(k.id);
+        self.ctx.store.update_resource(&a).await?;
+        Ok(json!({}))
+    }
+
+    async fn delete_alias(&self) -> Result<Value, ApiError> {
+        let a = self.alias().await?;
+        self.ctx.store.delete_resource(self.account(), &a.id, a.version).await?;
+        Ok(json!({}))
+    }
+
+    async fn list_aliases(&self, key: Option<&str>) -> Result<Value, ApiError> {
+        let (n, size) = self.page_args()?;
+        let all: Vec<Value> = self
+            .ctx
+            .store
+            .list_resources(self.account(), ALIAS, None, 10_000)
+            .await?
+            .into_iter()
+            .filter(|a| key.is_none_or(|k| a.spec["KeyId"] == k))
+            .map(|a| a.spec)
+            .collect();
+        let page: Vec<Value> = all.iter().skip(((n - 1) * size) as usize).take(size as usize).cloned().collect();
+        Ok(json!({"Aliases": {"Alias": page}, "TotalCount": all.len(), "PageNumber": n, "PageSize": size}))
+    }
+
+    async fn usable_key(&self, param: &str) -> Result<Resource, ApiError> {
+        let k = self.key_named(param).await?;
+        check_usable(&k)?;
+        keystore::rotate_if_due(&self.ctx.store, self.keys, k).await
+    }
+
+    async fn encrypt(&self) -> Result<Value, ApiError> {
+        let k = self.usable_key("KeyId").await?;
+        let pt = self.p.require("Plaintext")?;
+        if pt.len() > MAX_PLAINTEXT {
+            return Err(ApiError::invalid(
+                "Plaintext",
+                format!("at most {MAX_PLAINTEXT} bytes; encrypt larger data with GenerateDataKey"),
+            ));
+        }
+        let (blob, vid) = keystore::encrypt(self.keys, &k, &context(self.p, "EncryptionContext")?, pt.as_bytes())?;
+        Ok(json!({"KeyId": k.id, "KeyVersionId": vid, "CiphertextBlob": blob}))
+    }
+
+    async fn decrypt(&self) -> Result<Value, ApiError> {
+        let blob = self.p.require("CiphertextBlob")?;
+        let (k, vid, pt) =
+            keystore::decrypt(&self.ctx.store, self.keys, self.account(), blob, &context(self.p, "EncryptionContext")?)
+                .await?;
+        let text = String::from_utf8(pt.to_vec()).map_err(|_| ApiError::internal())?;
+        Ok(json!({"KeyId": k.id, "KeyVersionId": vid, "Plaintext": text}))
+    }
+
+    async fn generate_data_key(&self, with_plaintext: bool) -> Result<Value, ApiError> {
+        let k = self.usable_key("KeyId").await?;
+        let n = match (self.p.int("NumberOfBytes", 1, 1024)?, self.p.get("KeySpec").filter(|s| !s.is_empty())) {
+            (Some(n), _) => n as usize,
+            (None, None | Some("AES_256")) => 32,
+            (None, Some("AES_128")) => 16,
+            (None, Some(other)) => {
+                return Err(ApiError::invalid("KeySpec", format!("{other}: use AES_256 or AES_128")));
+            }
+        };
+        let mut dk = zeroize::Zeroizing::new(vec![0u8; n]);
+        rand::rng().fill_bytes(&mut dk);
+        // As in Alibaba KMS: the blob holds the base64 of the data key, which Decrypt returns.
+        let b64 = zeroize::Zeroizing::new(B64.encode(dk.as_slice()));
+        let (blob, vid) = keystore::encrypt(self.keys, &k, &context(self.p, "EncryptionContext")?, b64.as_bytes())?;
+        let mut v = json!({"KeyId": k.id, "KeyVersionId": vid, "CiphertextBlob": blob});
+        if with_plaintext {
+            v["Plaintext"] = Value::from(b64.as_str());
+        }
+        Ok(v)
+    }
+
+    async fn re_encrypt(&self) -> Result<Value, ApiError> {
+        let blob = self.p.require("CiphertextBlob")?;
+        let (_, _, pt) = keystore::decrypt(
+            &self.ctx.store,
+            self.keys,
+            self.account(),
+            blob,
+            &context(self.p, "SourceEncryptionContext")?,
+        )
+        .await?;
+        let dest = self.usable_key("DestinationKeyId").await?;
+        let (blob, vid) = keystore::encrypt(self.keys, &dest, &context(self.p, "DestinationEncryptionContext")?, &pt)?;
+        Ok(json!({"KeyId": dest.id, "KeyVersionId": vid, "CiphertextBlob": blob}))
+    }
+}

@@ -1,0 +1,160 @@
+//! KMS through the real binary: the key lifecycle, envelope operations bound to their context,
+//! rotation, and states that refuse use.
+
+mod common;
+
+use common::{Region, bin, p};
+use nimbus::client::{Reply, RpcClient};
+use serde_json::Value;
+use std::process::Command;
+
+const KMS: &str = "2016-01-20";
+
+fn kms(c: &RpcClient, action: &str, params: &[(&str, &str)]) -> Reply {
+    c.call(KMS, action, &params.iter().map(|(k, v)| p(k, v)).collect::<Vec<_>>()).expect("call")
+}
+
+fn ok(r: Reply) -> Value {
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.body
+}
+
+fn err(r: Reply, status: u16, code: &str) {
+    assert_eq!((r.status, r.code()), (status, Some(code)), "{}", r.body);
+}
+
+#[test]
+fn key_lifecycle_and_envelope_operations() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let r = Region::start(&tmp.path().join("d"), &[]);
+    let c = r.client_https();
+    let meta = ok(kms(&c, "CreateKey", &[("Description", "orders")]))["KeyMetadata"].clone();
+    let key = meta["KeyId"].as_str().expect("id").to_string();
+    assert!(key.starts_with("key-") && meta["KeyState"] == "Enabled" && meta["KeySpec"] == "Aliyun_AES_256");
+    assert!(meta.get("Versions").is_none(), "no key material leaves KMS");
+    let described = ok(kms(&c, "DescribeKey", &[("KeyId", &key)]));
+    assert_eq!(described["KeyMetadata"]["Description"], "orders");
+    let listed = ok(kms(&c, "ListKeys", &[]));
+    assert_eq!(listed["TotalCount"], 1);
+
+    // Aliases name keys.
+    ok(kms(&c, "CreateAlias", &[("AliasName", "alias/orders"), ("KeyId", &key)]));
+    err(kms(&c, "CreateAlias", &[("AliasName", "alias/orders"), ("KeyId", &key)]), 400, "AliasAlreadyExists");
+    err(
+        kms(&c, "CreateAlias", &[("AliasName", "alias/acs-reserved"), ("KeyId", &key)]),
+        400,
+        "InvalidAliasName.Malformed",
+    );
+
+    // Encrypt binds the EncryptionContext; Decrypt needs no KeyId.
+    let ctx = r#"{"order":"42"}"#;
+    let enc =
+        ok(kms(&c, "Encrypt", &[("KeyId", "alias/orders"), ("Plaintext", "card 4111"), ("EncryptionContext", ctx)]));
+    let blob = enc["CiphertextBlob"].as_str().expect("blob").to_string();
+    let dec = ok(kms(&c, "Decrypt", &[("CiphertextBlob", &blob), ("EncryptionContext", r#"{ "order": "42" }"#)]));
+    assert_eq!((dec["Plaintext"].as_str(), dec["KeyId"].as_str()), (Some("card 4111"), Some(key.as_str())));
+    err(
+        kms(&c, "Decrypt", &[("CiphertextBlob", &blob), ("EncryptionContext", r#"{"order":"43"}"#)]),
+        400,
+        "InvalidCiphertext",
+    );
+    err(kms(&c, "Decrypt", &[("CiphertextBlob", &blob)]), 400, "InvalidCiphertext");
+
+    // Data keys: the blob decrypts to the same plaintext key.
+    let dk = ok(kms(&c, "GenerateDataKey", &[("KeyId", &key), ("EncryptionContext", ctx)]));
+    let plain = dk["Plaintext"].as_str().expect("plaintext").to_string();
+    assert_eq!(base64_len(&plain), 32);
+    let back = ok(kms(
+        &c,
+        "Decrypt",
+        &[("CiphertextBlob", dk["CiphertextBlob"].as_str().expect("blob")), ("EncryptionContext", ctx)],
+    ));
+    assert_eq!(back["Plaintext"].as_str(), Some(plain.as_str()));
+    let nop = ok(kms(&c, "GenerateDataKeyWithoutPlaintext", &[("KeyId", &key), ("NumberOfBytes", "16")]));
+    assert!(nop.get("Plaintext").is_none());
+
+    // Rotation: new encryptions use the new version; old blobs still decrypt.
+    let v1 = enc["KeyVersionId"].as_str().expect("v").to_string();
+    let v2 = ok(kms(&c, "CreateKeyVersion", &[("KeyId", &key)]))["KeyVersion"]["KeyVersionId"]
+        .as_str()
+        .expect("v2")
+        .to_string();
+    assert_ne!(v1, v2);
+    let enc2 = ok(kms(&c, "Encrypt", &[("KeyId", &key), ("Plaintext", "x")]));
+    assert_eq!(enc2["KeyVersionId"].as_str(), Some(v2.as_str()));
+    assert_eq!(
+        ok(kms(&c, "Decrypt", &[("CiphertextBlob", &blob), ("EncryptionContext", ctx)]))["KeyVersionId"].as_str(),
+        Some(v1.as_str())
+    );
+    assert_eq!(ok(kms(&c, "ListKeyVersions", &[("KeyId", &key)]))["TotalCount"], 2);
+
+    // ReEncrypt moves a blob to another key without showing the plaintext.
+    let other = ok(kms(&c, "CreateKey", &[]))["KeyMetadata"]["KeyId"].as_str().expect("id").to_string();
+    let moved = ok(kms(
+        &c,
+        "ReEncrypt",
+        &[("CiphertextBlob", &blob), ("SourceEncryptionContext", ctx), ("DestinationKeyId", &other)],
+    ));
+    assert_eq!(moved["KeyId"].as_str(), Some(other.as_str()));
+    assert_eq!(
+        ok(kms(&c, "Decrypt", &[("CiphertextBlob", moved["CiphertextBlob"].as_str().expect("b"))]))["Plaintext"],
+        "card 4111"
+    );
+
+    // Disabled and pending-deletion keys refuse use; deletion protection refuses deletion.
+    ok(kms(&c, "DisableKey", &[("KeyId", &key)]));
+    err(kms(&c, "Encrypt", &[("KeyId", &key), ("Plaintext", "x")]), 409, "Rejected.Disabled");
+    err(kms(&c, "Decrypt", &[("CiphertextBlob", &blob), ("EncryptionContext", ctx)]), 409, "Rejected.Disabled");
+    ok(kms(&c, "EnableKey", &[("KeyId", &key)]));
+    ok(kms(&c, "SetDeletionProtection", &[("KeyId", &key), ("EnableDeletionProtection", "true")]));
+    err(
+        kms(&c, "ScheduleKeyDeletion", &[("KeyId", &key), ("PendingWindowInDays", "7")]),
+        403,
+        "Forbidden.ResourceProtected",
+    );
+    ok(kms(&c, "SetDeletionProtection", &[("KeyId", &key), ("EnableDeletionProtection", "false")]));
+    err(
+        kms(&c, "ScheduleKeyDeletion", &[("KeyId", &key), ("PendingWindowInDays", "3")]),
+        400,
+        "InvalidPendingWindowInDays.Malformed",
+    );
+    ok(kms(&c, "ScheduleKeyDeletion", &[("KeyId", &key), ("PendingWindowInDays", "7")]));
+    assert_eq!(ok(kms(&c, "DescribeKey", &[("KeyId", &key)]))["KeyMetadata"]["KeyState"], "PendingDeletion");
+    err(kms(&c, "Decrypt", &[("CiphertextBlob", &blob), ("EncryptionContext", ctx)]), 409, "Rejected.PendingDeletion");
+    err(kms(&c, "EnableKey", &[("KeyId", &key)]), 409, "Rejected.PendingDeletion");
+    ok(kms(&c, "CancelKeyDeletion", &[("KeyId", &key)]));
+    ok(kms(&c, "Decrypt", &[("CiphertextBlob", &blob), ("EncryptionContext", ctx)]));
+
+    // Another tenant can use neither the key nor its blobs, nor tell they exist.
+    let other_creds: Value = serde_json::from_slice(
+        &Command::new(bin())
+            .args(["admin", "account", "create", "--name", "t2", "--data-dir"])
+            .arg(&r.dir)
+            .output()
+            .expect("admin")
+            .stdout,
+    )
+    .expect("json");
+    let t2 = r.client_with(
+        other_creds["AccessKeyId"].as_str().expect("id"),
+        other_creds["AccessKeySecret"].as_str().expect("s"),
+    );
+    err(kms(&t2, "Decrypt", &[("CiphertextBlob", &blob), ("EncryptionContext", ctx)]), 404, "Forbidden.KeyNotFound");
+    err(kms(&t2, "DescribeKey", &[("KeyId", &key)]), 404, "Forbidden.KeyNotFound");
+    err(kms(&t2, "DescribeKey", &[("KeyId", "key-doesnotexist000000")]), 404, "Forbidden.KeyNotFound");
+    err(kms(&t2, "Encrypt", &[("KeyId", "alias/orders"), ("Plaintext", "x")]), 404, "Forbidden.AliasNotFound");
+    assert_eq!(ok(kms(&t2, "ListKeys", &[]))["TotalCount"], 0);
+
+    // The plaintext never reaches the trail or the logs.
+    assert!(!r.stderr().contains("card 4111"));
+    let db = std::fs::read(r.dir.join("state.db")).expect("db");
+    let wal = std::fs::read(r.dir.join("state.db-wal")).unwrap_or_default();
+    for bytes in [db, wal] {
+        assert!(!bytes.windows(9).any(|w| w == b"card 4111"), "plaintext in the store");
+        assert!(!bytes.windows(plain.len()).any(|w| w == plain.as_bytes()), "data key in the store");
+    }
+}
+
+fn base64_len(s: &str) -> usize {
+    s.trim_end_matches('=').len() * 3 / 4
+}
