@@ -141,6 +141,67 @@ impl KeyProvider for FileKeyProvider {
     }
 }
 
+/// The root key sealed under a passphrase: `DIR/root.key.sealed` holds the root key encrypted with
+/// AES-256-GCM under a key-encryption key derived from the passphrase with Argon2id (64 MiB, 3
+/// passes). Without the passphrase the data directory holds no usable key material.
+pub struct PassphraseKeyProvider {
+    key: RootKey,
+    path: String,
+}
+
+const KEK_MEMORY_KIB: u32 = 64 * 1024;
+const KEK_PASSES: u32 = 3;
+
+fn derive_kek(passphrase: &str, salt: &[u8], memory_kib: u32, passes: u32) -> Result<Zeroizing<[u8; 32]>, KeyError> {
+    let params = argon2::Params::new(memory_kib, passes, 1, Some(32)).map_err(|_| KeyError::Unwrap)?;
+    let mut kek = Zeroizing::new([0u8; 32]);
+    argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+        .hash_password_into(passphrase.as_bytes(), salt, kek.as_mut())
+        .map_err(|_| KeyError::Unwrap)?;
+    Ok(kek)
+}
+
+impl PassphraseKeyProvider {
+    /// Unseals `path`, or on first start creates a new root key sealed under `passphrase`.
+    /// A wrong passphrase is `KeyError::Unwrap`.
+    pub fn load_or_create(path: &Path, passphrase: &str) -> Result<Self, KeyError> {
+        let shown = path.display().to_string();
+        let io = |source| KeyError::Io { path: shown.clone(), source };
+        if passphrase.chars().count() < 12 {
+            return Err(KeyError::Malformed(format!("{shown}: the passphrase must be at least 12 characters")));
+        }
+        if !path.exists() {
+            let mut root = Zeroizing::new([0u8; 32]);
+            rand::rng().fill_bytes(root.as_mut());
+            let mut salt = [0u8; 16];
+            rand::rng().fill_bytes(&mut salt);
+            let kek = derive_kek(passphrase, &salt, KEK_MEMORY_KIB, KEK_PASSES)?;
+            let sealed = RootKey::from_bytes(&kek).wrap("root-key", root.as_ref());
+            let doc = serde_json::json!({"kdf": "argon2id", "memory_kib": KEK_MEMORY_KIB, "passes": KEK_PASSES, "salt": hex::encode(salt), "sealed": sealed});
+            write_private_file(path, doc.to_string().as_bytes()).map_err(io)?;
+        }
+        let text = std::fs::read_to_string(path).map_err(io)?;
+        let doc: serde_json::Value = serde_json::from_str(&text).map_err(|_| KeyError::Malformed(shown.clone()))?;
+        let salt =
+            hex::decode(doc["salt"].as_str().unwrap_or_default()).map_err(|_| KeyError::Malformed(shown.clone()))?;
+        let memory = doc["memory_kib"].as_u64().unwrap_or(KEK_MEMORY_KIB as u64) as u32;
+        let passes = doc["passes"].as_u64().unwrap_or(KEK_PASSES as u64) as u32;
+        let kek = derive_kek(passphrase, &salt, memory, passes)?;
+        let root = RootKey::from_bytes(&kek).unwrap("root-key", doc["sealed"].as_str().unwrap_or_default())?;
+        let arr: [u8; 32] = root.as_slice().try_into().map_err(|_| KeyError::Malformed(shown.clone()))?;
+        Ok(PassphraseKeyProvider { key: RootKey::from_bytes(&arr), path: shown })
+    }
+}
+
+impl KeyProvider for PassphraseKeyProvider {
+    fn root_key(&self) -> &RootKey {
+        &self.key
+    }
+    fn describe(&self) -> String {
+        format!("passphrase-sealed key {}", self.path)
+    }
+}
+
 /// Writes `contents` to a new file readable only by its owner (0600), atomically (temp file + rename),
 /// so a crash never leaves a half-written secret behind.
 pub fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
@@ -189,6 +250,20 @@ mod tests {
         let last = tampered.len() - 1;
         tampered[last] = if tampered[last] == b'0' { b'1' } else { b'0' };
         assert!(k.unwrap("accesskey:LTAI1", std::str::from_utf8(&tampered).expect("hex")).is_err());
+    }
+
+    #[test]
+    fn passphrase_sealed_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("root.key.sealed");
+        assert!(matches!(PassphraseKeyProvider::load_or_create(&p, "short"), Err(KeyError::Malformed(_))));
+        let a = PassphraseKeyProvider::load_or_create(&p, "correct horse battery").expect("create");
+        let w = a.root_key().wrap("x", b"y");
+        let b = PassphraseKeyProvider::load_or_create(&p, "correct horse battery").expect("unseal");
+        assert_eq!(b.root_key().unwrap("x", &w).expect("same key").as_slice(), b"y");
+        assert!(matches!(PassphraseKeyProvider::load_or_create(&p, "wrong horse battery"), Err(KeyError::Unwrap)));
+        let text = std::fs::read_to_string(&p).expect("read");
+        assert!(text.contains("argon2id") && !text.contains("correct horse"));
     }
 
     #[test]

@@ -109,14 +109,14 @@ impl Envelope {
 /// Seals `data` under a data key: `nonce (12) ‖ ciphertext ‖ tag`, with `aad` bound. Encrypts in
 /// place in the output buffer: one copy of the data, no intermediate allocation.
 pub fn seal(data_key: &[u8; 32], aad: &[u8], data: &[u8]) -> Vec<u8> {
-    use aes_gcm::aead::AeadInPlace;
+    use aes_gcm::aead::AeadInOut;
     let mut nonce = [0u8; 12];
     rand::rng().fill_bytes(&mut nonce);
     let mut out = Vec::with_capacity(12 + data.len() + 16);
     out.extend_from_slice(&nonce);
     out.extend_from_slice(data);
     let tag = Aes256Gcm::new(&Key::<Aes256Gcm>::from(*data_key))
-        .encrypt_in_place_detached(&Nonce::from(nonce), aad, &mut out[12..])
+        .encrypt_inout_detached(&Nonce::from(nonce), aad, (&mut out[12..]).into())
         .expect("AES-GCM encryption of an in-memory buffer cannot fail");
     out.extend_from_slice(&tag);
     out

@@ -27,6 +27,14 @@ pub struct StoreArgs {
     /// multi-node control plane). [default: sqlite in the data directory]
     #[arg(long, env = "NIMBUS_STORE_URL", value_name = "URL")]
     pub store_url: Option<String>,
+    /// Where the region root key comes from: `file` (DIR/root.key, 0600) or `passphrase`
+    /// (DIR/root.key.sealed, unsealed with a passphrase at every start; without it the region stays
+    /// sealed). Chosen at first start. [default: file]
+    #[arg(long, env = "NIMBUS_ROOT_KEY_PROVIDER", value_name = "file|passphrase")]
+    pub root_key_provider: Option<String>,
+    /// File holding the root-key passphrase (else $NIMBUS_ROOT_PASSPHRASE, else a prompt on a terminal).
+    #[arg(long, env = "NIMBUS_ROOT_PASSPHRASE_FILE", value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug, Default, Clone)]
@@ -113,6 +121,8 @@ fn read_file(path: Option<&Path>) -> Result<FileConfig> {
 /// Settings after precedence is applied.
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// The store and key-provider flags as given (the key provider is opened from them).
+    pub store: StoreArgs,
     pub data_dir: PathBuf,
     pub store_url: String,
     pub region: String,
@@ -157,6 +167,7 @@ impl Settings {
         let f = read_file(a.store.config.as_deref())?;
         let (data_dir, store_url) = store_of(&a.store, &f)?;
         let s = Settings {
+            store: a.store.clone(),
             data_dir,
             store_url,
             region: a.region.clone().or(f.region).unwrap_or_else(|| "local-1".into()),

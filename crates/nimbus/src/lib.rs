@@ -2,6 +2,7 @@
 //! tests can drive the same code (the signing client above all).
 //!
 //! - [`config`]: `nimbus up` settings from flags, environment and a TOML file.
+//! - [`keys`]: the region root key provider (key file or passphrase-sealed).
 //! - [`pki`]: the region's private CA and the TLS certificates it signs.
 //! - [`bootstrap`]: first start (data directory, root account and AccessKey) and every later start.
 //! - [`worker`]: the job runner; [`backup`]: the store-backup job.
@@ -14,6 +15,7 @@ pub mod bootstrap;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod keys;
 pub mod pki;
 pub mod up;
 pub mod worker;

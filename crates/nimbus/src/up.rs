@@ -8,7 +8,7 @@ use crate::worker::{self, JobHandler};
 use anyhow::{Context, Result};
 use nimbus_api::{Auditor, LogAuditor, Registry};
 use nimbus_core::region::Region;
-use nimbus_core::secret::{FileKeyProvider, KeyProvider};
+use nimbus_core::secret::KeyProvider;
 use nimbus_gateway::server::Listener;
 use nimbus_gateway::{Gateway, GatewayConfig, Hooks, ThrottleConfig};
 use nimbus_iam::{ConsoleSignIn, Ram, RamAuthorizer, StoreCredentials, Sts, StsConfig};
@@ -38,8 +38,7 @@ pub async fn run(s: Settings) -> Result<()> {
     crate::install_crypto_provider();
     let dir = &s.data_dir;
     restrict_dir(dir)?;
-    let keys: Arc<dyn KeyProvider> =
-        Arc::new(FileKeyProvider::load_or_create(&dir.join("root.key")).context("loading the region root key")?);
+    let keys: Arc<dyn KeyProvider> = crate::keys::open(dir, &s.store)?;
     tracing::info!(provider = keys.describe(), "region root key loaded");
     let store = Store::open(&s.store_url)
         .await

@@ -72,18 +72,15 @@ async fn open(store: &StoreArgs) -> Result<(std::path::PathBuf, Store)> {
     Ok((dir, s))
 }
 
-fn root_key(dir: &std::path::Path) -> Result<std::sync::Arc<dyn nimbus_core::secret::KeyProvider>> {
-    Ok(std::sync::Arc::new(
-        nimbus_core::secret::FileKeyProvider::load_or_create(&dir.join("root.key"))
-            .context("loading the region root key")?,
-    ))
+fn root_key(dir: &std::path::Path, args: &StoreArgs) -> Result<std::sync::Arc<dyn nimbus_core::secret::KeyProvider>> {
+    crate::keys::open(dir, args)
 }
 
 async fn account(cmd: AccountCommand) -> Result<i32> {
     match cmd {
         AccountCommand::Create { store, name } => {
             let (dir, s) = open(&store).await?;
-            let keys = root_key(&dir)?;
+            let keys = root_key(&dir, &store)?;
             let creds = match nimbus_iam::accounts::create_tenant(&s, keys.as_ref(), &name).await {
                 Err(nimbus_store::StoreError::AlreadyExists) => bail!("an account named {name:?} already exists"),
                 other => other?,
@@ -116,7 +113,7 @@ pub async fn run(cmd: AdminCommand) -> Result<i32> {
         AdminCommand::Account(a) => account(a).await,
         AdminCommand::Actions { store } => {
             let (dir, s) = open(&store).await?;
-            let keys = root_key(&dir)?;
+            let keys = root_key(&dir, &store)?;
             let creds = std::sync::Arc::new(nimbus_iam::StoreCredentials::new(s.clone(), keys.clone()));
             let reg = crate::up::registry(&keys, &creds, nimbus_iam::StsConfig::default());
             let list: Vec<serde_json::Value> = reg
