@@ -1,9 +1,9 @@
-//! `rpc-bench`: signed `DescribeRegions` calls per second and latency percentiles over keep-alive
-//! connections, HTTP or HTTPS. Each worker holds one connection and signs every call afresh (new
-//! nonce and timestamp), as a real client must.
+//! `rpc-bench`: signed calls per second and latency percentiles over keep-alive connections, HTTP
+//! or HTTPS. Each worker holds one connection and signs every call afresh (new nonce and
+//! timestamp), as a real client must. Default call: ECS `DescribeRegions`.
 //!
 //! usage: rpc-bench --endpoint http(s)://HOST:PORT --ak ID --secret S [--ca FILE] [--connections N]
-//!        [--seconds S]
+//!        [--seconds S] [--action NAME --version YYYY-MM-DD [--param K=V]...]
 
 use anyhow::{Context, Result, bail};
 use bytes::Bytes;
@@ -22,6 +22,9 @@ struct Opts {
     ca: Option<String>,
     connections: usize,
     seconds: u64,
+    action: String,
+    version: String,
+    params: Vec<(String, String)>,
 }
 
 fn opts() -> Result<Opts> {
@@ -32,6 +35,9 @@ fn opts() -> Result<Opts> {
         ca: None,
         connections: 8,
         seconds: 10,
+        action: "DescribeRegions".into(),
+        version: "2014-05-26".into(),
+        params: vec![],
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -43,6 +49,13 @@ fn opts() -> Result<Opts> {
             "--ca" => o.ca = Some(v()?),
             "--connections" => o.connections = v()?.parse()?,
             "--seconds" => o.seconds = v()?.parse()?,
+            "--action" => o.action = v()?,
+            "--version" => o.version = v()?,
+            "--param" => {
+                let kv = v()?;
+                let (k, val) = kv.split_once('=').context("--param takes K=V")?;
+                o.params.push((k.to_string(), val.to_string()));
+            }
             other => bail!("unknown argument {other}"),
         }
     }
@@ -52,21 +65,22 @@ fn opts() -> Result<Opts> {
     Ok(o)
 }
 
-fn signed_path(ak: &str, secret: &str) -> String {
+fn signed_path(o: &Opts) -> String {
     let nonce = uuid::Uuid::new_v4().to_string();
     let ts = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
     let mut p: Vec<(&str, &str)> = vec![
-        ("Action", "DescribeRegions"),
-        ("Version", "2014-05-26"),
+        ("Action", &o.action),
+        ("Version", &o.version),
         ("Format", "JSON"),
-        ("AccessKeyId", ak),
+        ("AccessKeyId", &o.ak),
         ("SignatureMethod", "HMAC-SHA1"),
         ("SignatureVersion", "1.0"),
         ("SignatureNonce", &nonce),
         ("Timestamp", &ts),
         ("RegionId", "local-1"),
     ];
-    let sig = v1::sign(secret, &v1::string_to_sign("POST", p.iter().copied()));
+    p.extend(o.params.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let sig = v1::sign(&o.secret, &v1::string_to_sign("POST", p.iter().copied()));
     p.push(("Signature", &sig));
     format!("/?{}", p.iter().map(|(k, v)| format!("{}={}", pct(k), pct(v))).collect::<Vec<_>>().join("&"))
 }
@@ -118,8 +132,7 @@ async fn main() -> Result<()> {
             let mut lat = Vec::with_capacity(100_000);
             let mut errors = 0u64;
             while Instant::now() < deadline {
-                let req =
-                    Request::post(signed_path(&o.ak, &o.secret)).header("host", &host).body(Empty::<Bytes>::new())?;
+                let req = Request::post(signed_path(&o)).header("host", &host).body(Empty::<Bytes>::new())?;
                 let t = Instant::now();
                 let resp = sender.send_request(req).await?;
                 let ok = resp.status() == 200;
@@ -146,7 +159,8 @@ async fn main() -> Result<()> {
         all.get(((all.len() as f64 * q) as usize).min(all.len().saturating_sub(1))).copied().unwrap_or_default()
     };
     println!(
-        "{:<5}  conns {:>3}  calls {:>7}  errors {:>3}  {:>8.0} calls/s  p50 {:>7.3} ms  p99 {:>7.3} ms",
+        "{:<16} {:<5}  conns {:>3}  calls {:>7}  errors {:>3}  {:>8.0} calls/s  p50 {:>7.3} ms  p99 {:>7.3} ms",
+        o.action,
         if https { "HTTPS" } else { "HTTP" },
         o.connections,
         all.len(),
