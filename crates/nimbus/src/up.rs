@@ -63,7 +63,10 @@ pub async fn run(s: Settings) -> Result<()> {
     let (trail_stop_tx, trail_stop_rx) = watch::channel(false);
     let (auditor, trail_task): (Arc<dyn Auditor>, Option<tokio::task::JoinHandle<()>>) = if s.audit_sink == "trail" {
         let key = TrailKey::load_or_create(dir, keys.as_ref()).context("loading the trail signing key")?;
-        let cfg = TrailConfig { digest_interval: Duration::from_secs(s.trail_digest_secs) };
+        let cfg = TrailConfig {
+            digest_interval: Duration::from_secs(s.trail_digest_secs),
+            delivery_dir: Some(dir.join("trails")),
+        };
         let (trail, task) =
             Trail::start(store.clone(), key, cfg, trail_stop_rx).await.context("starting ActionTrail")?;
         (trail, Some(task))

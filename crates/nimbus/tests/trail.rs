@@ -113,3 +113,99 @@ fn calls_are_looked_up_and_the_trail_verifies_until_tampered() {
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("trail verification FAILED at event") && out.contains("was altered"), "{out}");
 }
+
+#[test]
+fn trails_deliver_signed_files_and_tampering_with_them_is_found() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("d");
+    let r = Region::start(&dir, &["--trail-digest-secs", "1"]);
+    let root = r.client_http();
+    let acct = r.creds().account_id;
+    let created = root.call(TRAIL, "CreateTrail", &[p("Name", "audit-all")]).expect("call");
+    assert_eq!(created.status, 200, "{}", created.body);
+    assert_eq!(
+        root.call(TRAIL, "CreateTrail", &[p("Name", "audit-all")]).expect("call").code(),
+        Some("TrailAlreadyExistsException")
+    );
+    assert_eq!(
+        root.call(TRAIL, "CreateTrail", &[p("Name", "Bad")]).expect("call").code(),
+        Some("InvalidTrailNameException")
+    );
+    assert_eq!(root.call(TRAIL, "StartLogging", &[p("Name", "audit-all")]).expect("call").status, 200);
+    // Calls spread over a few delivery intervals, so several files are delivered.
+    for _ in 0..3 {
+        for _ in 0..3 {
+            assert_eq!(root.call(ECS, "DescribeRegions", &[]).expect("call").status, 200);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1200));
+    }
+    let status = root.call(TRAIL, "GetTrailStatus", &[p("Name", "audit-all")]).expect("call");
+    assert_eq!(status.body["IsLogging"], true);
+    assert!(status.body["LatestDeliveryTime"].as_str().is_some_and(|t| !t.is_empty()), "{}", status.body);
+    let trails = root.call(TRAIL, "DescribeTrails", &[]).expect("call");
+    assert_eq!(trails.body["TrailList"][0]["Status"], "Enable");
+    assert!(r.stop().success());
+
+    let folder = dir.join("trails").join(&acct).join("audit-all");
+    let check = || {
+        let out = Command::new(bin())
+            .args(["trail", "verify", "--data-dir"])
+            .arg(&dir)
+            .arg("--delivered")
+            .arg(&folder)
+            .output()
+            .expect("verify");
+        (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned())
+    };
+    let (code, out) = check();
+    assert_eq!(code, 0, "{out}");
+    let files = |prefix: &str| {
+        let mut v: Vec<std::path::PathBuf> = std::fs::read_dir(&folder)
+            .expect("dir")
+            .filter_map(|e| Some(e.ok()?.path()))
+            .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(prefix)))
+            .collect();
+        v.sort();
+        v
+    };
+    let events = files("events-");
+    let digests = files("digest-");
+    assert!(events.len() >= 2, "several deliveries: {events:?}");
+    let lines = std::fs::read_to_string(&events[0]).expect("read");
+    assert!(lines.lines().all(|l| {
+        serde_json::from_str::<serde_json::Value>(l).is_ok_and(|v| v["userIdentity"]["accountId"] == acct.as_str())
+    }));
+
+    let backup = |p: &std::path::Path| std::fs::read(p).expect("read");
+    let restore = |p: &std::path::Path, b: &[u8]| std::fs::write(p, b).expect("write");
+
+    // An edited line.
+    let original = backup(&events[0]);
+    restore(
+        &events[0],
+        String::from_utf8_lossy(&original).replacen("DescribeRegions", "DescribeRegionz", 1).as_bytes(),
+    );
+    let (code, out) = check();
+    assert!(code == 1 && out.contains("altered"), "{out}");
+    // Reordered lines.
+    let mut ls: Vec<&str> = std::str::from_utf8(&original).expect("utf8").lines().collect();
+    ls.reverse();
+    restore(&events[0], (ls.join("\n") + "\n").as_bytes());
+    let (code, out) = check();
+    assert!(code == 1 && out.contains("altered"), "{out}");
+    restore(&events[0], &original);
+    assert_eq!(check().0, 0);
+    // A deleted events file.
+    std::fs::remove_file(&events[1]).expect("rm");
+    let (code, out) = check();
+    assert!(code == 1 && out.contains("missing"), "{out}");
+    // A removed digest (its events file is then unsigned, or the chain breaks).
+    let d0 = backup(&digests[0]);
+    std::fs::remove_file(&digests[0]).expect("rm");
+    let (code, out) = check();
+    assert!(code == 1 && (out.contains("does not follow") || out.contains("no signed digest")), "{out}");
+    // A forged digest.
+    restore(&digests[0], String::from_utf8_lossy(&d0).replacen("\\\"count\\\":", "\\\"count\\\":9", 1).as_bytes());
+    let (code, out) = check();
+    assert!(code == 1 && out.contains("invalid signature"), "{out}");
+}

@@ -133,6 +133,27 @@ impl Store {
         .collect()
     }
 
+    /// Resources of one kind in every account, in id order: for controllers and background work,
+    /// never for answering a tenant's request.
+    pub async fn list_resources_all_accounts(
+        &self,
+        kind: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<Resource>, StoreError> {
+        sqlx::query(AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM resources WHERE kind = $1 AND id > $2 ORDER BY id LIMIT $3"
+        )))
+        .bind(kind)
+        .bind(after.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?
+        .iter()
+        .map(resource_from)
+        .collect()
+    }
+
     /// Resources of one kind in one account whose id starts with `prefix`, in id order, after
     /// `after` (exclusive), at most `limit`. (`substr` rather than LIKE: ids may hold `_` and `%`.)
     pub async fn list_resources_prefixed(

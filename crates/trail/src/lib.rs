@@ -9,15 +9,18 @@
 //!   seed is wrapped by the root key; the public key is `DIR/trail-public.key`). Digests chain to one
 //!   another as CloudTrail's digest files do.
 //! - [`verify`] walks chain and digests and names the first bad record.
-//! - [`service::ActionTrail`] answers `LookupEvents`, scoped to the caller's account.
+//! - [`service::ActionTrail`] answers `LookupEvents` and manages trails, scoped to the caller's account.
+//! - [`deliver`] writes each logging trail's events and signed digest files (`DIR/trails` until OSS).
 
 mod chain;
+pub mod deliver;
 pub mod service;
 mod signer;
 mod verify;
 mod writer;
 
 pub use chain::{event_body, event_hash};
+pub use deliver::verify_delivered;
 pub use signer::TrailKey;
 pub use verify::{Problem, Report, verify};
 pub use writer::{Trail, TrailConfig};

@@ -7,8 +7,22 @@ use serde_json::{Value, json};
 
 pub struct ActionTrail;
 
-const ACTIONS: &[ActionSpec] =
-    &[ActionSpec { name: "LookupEvents", ram_action: "actiontrail:LookupEvents", access: Access::Read }];
+const ACTIONS: &[ActionSpec] = &[
+    ActionSpec { name: "LookupEvents", ram_action: "actiontrail:LookupEvents", access: Access::Read },
+    ActionSpec { name: "CreateTrail", ram_action: "actiontrail:CreateTrail", access: Access::Write },
+    ActionSpec { name: "DeleteTrail", ram_action: "actiontrail:DeleteTrail", access: Access::Write },
+    ActionSpec { name: "DescribeTrails", ram_action: "actiontrail:DescribeTrails", access: Access::Read },
+    ActionSpec { name: "StartLogging", ram_action: "actiontrail:StartLogging", access: Access::Write },
+    ActionSpec { name: "StopLogging", ram_action: "actiontrail:StopLogging", access: Access::Write },
+    ActionSpec { name: "GetTrailStatus", ram_action: "actiontrail:GetTrailStatus", access: Access::Read },
+];
+
+/// Kind of the trail resources (one per account and name).
+pub const TRAIL_KIND: &str = "trail.trail";
+
+fn trail_id(account: &str, name: &str) -> String {
+    format!("trail:{account}:{name}")
+}
 
 /// The lookup attributes LookupEvents accepts.
 fn key(name: &str) -> Option<TrailKey> {
@@ -37,13 +51,24 @@ impl Service for ActionTrail {
     fn actions(&self) -> &'static [ActionSpec] {
         ACTIONS
     }
+    fn resources(&self, ctx: &CallContext, _a: &ActionSpec, p: &Params) -> Vec<String> {
+        vec![ctx.arn("actiontrail", &format!("trail/{}", p.get("Name").unwrap_or("*")))]
+    }
+
     fn handle<'a>(
         &'a self,
         ctx: &'a CallContext,
-        _a: &'a ActionSpec,
+        a: &'a ActionSpec,
         p: &'a Params,
     ) -> BoxFut<'a, Result<Value, ApiError>> {
-        Box::pin(lookup(ctx, p))
+        Box::pin(async move {
+            match a.name {
+                "LookupEvents" => lookup(ctx, p).await,
+                "CreateTrail" => create_trail(ctx, p).await,
+                "DescribeTrails" => describe_trails(ctx).await,
+                other => manage(ctx, p, other).await,
+            }
+        })
     }
 }
 
@@ -96,4 +121,116 @@ async fn lookup(ctx: &CallContext, p: &Params) -> Result<Value, ApiError> {
         v["NextToken"] = Value::from(last.seq.to_string());
     }
     Ok(v)
+}
+
+async fn create_trail(ctx: &CallContext, p: &Params) -> Result<Value, ApiError> {
+    let name = p.require("Name")?;
+    let ok = (6..=36).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if !ok {
+        return Err(ApiError::new(
+            400,
+            "InvalidTrailNameException",
+            "Name must be 6 to 36 lowercase letters, digits, '-' or '_', starting with a letter.",
+        ));
+    }
+    let rw = p.get("EventRW").filter(|v| !v.is_empty()).unwrap_or("All");
+    if !["All", "Read", "Write"].contains(&rw) {
+        return Err(ApiError::invalid("EventRW", "All, Read or Write"));
+    }
+    let acct = &ctx.caller.account_id;
+    let now = iso8601(now_millis());
+    let spec = json!({
+        "Name": name, "HomeRegion": ctx.region.id, "TrailRegion": "All", "EventRW": rw,
+        "OssBucketName": p.get("OssBucketName").unwrap_or_default(), "OssKeyPrefix": p.get("OssKeyPrefix").unwrap_or_default(),
+        "SlsProjectArn": "", "SlsWriteRoleArn": "", "OssWriteRoleArn": "",
+        "Status": "Disable", "CreateTime": now, "UpdateTime": now, "StartLoggingTime": "", "StopLoggingTime": "",
+        "TrailArn": ctx.arn("actiontrail", &format!("trail/{name}")), "IsOrganizationTrail": false,
+        "LatestDeliveryTime": "", "LatestDeliveryError": "", "DeliveredSeq": 0, "PreviousDigestSha256": "",
+    });
+    let r = nimbus_store::Resource::new(&trail_id(acct, name), acct, TRAIL_KIND, &ctx.region.id, spec);
+    match ctx.store.create_resource(&r).await {
+        Ok(r) => {
+            let mut v = r.spec.clone();
+            for internal in [
+                "Status",
+                "DeliveredSeq",
+                "PreviousDigestSha256",
+                "LatestDeliveryTime",
+                "LatestDeliveryError",
+                "StartLoggingTime",
+                "StopLoggingTime",
+                "CreateTime",
+                "UpdateTime",
+                "TrailArn",
+                "IsOrganizationTrail",
+            ] {
+                v.as_object_mut().map(|m| m.remove(internal));
+            }
+            Ok(v)
+        }
+        Err(nimbus_store::StoreError::AlreadyExists) => {
+            Err(ApiError::new(400, "TrailAlreadyExistsException", format!("The trail {name} already exists.")))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn describe_trails(ctx: &CallContext) -> Result<Value, ApiError> {
+    let rows = ctx.store.list_resources(&ctx.caller.account_id, TRAIL_KIND, None, 1000).await?;
+    let list: Vec<Value> = rows
+        .into_iter()
+        .map(|r| {
+            let mut v = r.spec;
+            v.as_object_mut().map(|m| {
+                m.remove("DeliveredSeq");
+                m.remove("PreviousDigestSha256");
+            });
+            v
+        })
+        .collect();
+    Ok(json!({"TrailList": list}))
+}
+
+/// DeleteTrail, StartLogging, StopLogging, GetTrailStatus: the named trail of the caller's account.
+async fn manage(ctx: &CallContext, p: &Params, action: &str) -> Result<Value, ApiError> {
+    let name = p.require("Name")?;
+    let acct = &ctx.caller.account_id;
+    let mut t = match ctx.store.get_resource(acct, &trail_id(acct, name)).await {
+        Ok(t) => t,
+        Err(nimbus_store::StoreError::NotFound) => {
+            return Err(ApiError::new(404, "TrailNotFoundException", format!("The trail {name} does not exist.")));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let now = iso8601(now_millis());
+    match action {
+        "DeleteTrail" => {
+            ctx.store.delete_resource(acct, &t.id, t.version).await?;
+            Ok(json!({}))
+        }
+        "StartLogging" => {
+            if t.spec["Status"] != "Enable" {
+                // Deliver what happens from now on.
+                let (head, _) = ctx.store.trail_head().await?;
+                t.spec["Status"] = Value::from("Enable");
+                t.spec["StartLoggingTime"] = Value::from(now);
+                t.spec["DeliveredSeq"] = Value::from(head);
+                ctx.store.update_resource(&t).await?;
+            }
+            Ok(json!({}))
+        }
+        "StopLogging" => {
+            t.spec["Status"] = Value::from("Disable");
+            t.spec["StopLoggingTime"] = Value::from(now);
+            ctx.store.update_resource(&t).await?;
+            Ok(json!({}))
+        }
+        _ => Ok(json!({
+            "IsLogging": t.spec["Status"] == "Enable",
+            "StartLoggingTime": t.spec["StartLoggingTime"], "StopLoggingTime": t.spec["StopLoggingTime"],
+            "LatestDeliveryTime": t.spec["LatestDeliveryTime"], "LatestDeliveryError": t.spec["LatestDeliveryError"],
+        })),
+    }
 }

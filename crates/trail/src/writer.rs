@@ -11,15 +11,17 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct TrailConfig {
-    /// How often a signed digest is written (when there are new events).
+    /// How often a signed digest is written (when there are new events) and trails are delivered.
     pub digest_interval: Duration,
+    /// Where trails deliver their files (`DIR/trails`); `None` delivers nothing.
+    pub delivery_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for TrailConfig {
     fn default() -> Self {
-        TrailConfig { digest_interval: Duration::from_secs(60) }
+        TrailConfig { digest_interval: Duration::from_secs(60), delivery_dir: None }
     }
 }
 
@@ -97,9 +99,17 @@ async fn run(
                 }
                 write_group(&store, &mut seq, &mut hash, group).await;
             }
-            _ = ticker.tick() => write_digest(&store, &key).await,
+            _ = ticker.tick() => {
+                write_digest(&store, &key).await;
+                if let Some(d) = &cfg.delivery_dir {
+                    crate::deliver::deliver(&store, &key, d).await;
+                }
+            }
             Some(done) = digest_requests.recv() => {
                 write_digest(&store, &key).await;
+                if let Some(d) = &cfg.delivery_dir {
+                    crate::deliver::deliver(&store, &key, d).await;
+                }
                 let _ = done.send(());
             }
             _ = shutdown.changed() => {
@@ -112,6 +122,9 @@ async fn run(
                     write_group(&store, &mut seq, &mut hash, rest).await;
                 }
                 write_digest(&store, &key).await;
+                if let Some(d) = &cfg.delivery_dir {
+                    crate::deliver::deliver(&store, &key, d).await;
+                }
                 break;
             }
         }

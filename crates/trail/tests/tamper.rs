@@ -52,10 +52,14 @@ async fn setup() -> Setup {
     let key = TrailKey::load_or_create(dir.path(), &keys).expect("trail key");
     let public = key.public_hex();
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
-    let (trail, task) =
-        Trail::start(store.clone(), key, TrailConfig { digest_interval: Duration::from_secs(3600) }, stop)
-            .await
-            .expect("trail");
+    let (trail, task) = Trail::start(
+        store.clone(),
+        key,
+        TrailConfig { digest_interval: Duration::from_secs(3600), delivery_dir: None },
+        stop,
+    )
+    .await
+    .expect("trail");
     for i in 1..=EVENTS {
         trail.record(event(i)).await;
         if i % 4 == 0 {

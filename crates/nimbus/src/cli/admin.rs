@@ -208,11 +208,14 @@ pub enum TrailCommand {
         /// kept elsewhere to guard against a replaced key file.
         #[arg(long, value_name = "HEX")]
         public_key: Option<String>,
+        /// Check a delivered trail folder (DIR/trails/<account>/<trail>) instead of the store.
+        #[arg(long, value_name = "FOLDER")]
+        delivered: Option<std::path::PathBuf>,
     },
 }
 
 pub async fn trail(cmd: TrailCommand) -> Result<i32> {
-    let TrailCommand::Verify { store, public_key } = cmd;
+    let TrailCommand::Verify { store, public_key, delivered } = cmd;
     let (dir, s) = open(&store).await?;
     let public = match public_key {
         Some(k) => k,
@@ -221,6 +224,18 @@ pub async fn trail(cmd: TrailCommand) -> Result<i32> {
             .trim()
             .to_string(),
     };
+    if let Some(folder) = delivered {
+        return Ok(match nimbus_trail::verify_delivered(&folder, &public) {
+            Ok(n) => {
+                println!("delivered trail verified: {n} signed digests and their event files, no tampering found");
+                0
+            }
+            Err(problem) => {
+                println!("delivered trail verification FAILED at {problem}");
+                1
+            }
+        });
+    }
     let report = nimbus_trail::verify(&s, &public).await?;
     match report.problem {
         None => {
