@@ -58,16 +58,33 @@ pub trait KeyProvider: Send + Sync {
     fn describe(&self) -> String;
 }
 
-/// The 256-bit region root key.
+/// AES-256-GCM done by a device that keeps the key (a PKCS#11 token): the key never enters memory.
+pub trait ExternalCipher: Send + Sync {
+    fn encrypt(&self, nonce: &[u8; 12], aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, String>;
+    fn decrypt(&self, nonce: &[u8; 12], aad: &[u8], ciphertext: &[u8]) -> Result<Vec<u8>, String>;
+}
+
+enum Cipher {
+    Memory(Aes256Gcm),
+    External(Box<dyn ExternalCipher>),
+}
+
+/// The 256-bit region root key: in memory (key file, passphrase) or held by a token (PKCS#11).
+/// Both produce the same wrapped format.
 pub struct RootKey {
-    cipher: Aes256Gcm,
+    cipher: Cipher,
 }
 
 const WRAP_VERSION: u8 = 1;
 
 impl RootKey {
     pub fn from_bytes(bytes: &[u8; 32]) -> Self {
-        RootKey { cipher: Aes256Gcm::new(&Key::<Aes256Gcm>::from(*bytes)) }
+        RootKey { cipher: Cipher::Memory(Aes256Gcm::new(&Key::<Aes256Gcm>::from(*bytes))) }
+    }
+
+    /// A root key held by a device; wrapping and unwrapping happen there.
+    pub fn external(cipher: Box<dyn ExternalCipher>) -> Self {
+        RootKey { cipher: Cipher::External(cipher) }
     }
 
     /// Wraps `plaintext` for `purpose` (associated data, e.g. `accesskey:LTAI…`).
@@ -75,10 +92,16 @@ impl RootKey {
     pub fn wrap(&self, purpose: &str, plaintext: &[u8]) -> String {
         let mut nonce = [0u8; 12];
         rand::rng().fill_bytes(&mut nonce);
-        let ct = self
-            .cipher
-            .encrypt(&Nonce::from(nonce), Payload { msg: plaintext, aad: purpose.as_bytes() })
-            .expect("AES-GCM encryption of an in-memory buffer cannot fail");
+        let ct = match &self.cipher {
+            Cipher::Memory(c) => c
+                .encrypt(&Nonce::from(nonce), Payload { msg: plaintext, aad: purpose.as_bytes() })
+                .expect("AES-GCM encryption of an in-memory buffer cannot fail"),
+            // A token that cannot encrypt is a broken root of trust: there is nothing sound to
+            // return. Inside a request this becomes an InternalError; at start-up it stops the region.
+            Cipher::External(c) => c
+                .encrypt(&nonce, purpose.as_bytes(), plaintext)
+                .unwrap_or_else(|e| panic!("the root key's token failed to encrypt: {e}")),
+        };
         let mut out = Vec::with_capacity(1 + 12 + ct.len());
         out.push(WRAP_VERSION);
         out.extend_from_slice(&nonce);
@@ -91,11 +114,13 @@ impl RootKey {
         if raw.len() < 1 + 12 + 16 || raw[0] != WRAP_VERSION {
             return Err(KeyError::Unwrap);
         }
-        let nonce = Nonce::try_from(&raw[1..13]).map_err(|_| KeyError::Unwrap)?;
-        let pt = self
-            .cipher
-            .decrypt(&nonce, Payload { msg: &raw[13..], aad: purpose.as_bytes() })
-            .map_err(|_| KeyError::Unwrap)?;
+        let nonce: [u8; 12] = raw[1..13].try_into().map_err(|_| KeyError::Unwrap)?;
+        let pt = match &self.cipher {
+            Cipher::Memory(c) => c
+                .decrypt(&Nonce::from(nonce), Payload { msg: &raw[13..], aad: purpose.as_bytes() })
+                .map_err(|_| KeyError::Unwrap)?,
+            Cipher::External(c) => c.decrypt(&nonce, purpose.as_bytes(), &raw[13..]).map_err(|_| KeyError::Unwrap)?,
+        };
         Ok(Zeroizing::new(pt))
     }
 

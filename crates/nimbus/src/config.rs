@@ -27,11 +27,21 @@ pub struct StoreArgs {
     /// multi-node control plane). [default: sqlite in the data directory]
     #[arg(long, env = "NIMBUS_STORE_URL", value_name = "URL")]
     pub store_url: Option<String>,
-    /// Where the region root key comes from: `file` (DIR/root.key, 0600) or `passphrase`
+    /// Where the region root key comes from: `file` (DIR/root.key, 0600), `passphrase`
     /// (DIR/root.key.sealed, unsealed with a passphrase at every start; without it the region stays
-    /// sealed). Chosen at first start. [default: file]
-    #[arg(long, env = "NIMBUS_ROOT_KEY_PROVIDER", value_name = "file|passphrase")]
+    /// sealed) or `pkcs11` (a non-extractable key in a PKCS#11 token). Chosen at first start.
+    /// [default: file]
+    #[arg(long, env = "NIMBUS_ROOT_KEY_PROVIDER", value_name = "file|passphrase|pkcs11")]
     pub root_key_provider: Option<String>,
+    /// PKCS#11 module (e.g. /usr/lib/softhsm/libsofthsm2.so), for --root-key-provider pkcs11.
+    #[arg(long, env = "NIMBUS_PKCS11_MODULE", value_name = "FILE")]
+    pub pkcs11_module: Option<PathBuf>,
+    /// Label of the PKCS#11 token holding the root key. [default: nimbus]
+    #[arg(long, env = "NIMBUS_PKCS11_TOKEN", value_name = "LABEL")]
+    pub pkcs11_token: Option<String>,
+    /// File holding the token's user PIN (else $NIMBUS_PKCS11_PIN).
+    #[arg(long, env = "NIMBUS_PKCS11_PIN_FILE", value_name = "FILE")]
+    pub pkcs11_pin_file: Option<PathBuf>,
     /// File holding the root-key passphrase (else $NIMBUS_ROOT_PASSPHRASE, else a prompt on a terminal).
     #[arg(long, env = "NIMBUS_ROOT_PASSPHRASE_FILE", value_name = "FILE")]
     pub passphrase_file: Option<PathBuf>,

@@ -11,8 +11,54 @@ use std::sync::Arc;
 pub fn open(dir: &Path, args: &StoreArgs) -> Result<Arc<dyn KeyProvider>> {
     let file = dir.join("root.key");
     let sealed = dir.join("root.key.sealed");
-    let wanted = args.root_key_provider.as_deref().unwrap_or(if sealed.exists() { "passphrase" } else { "file" });
+    let marker = dir.join("root.key.pkcs11");
+    let default = if sealed.exists() {
+        "passphrase"
+    } else if marker.exists() {
+        "pkcs11"
+    } else {
+        "file"
+    };
+    let wanted = args.root_key_provider.as_deref().unwrap_or(default);
+    if wanted != default && default == "passphrase" {
+        bail!("{} is sealed with a passphrase: start with --root-key-provider passphrase", dir.display());
+    }
+    if wanted != default && (file.exists() || marker.exists()) {
+        bail!(
+            "{} was created with the {default} root key provider; changing providers needs a root key rotation, which is not supported yet",
+            dir.display()
+        );
+    }
     match wanted {
+        "pkcs11" => {
+            // Module and token default to what this data directory was created with (the PIN is never stored).
+            let recorded: serde_json::Value =
+                std::fs::read_to_string(&marker).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
+            let module = args
+                .pkcs11_module
+                .clone()
+                .or_else(|| recorded["module"].as_str().map(Into::into))
+                .context("--pkcs11-module is needed for --root-key-provider pkcs11")?;
+            let token = args
+                .pkcs11_token
+                .clone()
+                .or_else(|| recorded["token"].as_str().map(Into::into))
+                .unwrap_or_else(|| "nimbus".into());
+            let pin = match &args.pkcs11_pin_file {
+                Some(f) => {
+                    std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?.trim().to_string()
+                }
+                None => std::env::var("NIMBUS_PKCS11_PIN")
+                    .context("give the token PIN with --pkcs11-pin-file or $NIMBUS_PKCS11_PIN")?,
+            };
+            let p = crate::pkcs11::Pkcs11Provider::open(&module, &token, &pin)?;
+            // Remember the choice (the key itself stays in the token).
+            std::fs::write(
+                &marker,
+                serde_json::json!({"module": module.display().to_string(), "token": token}).to_string(),
+            )?;
+            Ok(Arc::new(p))
+        }
         "file" => {
             if sealed.exists() {
                 bail!("{} is sealed with a passphrase: start with --root-key-provider passphrase", dir.display());

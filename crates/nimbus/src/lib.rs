@@ -16,6 +16,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod keys;
+pub mod pkcs11;
 pub mod pki;
 pub mod up;
 pub mod worker;

@@ -26,6 +26,11 @@ pub fn bin() -> &'static str {
 impl Region {
     /// Starts `nimbus up` on `dir` and waits for `ready`.
     pub fn start(dir: &Path, extra: &[&str]) -> Region {
+        Self::start_with_env(dir, extra, &[])
+    }
+
+    /// Like [`Region::start`], with extra environment variables for the region process.
+    pub fn start_with_env(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Region {
         let stderr_path = dir.with_extension(format!("stderr.{}", std::process::id()));
         let stderr = std::fs::OpenOptions::new().create(true).append(true).open(&stderr_path).expect("stderr file");
         let mut child = Command::new(bin())
@@ -33,6 +38,7 @@ impl Region {
             .arg(dir)
             .args(["--api-addr", "127.0.0.1:0", "--api-http-addr", "127.0.0.1:0"])
             .args(extra)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()
