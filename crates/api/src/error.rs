@@ -8,8 +8,9 @@ pub struct ApiError {
     pub status: u16,
     pub code: Cow<'static, str>,
     pub message: String,
-    /// `AccessDeniedDetail` on authorization failures.
-    pub access_denied_detail: Option<Value>,
+    /// `AccessDeniedDetail` on authorization failures (boxed: rare, and it would make every
+    /// `Result<_, ApiError>` large).
+    pub access_denied_detail: Option<Box<Value>>,
     /// Milliseconds a throttled client should wait (`x-acs-retry-after`).
     pub retry_after_ms: Option<u64>,
 }

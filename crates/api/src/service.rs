@@ -26,6 +26,15 @@ impl Access {
     }
 }
 
+/// Builds a `&'static [ActionSpec]` whose RAM actions are `<prefix><Name>`:
+/// `actions!("kms:"; "Encrypt" => Read, "CreateKey" => Write)`.
+#[macro_export]
+macro_rules! actions {
+    ($prefix:literal; $($name:literal => $access:ident),* $(,)?) => {
+        &[$($crate::ActionSpec { name: $name, ram_action: concat!($prefix, $name), access: $crate::Access::$access }),*]
+    };
+}
+
 /// One action a service answers.
 #[derive(Clone, Copy, Debug)]
 pub struct ActionSpec {

@@ -620,14 +620,14 @@ fn forbidden(code: &'static str, caller: &Caller, spec: &ActionSpec, resources: 
         )
     };
     let mut e = ApiError::new(403, code, message);
-    e.access_denied_detail = Some(json!({
+    e.access_denied_detail = Some(Box::new(json!({
         "AuthAction": spec.ram_action,
         "AuthPrincipalType": caller.principal_type.as_str(),
         "AuthPrincipalOwnerId": caller.account_id,
         "AuthPrincipalDisplayName": caller.principal_name,
         "NoPermissionType": if d == Decision::ExplicitDeny { "ExplicitDeny" } else { "ImplicitDeny" },
         "PolicyType": "AccountLevelIdentityBasedPolicy",
-    }));
+    })));
     e
 }
 

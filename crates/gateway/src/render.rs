@@ -46,7 +46,7 @@ pub fn error(format: Format, request_id: &str, host_id: &str, product: &str, e: 
         )),
     );
     if let Some(d) = &e.access_denied_detail {
-        obj.insert("AccessDeniedDetail".into(), d.clone());
+        obj.insert("AccessDeniedDetail".into(), (**d).clone());
     }
     respond(format, e.status, "Error", obj, request_id, e.retry_after_ms)
 }

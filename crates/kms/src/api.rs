@@ -4,7 +4,7 @@ use crate::blob;
 use crate::keystore::{self, KIND, check_usable, key_not_found, load};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use nimbus_api::{Access, ActionSpec, ApiError, BoxFut, CallContext, Params, Service};
+use nimbus_api::{ActionSpec, ApiError, BoxFut, CallContext, Params, Service};
 use nimbus_core::clock::{iso8601, now_millis};
 use nimbus_core::secret::KeyProvider;
 use nimbus_store::{Resource, StoreError};
@@ -22,13 +22,7 @@ impl Kms {
     }
 }
 
-macro_rules! actions {
-    ($($name:literal => $access:ident),* $(,)?) => {
-        &[$(ActionSpec { name: $name, ram_action: concat!("kms:", $name), access: Access::$access }),*]
-    };
-}
-
-const ACTIONS: &[ActionSpec] = actions![
+const ACTIONS: &[ActionSpec] = nimbus_api::actions!["kms:";
     "CreateKey" => Write, "DescribeKey" => Read, "ListKeys" => Read, "UpdateKeyDescription" => Write,
     "EnableKey" => Write, "DisableKey" => Write, "ScheduleKeyDeletion" => Write, "CancelKeyDeletion" => Write,
     "SetDeletionProtection" => Write, "UpdateRotationPolicy" => Write,

@@ -12,7 +12,7 @@ pub(crate) use policies::identity_document as identity_policy;
 use crate::StoreCredentials;
 use crate::names::{self, PrincipalKind};
 use crate::system_policies;
-use nimbus_api::{Access, ActionSpec, ApiError, BoxFut, CallContext, Params, Service};
+use nimbus_api::{ActionSpec, ApiError, BoxFut, CallContext, Params, Service};
 use nimbus_core::clock::{iso8601, now_millis};
 use nimbus_core::secret::KeyProvider;
 use nimbus_store::{Resource, Store, StoreError};
@@ -32,13 +32,7 @@ impl Ram {
     }
 }
 
-macro_rules! actions {
-    ($($name:literal => $access:ident),* $(,)?) => {
-        &[$(ActionSpec { name: $name, ram_action: concat!("ram:", $name), access: Access::$access }),*]
-    };
-}
-
-const ACTIONS: &[ActionSpec] = actions![
+const ACTIONS: &[ActionSpec] = nimbus_api::actions!["ram:";
     "CreateUser" => Write, "GetUser" => Read, "UpdateUser" => Write, "DeleteUser" => Write, "ListUsers" => Read,
     "CreateAccessKey" => Write, "UpdateAccessKey" => Write, "DeleteAccessKey" => Write, "ListAccessKeys" => Read,
     "CreatePolicy" => Write, "GetPolicy" => Read, "DeletePolicy" => Write, "ListPolicies" => Read,
