@@ -56,6 +56,11 @@ pub enum KeyError {
 pub trait KeyProvider: Send + Sync {
     fn root_key(&self) -> &RootKey;
     fn describe(&self) -> String;
+    /// Adds a new root-key generation and makes it current (for this process and, through
+    /// [`RootKey::refresh`], for a running region). Returns the new generation.
+    fn rotate(&self) -> Result<u32, KeyError> {
+        Err(KeyError::Malformed(format!("{}: this provider cannot rotate its root key yet", self.describe())))
+    }
 }
 
 /// AES-256-GCM done by a device that keeps the key (a PKCS#11 token): the key never enters memory.
@@ -64,35 +69,94 @@ pub trait ExternalCipher: Send + Sync {
     fn decrypt(&self, nonce: &[u8; 12], aad: &[u8], ciphertext: &[u8]) -> Result<Vec<u8>, String>;
 }
 
-enum Cipher {
+/// One root-key generation: key bytes in memory, or a key held by a device.
+pub enum Cipher {
     Memory(Aes256Gcm),
     External(Box<dyn ExternalCipher>),
 }
 
-/// The 256-bit region root key: in memory (key file, passphrase) or held by a token (PKCS#11).
-/// Both produce the same wrapped format.
-pub struct RootKey {
-    cipher: Cipher,
+impl Cipher {
+    pub fn memory(bytes: &[u8; 32]) -> Cipher {
+        Cipher::Memory(Aes256Gcm::new(&Key::<Aes256Gcm>::from(*bytes)))
+    }
 }
 
-const WRAP_VERSION: u8 = 1;
+/// Where a root key can find generations added since it was loaded (by a rotation in another
+/// process): the provider re-reads its file or token.
+pub type GenerationSource = Box<dyn Fn() -> Result<Vec<(u32, Cipher)>, KeyError> + Send + Sync>;
+
+struct Ring {
+    current: u32,
+    ciphers: std::collections::BTreeMap<u32, std::sync::Arc<Cipher>>,
+}
+
+/// The region root key: one or more *generations* (a rotation adds one and makes it current), in
+/// memory (key file, passphrase) or held by a token (PKCS#11). Wrapped values name the generation
+/// that wrapped them, so old values keep unwrapping after a rotation and a rotation can re-wrap
+/// them at leisure while the region runs.
+pub struct RootKey {
+    ring: std::sync::RwLock<Ring>,
+    source: Option<GenerationSource>,
+}
+
+const WRAP_V1: u8 = 1;
+/// Version 2: `2 ‖ generation (u32, big-endian) ‖ nonce (12) ‖ ciphertext+tag`.
+const WRAP_V2: u8 = 2;
 
 impl RootKey {
     pub fn from_bytes(bytes: &[u8; 32]) -> Self {
-        RootKey { cipher: Cipher::Memory(Aes256Gcm::new(&Key::<Aes256Gcm>::from(*bytes))) }
+        Self::with_generations(vec![(1, Cipher::memory(bytes))], None)
     }
 
     /// A root key held by a device; wrapping and unwrapping happen there.
     pub fn external(cipher: Box<dyn ExternalCipher>) -> Self {
-        RootKey { cipher: Cipher::External(cipher) }
+        Self::with_generations(vec![(1, Cipher::External(cipher))], None)
     }
 
-    /// Wraps `plaintext` for `purpose` (associated data, e.g. `accesskey:LTAI…`).
-    /// Output: version byte ‖ 12-byte nonce ‖ ciphertext+tag, hex-encoded for TEXT columns.
+    /// Several generations, the highest current; `source` finds generations added later.
+    pub fn with_generations(gens: Vec<(u32, Cipher)>, source: Option<GenerationSource>) -> Self {
+        let current = gens.iter().map(|(g, _)| *g).max().unwrap_or(1);
+        let ciphers = gens.into_iter().map(|(g, c)| (g, std::sync::Arc::new(c))).collect();
+        RootKey { ring: std::sync::RwLock::new(Ring { current, ciphers }), source }
+    }
+
+    /// The generation new values are wrapped with.
+    pub fn current_generation(&self) -> u32 {
+        self.ring.read().unwrap_or_else(|p| p.into_inner()).current
+    }
+
+    /// Picks up generations added since loading (a rotation by another process). Returns true if
+    /// the current generation changed.
+    pub fn refresh(&self) -> bool {
+        let Some(source) = &self.source else { return false };
+        let Ok(gens) = source() else { return false };
+        let mut ring = self.ring.write().unwrap_or_else(|p| p.into_inner());
+        let before = ring.current;
+        for (g, c) in gens {
+            ring.ciphers.entry(g).or_insert_with(|| std::sync::Arc::new(c));
+            ring.current = ring.current.max(g);
+        }
+        ring.current != before
+    }
+
+    fn cipher(&self, generation: u32) -> Option<std::sync::Arc<Cipher>> {
+        if let Some(c) = self.ring.read().unwrap_or_else(|p| p.into_inner()).ciphers.get(&generation) {
+            return Some(c.clone());
+        }
+        self.refresh();
+        self.ring.read().unwrap_or_else(|p| p.into_inner()).ciphers.get(&generation).cloned()
+    }
+
+    /// Wraps `plaintext` for `purpose` (associated data, e.g. `accesskey:LTAI…`) with the current
+    /// generation; hex-encoded for TEXT columns.
     pub fn wrap(&self, purpose: &str, plaintext: &[u8]) -> String {
+        let (generation, cipher) = {
+            let ring = self.ring.read().unwrap_or_else(|p| p.into_inner());
+            (ring.current, ring.ciphers.get(&ring.current).cloned().expect("the current generation is in the ring"))
+        };
         let mut nonce = [0u8; 12];
         rand::rng().fill_bytes(&mut nonce);
-        let ct = match &self.cipher {
+        let ct = match cipher.as_ref() {
             Cipher::Memory(c) => c
                 .encrypt(&Nonce::from(nonce), Payload { msg: plaintext, aad: purpose.as_bytes() })
                 .expect("AES-GCM encryption of an in-memory buffer cannot fail"),
@@ -102,24 +166,43 @@ impl RootKey {
                 .encrypt(&nonce, purpose.as_bytes(), plaintext)
                 .unwrap_or_else(|e| panic!("the root key's token failed to encrypt: {e}")),
         };
-        let mut out = Vec::with_capacity(1 + 12 + ct.len());
-        out.push(WRAP_VERSION);
+        let mut out = Vec::with_capacity(1 + 4 + 12 + ct.len());
+        out.push(WRAP_V2);
+        out.extend_from_slice(&generation.to_be_bytes());
         out.extend_from_slice(&nonce);
         out.extend_from_slice(&ct);
         hex::encode(out)
     }
 
+    /// The generation that wrapped `wrapped`, if it is well-formed.
+    pub fn generation_of(wrapped: &str) -> Option<u32> {
+        let raw = hex::decode(wrapped).ok()?;
+        match raw.first()? {
+            &WRAP_V1 => Some(1),
+            &WRAP_V2 => Some(u32::from_be_bytes(raw.get(1..5)?.try_into().ok()?)),
+            _ => None,
+        }
+    }
+
     pub fn unwrap(&self, purpose: &str, wrapped: &str) -> Result<Zeroizing<Vec<u8>>, KeyError> {
         let raw = hex::decode(wrapped).map_err(|_| KeyError::Unwrap)?;
-        if raw.len() < 1 + 12 + 16 || raw[0] != WRAP_VERSION {
+        let (generation, rest) = match raw.first() {
+            Some(&WRAP_V1) => (1, &raw[1..]),
+            Some(&WRAP_V2) if raw.len() > 5 => {
+                (u32::from_be_bytes(raw[1..5].try_into().map_err(|_| KeyError::Unwrap)?), &raw[5..])
+            }
+            _ => return Err(KeyError::Unwrap),
+        };
+        if rest.len() < 12 + 16 {
             return Err(KeyError::Unwrap);
         }
-        let nonce: [u8; 12] = raw[1..13].try_into().map_err(|_| KeyError::Unwrap)?;
-        let pt = match &self.cipher {
+        let cipher = self.cipher(generation).ok_or(KeyError::Unwrap)?;
+        let nonce: [u8; 12] = rest[..12].try_into().map_err(|_| KeyError::Unwrap)?;
+        let pt = match cipher.as_ref() {
             Cipher::Memory(c) => c
-                .decrypt(&Nonce::from(nonce), Payload { msg: &raw[13..], aad: purpose.as_bytes() })
+                .decrypt(&Nonce::from(nonce), Payload { msg: &rest[12..], aad: purpose.as_bytes() })
                 .map_err(|_| KeyError::Unwrap)?,
-            Cipher::External(c) => c.decrypt(&nonce, purpose.as_bytes(), &raw[13..]).map_err(|_| KeyError::Unwrap)?,
+            Cipher::External(c) => c.decrypt(&nonce, purpose.as_bytes(), &rest[12..]).map_err(|_| KeyError::Unwrap)?,
         };
         Ok(Zeroizing::new(pt))
     }
@@ -131,10 +214,36 @@ impl RootKey {
     }
 }
 
-/// The embedded default provider: 32 random bytes, hex, in a 0600 file created on first start.
+/// The embedded default provider: a 0600 file created on first start, one line per root-key
+/// generation, `<generation> <64 hex>` (a single bare hex line, the first format, is generation 1).
 pub struct FileKeyProvider {
     key: RootKey,
-    path: String,
+    path: std::path::PathBuf,
+}
+
+fn read_key_file(path: &Path) -> Result<Vec<(u32, [u8; 32])>, KeyError> {
+    let shown = path.display().to_string();
+    let text =
+        Zeroizing::new(std::fs::read_to_string(path).map_err(|source| KeyError::Io { path: shown.clone(), source })?);
+    let mut out = vec![];
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let (generation, hexkey) = match line.split_once(' ') {
+            Some((g, k)) => (g.parse::<u32>().map_err(|_| KeyError::Malformed(shown.clone()))?, k),
+            None => (1, line),
+        };
+        let bytes = Zeroizing::new(hex::decode(hexkey).map_err(|_| KeyError::Malformed(shown.clone()))?);
+        let arr: [u8; 32] = bytes.as_slice().try_into().map_err(|_| KeyError::Malformed(shown.clone()))?;
+        out.push((generation, arr));
+    }
+    if out.is_empty() {
+        return Err(KeyError::Malformed(shown));
+    }
+    Ok(out)
+}
+
+fn write_key_file(path: &Path, gens: &[(u32, [u8; 32])]) -> std::io::Result<()> {
+    let text = Zeroizing::new(gens.iter().map(|(g, k)| format!("{g} {}\n", hex::encode(k))).collect::<String>());
+    write_private_file(path, text.as_bytes())
 }
 
 impl FileKeyProvider {
@@ -144,16 +253,18 @@ impl FileKeyProvider {
         if !path.exists() {
             let mut bytes = Zeroizing::new([0u8; 32]);
             rand::rng().fill_bytes(bytes.as_mut());
-            write_private_file(path, hex::encode(bytes.as_ref()).as_bytes()).map_err(io)?;
+            write_key_file(path, &[(1, *bytes)]).map_err(io)?;
         }
         check_private(path).map_err(|e| match e {
             Some(e) => io(e),
             None => KeyError::Permissions(shown.clone()),
         })?;
-        let text = Zeroizing::new(std::fs::read_to_string(path).map_err(io)?);
-        let bytes = Zeroizing::new(hex::decode(text.trim()).map_err(|_| KeyError::Malformed(shown.clone()))?);
-        let arr: [u8; 32] = bytes.as_slice().try_into().map_err(|_| KeyError::Malformed(shown.clone()))?;
-        Ok(FileKeyProvider { key: RootKey::from_bytes(&arr), path: shown })
+        let gens = read_key_file(path)?.into_iter().map(|(g, k)| (g, Cipher::memory(&k))).collect();
+        let source_path = path.to_path_buf();
+        let source: GenerationSource = Box::new(move || {
+            Ok(read_key_file(&source_path)?.into_iter().map(|(g, k)| (g, Cipher::memory(&k))).collect())
+        });
+        Ok(FileKeyProvider { key: RootKey::with_generations(gens, Some(source)), path: path.to_path_buf() })
     }
 }
 
@@ -162,16 +273,28 @@ impl KeyProvider for FileKeyProvider {
         &self.key
     }
     fn describe(&self) -> String {
-        format!("key file {}", self.path)
+        format!("key file {}", self.path.display())
+    }
+    fn rotate(&self) -> Result<u32, KeyError> {
+        let mut gens = read_key_file(&self.path)?;
+        let next = gens.iter().map(|(g, _)| *g).max().unwrap_or(0) + 1;
+        let mut bytes = Zeroizing::new([0u8; 32]);
+        rand::rng().fill_bytes(bytes.as_mut());
+        gens.push((next, *bytes));
+        write_key_file(&self.path, &gens)
+            .map_err(|source| KeyError::Io { path: self.path.display().to_string(), source })?;
+        self.key.refresh();
+        Ok(next)
     }
 }
 
-/// The root key sealed under a passphrase: `DIR/root.key.sealed` holds the root key encrypted with
-/// AES-256-GCM under a key-encryption key derived from the passphrase with Argon2id (64 MiB, 3
-/// passes). Without the passphrase the data directory holds no usable key material.
+/// The root key sealed under a passphrase: `DIR/root.key.sealed` holds each root-key generation
+/// encrypted with AES-256-GCM under a key-encryption key derived from the passphrase with Argon2id
+/// (64 MiB, 3 passes). Without the passphrase the data directory holds no usable key material.
 pub struct PassphraseKeyProvider {
     key: RootKey,
-    path: String,
+    path: std::path::PathBuf,
+    kek: std::sync::Arc<Zeroizing<[u8; 32]>>,
 }
 
 const KEK_MEMORY_KIB: u32 = 64 * 1024;
@@ -184,6 +307,25 @@ fn derive_kek(passphrase: &str, salt: &[u8], memory_kib: u32, passes: u32) -> Re
         .hash_password_into(passphrase.as_bytes(), salt, kek.as_mut())
         .map_err(|_| KeyError::Unwrap)?;
     Ok(kek)
+}
+
+/// The sealed file's generations, unsealed with `kek` (`sealed` is generation 1).
+fn unseal_generations(path: &Path, kek: &[u8; 32]) -> Result<Vec<(u32, Cipher)>, KeyError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| KeyError::Io { path: shown.clone(), source })?;
+    let doc: serde_json::Value = serde_json::from_str(&text).map_err(|_| KeyError::Malformed(shown.clone()))?;
+    let wrapping = RootKey::from_bytes(kek);
+    let mut out = vec![];
+    let mut entries = vec![(1u32, doc["sealed"].as_str().unwrap_or_default().to_string())];
+    for g in doc["generations"].as_array().into_iter().flatten() {
+        entries.push((g["gen"].as_u64().unwrap_or(0) as u32, g["sealed"].as_str().unwrap_or_default().to_string()));
+    }
+    for (generation, sealed) in entries {
+        let root = wrapping.unwrap("root-key", &sealed)?;
+        let arr: [u8; 32] = root.as_slice().try_into().map_err(|_| KeyError::Malformed(shown.clone()))?;
+        out.push((generation, Cipher::memory(&arr)));
+    }
+    Ok(out)
 }
 
 impl PassphraseKeyProvider {
@@ -211,10 +353,13 @@ impl PassphraseKeyProvider {
             hex::decode(doc["salt"].as_str().unwrap_or_default()).map_err(|_| KeyError::Malformed(shown.clone()))?;
         let memory = doc["memory_kib"].as_u64().unwrap_or(KEK_MEMORY_KIB as u64) as u32;
         let passes = doc["passes"].as_u64().unwrap_or(KEK_PASSES as u64) as u32;
-        let kek = derive_kek(passphrase, &salt, memory, passes)?;
-        let root = RootKey::from_bytes(&kek).unwrap("root-key", doc["sealed"].as_str().unwrap_or_default())?;
-        let arr: [u8; 32] = root.as_slice().try_into().map_err(|_| KeyError::Malformed(shown.clone()))?;
-        Ok(PassphraseKeyProvider { key: RootKey::from_bytes(&arr), path: shown })
+        // The KEK stays in memory (as the root key does) so generations added by a rotation can be
+        // read without asking for the passphrase again.
+        let kek = std::sync::Arc::new(derive_kek(passphrase, &salt, memory, passes)?);
+        let gens = unseal_generations(path, &kek)?;
+        let (source_path, source_kek) = (path.to_path_buf(), kek.clone());
+        let source: GenerationSource = Box::new(move || unseal_generations(&source_path, &source_kek));
+        Ok(PassphraseKeyProvider { key: RootKey::with_generations(gens, Some(source)), path: path.to_path_buf(), kek })
     }
 }
 
@@ -223,7 +368,28 @@ impl KeyProvider for PassphraseKeyProvider {
         &self.key
     }
     fn describe(&self) -> String {
-        format!("passphrase-sealed key {}", self.path)
+        format!("passphrase-sealed key {}", self.path.display())
+    }
+    fn rotate(&self) -> Result<u32, KeyError> {
+        let shown = self.path.display().to_string();
+        let text =
+            std::fs::read_to_string(&self.path).map_err(|source| KeyError::Io { path: shown.clone(), source })?;
+        let mut doc: serde_json::Value = serde_json::from_str(&text).map_err(|_| KeyError::Malformed(shown.clone()))?;
+        let existing = unseal_generations(&self.path, &self.kek)?;
+        let next = existing.iter().map(|(g, _)| *g).max().unwrap_or(0) + 1;
+        let mut root = Zeroizing::new([0u8; 32]);
+        rand::rng().fill_bytes(root.as_mut());
+        let sealed = RootKey::from_bytes(&self.kek).wrap("root-key", root.as_ref());
+        if !doc["generations"].is_array() {
+            doc["generations"] = serde_json::json!([]);
+        }
+        if let Some(list) = doc["generations"].as_array_mut() {
+            list.push(serde_json::json!({"gen": next, "sealed": sealed}));
+        }
+        write_private_file(&self.path, doc.to_string().as_bytes())
+            .map_err(|source| KeyError::Io { path: shown, source })?;
+        self.key.refresh();
+        Ok(next)
     }
 }
 
@@ -275,6 +441,34 @@ mod tests {
         let last = tampered.len() - 1;
         tampered[last] = if tampered[last] == b'0' { b'1' } else { b'0' };
         assert!(k.unwrap("accesskey:LTAI1", std::str::from_utf8(&tampered).expect("hex")).is_err());
+    }
+
+    #[test]
+    fn rotation_adds_a_generation_that_running_instances_pick_up() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("root.key");
+        // The first file format: a single hex line is generation 1.
+        write_private_file(&p, hex::encode([5u8; 32]).as_bytes()).expect("legacy");
+        let admin = FileKeyProvider::load_or_create(&p).expect("load");
+        let region = FileKeyProvider::load_or_create(&p).expect("load");
+        let old = region.root_key().wrap("x", b"before");
+        assert_eq!(RootKey::generation_of(&old), Some(1));
+        assert_eq!(admin.rotate().expect("rotate"), 2);
+        let new = admin.root_key().wrap("x", b"after");
+        assert_eq!(RootKey::generation_of(&new), Some(2));
+        assert_eq!(admin.root_key().unwrap("x", &old).expect("old still opens").as_slice(), b"before");
+        // The region has never seen generation 2: it loads it on first sight.
+        assert_eq!(region.root_key().unwrap("x", &new).expect("picked up").as_slice(), b"after");
+        assert_eq!(region.root_key().current_generation(), 2);
+        assert_eq!(FileKeyProvider::load_or_create(&p).expect("reload").root_key().current_generation(), 2);
+
+        let sp = dir.path().join("root.key.sealed");
+        let a = PassphraseKeyProvider::load_or_create(&sp, "correct horse battery").expect("create");
+        let w1 = a.root_key().wrap("y", b"one");
+        assert_eq!(a.rotate().expect("rotate"), 2);
+        let b = PassphraseKeyProvider::load_or_create(&sp, "correct horse battery").expect("unseal both");
+        assert_eq!(b.root_key().current_generation(), 2);
+        assert_eq!(b.root_key().unwrap("y", &w1).expect("gen 1").as_slice(), b"one");
     }
 
     #[test]

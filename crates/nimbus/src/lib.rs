@@ -6,6 +6,7 @@
 //! - [`pki`]: the region's private CA and the TLS certificates it signs.
 //! - [`bootstrap`]: first start (data directory, root account and AccessKey) and every later start.
 //! - [`worker`]: the job runner; [`backup`]: the store-backup job.
+//! - [`rotate`]: root key rotation while the region runs.
 //! - [`up`]: brings the region up and down.
 //! - [`client`]: a signed RPC client (v1 HMAC-SHA1), used by the CLI and the tests.
 //! - [`cli`]: `nimbus configure`, `nimbus <product> <Action>`, `nimbus admin …`.
@@ -18,6 +19,7 @@ pub mod config;
 pub mod keys;
 pub mod pkcs11;
 pub mod pki;
+pub mod rotate;
 pub mod up;
 pub mod worker;
 

@@ -95,6 +95,22 @@ pub async fn run(s: Settings) -> Result<()> {
     ));
 
     let (stop_tx, stop_rx) = watch::channel(false);
+    // Notice a root key rotated by `nimbus admin rotate-root-key`, so new values use the new generation.
+    let refresher = {
+        let (keys, mut stop) = (keys.clone(), stop_rx.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = stop.changed() => break,
+                    _ = tokio::time::sleep(Duration::from_secs(5)) => {
+                        if keys.root_key().refresh() {
+                            tracing::info!(generation = keys.root_key().current_generation(), "root key rotated: now wrapping with the new generation");
+                        }
+                    }
+                }
+            }
+        })
+    };
     let servers = [
         tokio::spawn(https.serve(gateway.clone(), stop_rx.clone(), DRAIN)),
         tokio::spawn(http.serve(gateway.clone(), stop_rx.clone(), DRAIN)),
@@ -152,6 +168,7 @@ pub async fn run(s: Settings) -> Result<()> {
         let _ = s.await;
     }
     let _ = worker.await;
+    let _ = refresher.await;
     let _ = trail_stop_tx.send(true);
     if let Some(t) = trail_task {
         let _ = t.await;

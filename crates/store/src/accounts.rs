@@ -154,6 +154,26 @@ impl Store {
         if done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
     }
 
+    /// Every AccessKey of every account (for root key rotation, never for a tenant's request).
+    pub async fn all_access_keys(&self) -> Result<Vec<AccessKeyRecord>, StoreError> {
+        sqlx::query("SELECT id, account_id, principal_type, principal_id, secret_wrapped, status, created_at FROM access_keys ORDER BY id")
+            .fetch_all(self.pool())
+            .await?
+            .iter()
+            .map(key_from)
+            .collect()
+    }
+
+    /// Replaces a key's wrapped secret (after re-wrapping it under a new root-key generation).
+    pub async fn set_access_key_wrapped(&self, id: &str, secret_wrapped: &str) -> Result<(), StoreError> {
+        let done = sqlx::query("UPDATE access_keys SET secret_wrapped = $1 WHERE id = $2")
+            .bind(secret_wrapped)
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        if done.rows_affected() == 0 { Err(StoreError::NotFound) } else { Ok(()) }
+    }
+
     /// The AccessKey `id` with its account's status folded in: a key of a disabled account is
     /// reported `Inactive`.
     pub async fn get_access_key(&self, id: &str) -> Result<AccessKeyRecord, StoreError> {

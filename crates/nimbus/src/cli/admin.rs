@@ -28,6 +28,16 @@ pub enum AdminCommand {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// Rotate the region root key while the region runs: a new generation becomes current and every
+    /// stored secret is re-wrapped under it (older generations stay readable for tokens in flight).
+    RotateRootKey {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Only re-wrap values still under older generations (e.g. written by the region before it
+        /// noticed the rotation); add no generation.
+        #[arg(long)]
+        rewrap_only: bool,
+    },
     /// List recent jobs, or show one.
     Jobs {
         #[command(flatten)]
@@ -111,6 +121,16 @@ async fn account(cmd: AccountCommand) -> Result<i32> {
 pub async fn run(cmd: AdminCommand) -> Result<i32> {
     match cmd {
         AdminCommand::Account(a) => account(a).await,
+        AdminCommand::RotateRootKey { store, rewrap_only } => {
+            let (dir, s) = open(&store).await?;
+            let keys = root_key(&dir, &store)?;
+            let r = crate::rotate::rotate(&dir, &s, keys.as_ref(), rewrap_only).await?;
+            println!(
+                "root key generation {} is current; re-wrapped {} AccessKey secrets, {} KMS key versions, {} MFA seeds, {} key files",
+                r.generation, r.access_keys, r.key_versions, r.mfa_seeds, r.files
+            );
+            Ok(0)
+        }
         AdminCommand::Actions { store } => {
             let (dir, s) = open(&store).await?;
             let keys = root_key(&dir, &store)?;
