@@ -28,6 +28,7 @@ const ACTIONS: &[ActionSpec] = nimbus_api::actions!["kms:";
     "SetDeletionProtection" => Write, "UpdateRotationPolicy" => Write,
     "CreateKeyVersion" => Write, "ListKeyVersions" => Read, "DescribeKeyVersion" => Read,
     "CreateAlias" => Write, "UpdateAlias" => Write, "DeleteAlias" => Write, "ListAliases" => Read, "ListAliasesByKeyId" => Read,
+    "TagResource" => Write, "UntagResource" => Write, "ListResourceTags" => Read,
     "Encrypt" => Read, "Decrypt" => Read, "GenerateDataKey" => Read, "GenerateDataKeyWithoutPlaintext" => Read, "ReEncrypt" => Read,
 ];
 
@@ -129,6 +130,9 @@ impl Service for Kms {
                     let k = c.key().await?;
                     c.list_aliases(Some(&k.id)).await
                 }
+                "TagResource" => c.tag().await,
+                "UntagResource" => c.untag().await,
+                "ListResourceTags" => c.list_tags().await,
                 "Encrypt" => c.encrypt().await,
                 "Decrypt" => c.decrypt().await,
                 "GenerateDataKey" => c.generate_data_key(true).await,
@@ -475,6 +479,62 @@ impl Call<'_> {
         let k = self.key_named(param).await?;
         check_usable(&k)?;
         keystore::rotate_if_due(&self.ctx.store, self.keys, k).await
+    }
+
+    /// `Tags` = `[{"TagKey":"k","TagValue":"v"}, …]`: at most 20 per key, keys 1–128 characters not
+    /// starting with `acs:` or `aliyun`, values up to 256.
+    async fn tag(&self) -> Result<Value, ApiError> {
+        let bad = |why: &str| ApiError::new(400, "InvalidParameter.Tags", format!("Tags {why}."));
+        let raw = self.p.require("Tags")?;
+        let list: Vec<Value> =
+            serde_json::from_str(raw).map_err(|_| bad("must be a JSON array of {\"TagKey\",\"TagValue\"}"))?;
+        let mut k = self.key().await?;
+        let tags = k.tags.as_object_mut().ok_or_else(ApiError::internal)?;
+        for t in &list {
+            let key = t["TagKey"].as_str().ok_or_else(|| bad("need a TagKey each"))?;
+            let value = t["TagValue"].as_str().unwrap_or_default();
+            if key.is_empty()
+                || key.len() > 128
+                || key.starts_with("acs:")
+                || key.starts_with("aliyun")
+                || value.len() > 256
+            {
+                return Err(bad(
+                    "keys must be 1 to 128 characters, not starting with acs: or aliyun; values at most 256",
+                ));
+            }
+            tags.insert(key.to_string(), Value::from(value));
+        }
+        if tags.len() > 20 {
+            return Err(bad("are at most 20 per key"));
+        }
+        self.ctx.store.update_resource(&k).await?;
+        Ok(json!({}))
+    }
+
+    async fn untag(&self) -> Result<Value, ApiError> {
+        let keys: Vec<String> = serde_json::from_str(self.p.require("TagKeys")?)
+            .map_err(|_| ApiError::new(400, "InvalidParameter.TagKeys", "TagKeys must be a JSON array of strings."))?;
+        let mut k = self.key().await?;
+        if let Some(tags) = k.tags.as_object_mut() {
+            for key in &keys {
+                tags.remove(key);
+            }
+        }
+        self.ctx.store.update_resource(&k).await?;
+        Ok(json!({}))
+    }
+
+    async fn list_tags(&self) -> Result<Value, ApiError> {
+        let k = self.key().await?;
+        let tags: Vec<Value> = k
+            .tags
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(key, v)| json!({"KeyId": k.id, "TagKey": key, "TagValue": v}))
+            .collect();
+        Ok(json!({"Tags": {"Tag": tags}}))
     }
 
     async fn encrypt(&self) -> Result<Value, ApiError> {

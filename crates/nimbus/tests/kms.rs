@@ -91,6 +91,25 @@ fn lifecycle(r: &Region, admin_args: &[&str], env: &[(&str, &str)]) {
     let listed = ok(kms(&c, "ListKeys", &[]));
     assert_eq!(listed["TotalCount"], 1);
 
+    // Tags.
+    ok(kms(
+        &c,
+        "TagResource",
+        &[("KeyId", &key), ("Tags", r#"[{"TagKey":"team","TagValue":"billing"},{"TagKey":"env","TagValue":"prod"}]"#)],
+    ));
+    err(
+        kms(&c, "TagResource", &[("KeyId", &key), ("Tags", r#"[{"TagKey":"acs:x","TagValue":"y"}]"#)]),
+        400,
+        "InvalidParameter.Tags",
+    );
+    ok(kms(&c, "UntagResource", &[("KeyId", &key), ("TagKeys", r#"["env"]"#)]));
+    let tags = ok(kms(&c, "ListResourceTags", &[("KeyId", &key)]));
+    assert_eq!(tags["Tags"]["Tag"].as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        (tags["Tags"]["Tag"][0]["TagKey"].as_str(), tags["Tags"]["Tag"][0]["TagValue"].as_str()),
+        (Some("team"), Some("billing"))
+    );
+
     // Aliases name keys.
     ok(kms(&c, "CreateAlias", &[("AliasName", "alias/orders"), ("KeyId", &key)]));
     err(kms(&c, "CreateAlias", &[("AliasName", "alias/orders"), ("KeyId", &key)]), 400, "AliasAlreadyExists");
