@@ -16,6 +16,7 @@ mod error;
 pub mod export;
 pub mod jobs;
 mod migrations;
+pub mod objects;
 mod resources;
 pub mod testing;
 pub mod trail;

@@ -111,6 +111,22 @@ CREATE TABLE trail_digests (
 "#,
         "",
     ),
+    // OSS object metadata: one row per (bucket, key), listed in key order by the primary key.
+    (
+        4,
+        r#"
+CREATE TABLE oss_objects (
+    bucket TEXT NOT NULL,
+    object_key TEXT NOT NULL,
+    size BIGINT NOT NULL,
+    etag TEXT NOT NULL,
+    last_modified BIGINT NOT NULL,
+    meta TEXT NOT NULL,
+    PRIMARY KEY (bucket, object_key)
+);
+"#,
+        r#"ALTER TABLE oss_objects ALTER COLUMN object_key TYPE TEXT COLLATE "C""#,
+    ),
 ];
 
 pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {
