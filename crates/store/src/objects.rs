@@ -54,6 +54,24 @@ fn after_prefix(prefix: &str) -> Option<String> {
     None
 }
 
+/// Creates or replaces one row, inside the caller's transaction.
+async fn upsert(tx: &mut sqlx::Transaction<'_, sqlx::Any>, o: &ObjectRow) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO oss_objects (bucket, object_key, size, etag, last_modified, meta) VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (bucket, object_key) DO UPDATE SET size = excluded.size, etag = excluded.etag, \
+         last_modified = excluded.last_modified, meta = excluded.meta",
+    )
+    .bind(&o.bucket)
+    .bind(&o.key)
+    .bind(o.size)
+    .bind(&o.etag)
+    .bind(o.last_modified)
+    .bind(o.meta.to_string())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 impl Store {
     /// Creates or replaces the row of (bucket, key); returns the row it replaced.
     pub async fn put_object_row(&self, o: &ObjectRow) -> Result<Option<ObjectRow>, StoreError> {
@@ -65,19 +83,7 @@ impl Store {
             .await?
             .map(|r| row_from(&r))
             .transpose()?;
-        sqlx::query(
-            "INSERT INTO oss_objects (bucket, object_key, size, etag, last_modified, meta) VALUES ($1, $2, $3, $4, $5, $6) \
-             ON CONFLICT (bucket, object_key) DO UPDATE SET size = excluded.size, etag = excluded.etag, \
-             last_modified = excluded.last_modified, meta = excluded.meta",
-        )
-        .bind(&o.bucket)
-        .bind(&o.key)
-        .bind(o.size)
-        .bind(&o.etag)
-        .bind(o.last_modified)
-        .bind(o.meta.to_string())
-        .execute(&mut *tx)
-        .await?;
+        upsert(&mut tx, o).await?;
         tx.commit().await?;
         Ok(old)
     }
@@ -86,19 +92,7 @@ impl Store {
     pub async fn put_object_rows(&self, rows: &[ObjectRow]) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;
         for o in rows {
-            sqlx::query(
-                "INSERT INTO oss_objects (bucket, object_key, size, etag, last_modified, meta) VALUES ($1, $2, $3, $4, $5, $6) \
-                 ON CONFLICT (bucket, object_key) DO UPDATE SET size = excluded.size, etag = excluded.etag, \
-                 last_modified = excluded.last_modified, meta = excluded.meta",
-            )
-            .bind(&o.bucket)
-            .bind(&o.key)
-            .bind(o.size)
-            .bind(&o.etag)
-            .bind(o.last_modified)
-            .bind(o.meta.to_string())
-            .execute(&mut *tx)
-            .await?;
+            upsert(&mut tx, o).await?;
         }
         tx.commit().await?;
         Ok(())
