@@ -201,7 +201,7 @@ impl StoreCredentials {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use nimbus_core::secret::{FileKeyProvider, RootKey};
+    use nimbus_core::secret::RootKey;
 
     struct K(RootKey);
     impl KeyProvider for K {
@@ -231,7 +231,6 @@ mod tests {
 
     #[test]
     fn tokens_cannot_be_forged_moved_or_used_late() {
-        let _ = FileKeyProvider::load_or_create; // the real provider is tested in nimbus-core
         let k = K(RootKey::from_bytes(&[3; 32]));
         let t = seal(&k, &claims(2000));
         assert_eq!(unseal(&k, "STS.abc", &t, 1000).expect("valid"), claims(2000));

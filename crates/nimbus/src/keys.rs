@@ -25,7 +25,7 @@ pub fn open(dir: &Path, args: &StoreArgs) -> Result<Arc<dyn KeyProvider>> {
     }
     if wanted != default && (file.exists() || marker.exists()) {
         bail!(
-            "{} was created with the {default} root key provider; changing providers needs a root key rotation, which is not supported yet",
+            "{} was created with the {default} root key provider; moving the root key to another provider is not supported yet",
             dir.display()
         );
     }
@@ -60,15 +60,13 @@ pub fn open(dir: &Path, args: &StoreArgs) -> Result<Arc<dyn KeyProvider>> {
             Ok(Arc::new(p))
         }
         "file" => {
-            if sealed.exists() {
-                bail!("{} is sealed with a passphrase: start with --root-key-provider passphrase", dir.display());
-            }
+            // A sealed directory never gets here: its default is `passphrase`, refused above.
             Ok(Arc::new(FileKeyProvider::load_or_create(&file).context("loading the region root key")?))
         }
         "passphrase" => {
             if file.exists() {
                 bail!(
-                    "{} keeps its root key in {}: changing providers needs a root key rotation, which is not supported yet",
+                    "{} keeps its root key in {}: moving the root key to another provider is not supported yet",
                     dir.display(),
                     file.display()
                 );
