@@ -13,6 +13,15 @@ pub struct ApiError {
     pub access_denied_detail: Option<Box<Value>>,
     /// Milliseconds a throttled client should wait (`x-acs-retry-after`).
     pub retry_after_ms: Option<u64>,
+    /// REST errors (OSS): extra elements of the error document and extra response headers.
+    pub extra: Option<Box<ErrorExtra>>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ErrorExtra {
+    /// `<Name>value</Name>` elements after `<Message>` (e.g. `Key`, `StringToSign`).
+    pub fields: Vec<(String, String)>,
+    pub headers: Vec<(String, String)>,
 }
 
 impl std::fmt::Display for ApiError {
@@ -31,7 +40,20 @@ impl ApiError {
             message: message.into(),
             access_denied_detail: None,
             retry_after_ms: None,
+            extra: None,
         }
+    }
+
+    /// Adds an element to the error document.
+    pub fn with_field(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.extra.get_or_insert_default().fields.push((name.to_string(), value.into()));
+        self
+    }
+
+    /// Adds a response header.
+    pub fn with_header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.extra.get_or_insert_default().headers.push((name.to_string(), value.into()));
+        self
     }
 
     /// A required parameter is absent: `Missing<Name>` (dots dropped), 400.

@@ -18,7 +18,7 @@
 //! rewrite just the damaged range.
 
 use crate::CRC64;
-use md5::{Digest as _, Md5};
+use md5::Md5;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};

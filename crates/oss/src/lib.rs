@@ -1,10 +1,30 @@
-//! OSS. Today: the storage engine ([`engine`]) that keeps every object as three replicas on three
-//! failure domains. The OSS and S3 APIs, multipart uploads and server-side encryption build on it
-//! (issue #5).
+//! OSS: object storage with three durable replicas, spoken to in OSS's and S3's REST dialects.
+//!
+//! - [`engine`]: the replicated, checksummed storage engine.
+//! - `data`: object data as segments over the engine, sealed per chunk for server-side encryption.
+//! - [`Oss`] (`service`): routing, resource-based access facts, and the operations in `bucket`,
+//!   `object`, `multipart`, `listing`, `lifecycle`.
+//! - `access`: bucket policies and ACLs.
+//!
+//! The gateway (`nimbus-gateway`) owns HTTP, addressing and signatures; this crate sees
+//! [`nimbus_api::ObjectRequest`]s.
 
+mod access;
+mod bucket;
+pub mod crc64;
+mod data;
 pub mod engine;
+pub mod lifecycle;
+mod listing;
+mod model;
+mod multipart;
+pub mod names;
+mod object;
+mod service;
+mod xml;
 
 pub use engine::{Engine, EngineError, FsckReport, StoredObject};
+pub use service::Oss;
 
-/// CRC-64/XZ, the checksum OSS reports in `x-oss-hash-crc64ecma` (decimal). Not CRC-64/ECMA-182.
+/// CRC-64/XZ, the checksum OSS reports in `x-oss-hash-crc64ecma`.
 pub const CRC64: crc::Crc<u64> = crc::Crc::<u64>::new(&crc::CRC_64_XZ);

@@ -12,6 +12,7 @@
 //! - a durable job queue with leases, heartbeats, retries and progress ([`jobs`]).
 
 mod accounts;
+pub mod buckets;
 mod error;
 pub mod export;
 pub mod jobs;

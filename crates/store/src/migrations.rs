@@ -127,6 +127,42 @@ CREATE TABLE oss_objects (
 "#,
         r#"ALTER TABLE oss_objects ALTER COLUMN object_key TYPE TEXT COLLATE "C""#,
     ),
+    // OSS buckets (names are unique in the region) and multipart uploads with their parts.
+    (
+        5,
+        r#"
+CREATE TABLE oss_buckets (
+    name TEXT PRIMARY KEY,
+    account_id TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    config TEXT NOT NULL,
+    version BIGINT NOT NULL
+);
+CREATE INDEX oss_buckets_by_account ON oss_buckets (account_id, name);
+CREATE TABLE oss_uploads (
+    upload_id TEXT PRIMARY KEY,
+    bucket TEXT NOT NULL,
+    object_key TEXT NOT NULL,
+    initiated BIGINT NOT NULL,
+    meta TEXT NOT NULL
+);
+CREATE INDEX oss_uploads_by_key ON oss_uploads (bucket, object_key, upload_id);
+CREATE TABLE oss_parts (
+    upload_id TEXT NOT NULL,
+    part_number BIGINT NOT NULL,
+    size BIGINT NOT NULL,
+    etag TEXT NOT NULL,
+    last_modified BIGINT NOT NULL,
+    meta TEXT NOT NULL,
+    PRIMARY KEY (upload_id, part_number)
+);
+"#,
+        r#"
+ALTER TABLE oss_buckets ALTER COLUMN name TYPE TEXT COLLATE "C";
+ALTER TABLE oss_uploads ALTER COLUMN object_key TYPE TEXT COLLATE "C";
+ALTER TABLE oss_uploads ALTER COLUMN upload_id TYPE TEXT COLLATE "C"
+"#,
+    ),
 ];
 
 pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {

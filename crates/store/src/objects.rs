@@ -72,18 +72,43 @@ async fn upsert(tx: &mut sqlx::Transaction<'_, sqlx::Any>, o: &ObjectRow) -> Res
     Ok(())
 }
 
+/// Creates or replaces the row inside the caller's transaction; returns the row it replaced.
+pub(crate) async fn replace_in(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    o: &ObjectRow,
+) -> Result<Option<ObjectRow>, StoreError> {
+    let old = sqlx::query("SELECT bucket, object_key, size, etag, last_modified, meta FROM oss_objects WHERE bucket = $1 AND object_key = $2")
+        .bind(&o.bucket)
+        .bind(&o.key)
+        .fetch_optional(&mut **tx)
+        .await?
+        .map(|r| row_from(&r))
+        .transpose()?;
+    upsert(tx, o).await?;
+    Ok(old)
+}
+
 impl Store {
     /// Creates or replaces the row of (bucket, key); returns the row it replaced.
     pub async fn put_object_row(&self, o: &ObjectRow) -> Result<Option<ObjectRow>, StoreError> {
         let mut tx = self.pool().begin().await?;
-        let old = sqlx::query("SELECT bucket, object_key, size, etag, last_modified, meta FROM oss_objects WHERE bucket = $1 AND object_key = $2")
-            .bind(&o.bucket)
-            .bind(&o.key)
-            .fetch_optional(&mut *tx)
-            .await?
-            .map(|r| row_from(&r))
-            .transpose()?;
-        upsert(&mut tx, o).await?;
+        let old = replace_in(&mut tx, o).await?;
+        tx.commit().await?;
+        Ok(old)
+    }
+
+    /// Creates or replaces the row only if the current row's ETag is `expected` (`None`: only if
+    /// there is no row); `Conflict` otherwise. Returns the row it replaced.
+    pub async fn put_object_row_if(
+        &self,
+        o: &ObjectRow,
+        expected: Option<&str>,
+    ) -> Result<Option<ObjectRow>, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let old = replace_in(&mut tx, o).await?;
+        if old.as_ref().map(|r| r.etag.as_str()) != expected {
+            return Err(StoreError::Conflict);
+        }
         tx.commit().await?;
         Ok(old)
     }

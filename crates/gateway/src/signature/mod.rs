@@ -2,10 +2,14 @@
 //!
 //! - [`v1`]: HMAC-SHA1 over the sorted, doubly percent-encoded parameters (`Signature=` in the query).
 //! - [`v3`]: ACS3-HMAC-SHA256 over a canonical request (`Authorization: ACS3-HMAC-SHA256 …`).
+//! - [`oss`]: OSS v1 (HMAC-SHA1) and v4 (`OSS4-HMAC-SHA256`), header and presigned.
+//! - [`s3`]: AWS SigV4 for S3 clients, header and presigned.
 //!
 //! Written here rather than taken from a crate: no maintained Rust crate implements Alibaba's
 //! server-side verification, and these few functions are the heart of wire compatibility.
 
+pub mod oss;
+pub mod s3;
 pub mod v1;
 pub mod v3;
 

@@ -1,0 +1,145 @@
+//! The seam for object storage: REST rather than RPC, so a request is a method, a bucket, a key,
+//! sub-resources, headers and a body instead of an action with parameters. The gateway parses the
+//! addressing and verifies the signature (OSS v1/v4 or S3 SigV4), translates S3 header names into
+//! OSS ones, and asks the service what the request is ([`ObjectService::route`]) and who may do it
+//! ([`ObjectService::access`]) before [`ObjectService::handle`] runs. Nothing here knows HTTP.
+
+use crate::{Access, ApiError, BoxFut, Caller};
+use bytes::Bytes;
+
+/// Which wire dialect the client speaks; answers keep its header names and error shapes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    Oss,
+    S3,
+}
+
+#[derive(Clone, Debug)]
+pub struct ObjectRequest {
+    pub request_id: String,
+    pub dialect: Dialect,
+    /// `GET`, `PUT`, `POST`, `DELETE`, `HEAD`.
+    pub method: String,
+    pub bucket: Option<String>,
+    /// Decoded object key (may contain `/`).
+    pub key: Option<String>,
+    /// Decoded query parameters in arrival order; sub-resources such as `acl` have empty values.
+    pub query: Vec<(String, String)>,
+    /// Header names lowercase; S3 names already translated into their OSS equivalents
+    /// (`x-amz-meta-a` → `x-oss-meta-a`).
+    pub headers: Vec<(String, String)>,
+    pub body: Bytes,
+    /// The host the client addressed (error documents echo it).
+    pub host: String,
+    pub source_ip: std::net::IpAddr,
+    /// The request came over TLS.
+    pub secure: bool,
+}
+
+impl ObjectRequest {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    pub fn query(&self, name: &str) -> Option<&str> {
+        self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    pub fn has_query(&self, name: &str) -> bool {
+        self.query.iter().any(|(k, _)| k == name)
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct ObjectResponse {
+    pub status: u16,
+    /// OSS header names; the gateway renames them for S3 clients.
+    pub headers: Vec<(String, String)>,
+    pub body: Bytes,
+}
+
+impl ObjectResponse {
+    pub fn new(status: u16) -> Self {
+        ObjectResponse { status, ..Default::default() }
+    }
+
+    pub fn xml(body: String) -> Self {
+        ObjectResponse {
+            status: 200,
+            headers: vec![("content-type".into(), "application/xml".into())],
+            body: body.into(),
+        }
+    }
+
+    pub fn with_header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.headers.push((name.to_string(), value.into()));
+        self
+    }
+}
+
+/// What a request is, decided before it is authorized.
+#[derive(Clone, Debug)]
+pub struct ObjectOp {
+    /// Operation name as ActionTrail records it (`PutObject`).
+    pub name: &'static str,
+    /// RAM action (`oss:PutObject`).
+    pub ram_action: &'static str,
+    pub access: Access,
+}
+
+/// What a resource-based policy (bucket policy) says about a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Allow,
+    Deny,
+    NotApplicable,
+}
+
+/// Who owns the target and what its own policies allow, for one caller and one operation.
+#[derive(Clone, Debug)]
+pub struct ResourceAccess {
+    /// The account owning the bucket; `None` when the request names no bucket (ListBuckets) or a
+    /// bucket still to be created (PutBucket): the caller's own account is the owner then.
+    pub owner: Option<String>,
+    /// The named bucket does not exist: nothing to authorize against; the handler answers
+    /// `NoSuchBucket` (bucket names are public in OSS, so this reveals nothing).
+    pub bucket_missing: bool,
+    /// The RAM resource ARN.
+    pub resource: String,
+    pub bucket_policy: Verdict,
+    /// The canned ACL (object's, else bucket's) grants this access to everyone.
+    pub acl_allows: bool,
+}
+
+impl ResourceAccess {
+    /// The decision, in OSS's order: an explicit deny in the bucket policy wins; then the RAM
+    /// policies of the caller (asked only for principals of the owning account, `ram`), then an
+    /// allow in the bucket policy (how other accounts and anonymous users get access), then the ACL.
+    pub fn permits(&self, ram: Option<crate::Decision>) -> bool {
+        if self.bucket_policy == Verdict::Deny || ram == Some(crate::Decision::ExplicitDeny) {
+            return false;
+        }
+        ram == Some(crate::Decision::Allow) || self.bucket_policy == Verdict::Allow || self.acl_allows
+    }
+}
+
+pub trait ObjectService: Send + Sync {
+    /// Names the operation, or refuses a malformed request (bad bucket name, unknown sub-resource).
+    fn route(&self, req: &ObjectRequest) -> Result<ObjectOp, ApiError>;
+
+    /// Looks up what authorization needs: owner, bucket policy verdict, ACL grant.
+    fn access<'a>(
+        &'a self,
+        op: &'a ObjectOp,
+        req: &'a ObjectRequest,
+        caller: Option<&'a Caller>,
+    ) -> BoxFut<'a, Result<ResourceAccess, ApiError>>;
+
+    /// Performs an authorized request. `caller` is `None` for anonymous requests.
+    fn handle<'a>(
+        &'a self,
+        op: &'a ObjectOp,
+        req: ObjectRequest,
+        caller: Option<&'a Caller>,
+    ) -> BoxFut<'a, Result<ObjectResponse, ApiError>>;
+}
