@@ -8,8 +8,10 @@
 //! - [`signature`]: the signature algorithms, shared with the CLI's client side.
 //! - `pipeline`: the request path above.
 //! - `render`: JSON and XML bodies in Alibaba's shapes.
+//! - [`object`]: the OSS/S3 REST front door, on its own listener, with the same request path.
 //! - [`server`]: listeners (HTTPS, loopback HTTP), keep-alive, limits, graceful shutdown.
 
+pub mod object;
 mod pipeline;
 mod render;
 mod replay;
@@ -17,5 +19,6 @@ pub mod server;
 pub mod signature;
 mod throttle;
 
+pub use object::{ObjectGateway, ObjectGatewayConfig};
 pub use pipeline::{Gateway, GatewayConfig, Hooks, SIGN_IN_PATH};
 pub use throttle::ThrottleConfig;

@@ -1,7 +1,12 @@
 //! Listeners: accept, TLS handshake, HTTP/1.1 keep-alive or HTTP/2, connection limits, graceful
 //! shutdown. Every request goes to [`Gateway::handle`].
 
-use crate::Gateway;
+use crate::{Gateway, ObjectGateway};
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use http::{Request, Response};
+use http_body_util::Full;
+use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -18,6 +23,38 @@ const MAX_CONNECTIONS: u32 = 4096;
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A client that has not sent complete request headers by then is disconnected (slowloris).
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// What a listener serves: the RPC gateway or the object gateway.
+pub trait Frontend: Send + Sync + 'static {
+    fn serve_request(
+        &self,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+        secure: bool,
+    ) -> BoxFuture<'_, Response<Full<Bytes>>>;
+}
+
+impl Frontend for Gateway {
+    fn serve_request(
+        &self,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+        secure: bool,
+    ) -> BoxFuture<'_, Response<Full<Bytes>>> {
+        Box::pin(self.handle(req, peer, secure))
+    }
+}
+
+impl Frontend for ObjectGateway {
+    fn serve_request(
+        &self,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+        secure: bool,
+    ) -> BoxFuture<'_, Response<Full<Bytes>>> {
+        Box::pin(self.handle(req, peer, secure))
+    }
+}
 
 /// A bound listening socket, plain or TLS.
 pub struct Listener {
@@ -41,7 +78,7 @@ impl Listener {
 
     /// Serves until `shutdown` turns true, then stops accepting and waits up to `drain` for open
     /// connections to finish their in-flight requests.
-    pub async fn serve(self, gateway: Arc<Gateway>, mut shutdown: watch::Receiver<bool>, drain: Duration) {
+    pub async fn serve<F: Frontend>(self, gateway: Arc<F>, mut shutdown: watch::Receiver<bool>, drain: Duration) {
         let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS as usize));
         let mut builder = auto::Builder::new(TokioExecutor::new());
         builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT).keep_alive(true);
@@ -71,7 +108,7 @@ impl Listener {
                 let secure = tls.is_some();
                 let svc = service_fn(move |req| {
                     let gw = gw.clone();
-                    async move { Ok::<_, Infallible>(gw.handle(req, peer, secure).await) }
+                    async move { Ok::<_, Infallible>(gw.serve_request(req, peer, secure).await) }
                 });
                 match tls {
                     Some(acceptor) => {

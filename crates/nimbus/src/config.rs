@@ -62,13 +62,28 @@ pub struct UpArgs {
     /// [default: 127.0.0.1:8080]
     #[arg(long, env = "NIMBUS_API_HTTP_ADDR", value_name = "HOST:PORT")]
     pub api_http_addr: Option<SocketAddr>,
-    /// HTTPS listener of OSS. Reserved: validated and recorded now, served once the OSS service
-    /// lands. [default: 127.0.0.1:9443]
+    /// HTTPS listener of OSS (OSS and S3 REST APIs; buckets by path or as
+    /// `<bucket>.oss.<region>.nimbus.internal`). [default: 127.0.0.1:9443]
     #[arg(long, env = "NIMBUS_OSS_ADDR", value_name = "HOST:PORT")]
     pub oss_addr: Option<SocketAddr>,
-    /// Plain-HTTP (loopback) listener of OSS. Reserved like --oss-addr. [default: 127.0.0.1:9080]
+    /// Plain-HTTP listener of OSS; must be a loopback address. [default: 127.0.0.1:9080]
     #[arg(long, env = "NIMBUS_OSS_HTTP_ADDR", value_name = "HOST:PORT")]
     pub oss_http_addr: Option<SocketAddr>,
+    /// A directory holding one OSS replica; give it three times, ideally on three disks.
+    /// [default: DATA_DIR/oss/replica-0, -1, -2 (one disk: a warning is logged)]
+    #[arg(long = "oss-replica-dir", env = "NIMBUS_OSS_REPLICA_DIRS", value_name = "DIR", value_delimiter = ',')]
+    pub oss_replica_dirs: Vec<PathBuf>,
+    /// Largest single PUT, part or append, in bytes (bodies are held in memory while they are
+    /// verified and written). Larger objects use multipart upload. [default: 1073741824]
+    #[arg(long, env = "NIMBUS_OSS_MAX_OBJECT_BYTES", value_name = "BYTES")]
+    pub oss_max_object_bytes: Option<u64>,
+    /// Seconds between lifecycle (expiration) passes over all buckets. [default: 600]
+    #[arg(long, env = "NIMBUS_OSS_LIFECYCLE_SECS", value_name = "SECS")]
+    pub oss_lifecycle_secs: Option<u64>,
+    /// Seconds between background scrubs that verify every replica block and repair rot and loss.
+    /// [default: 86400]
+    #[arg(long, env = "NIMBUS_OSS_SCRUB_SECS", value_name = "SECS")]
+    pub oss_scrub_secs: Option<u64>,
     /// Sustained signed requests per second allowed per AccessKey before `Throttling.User`;
     /// 0 turns throttling off. [default: 500]
     #[arg(long, env = "NIMBUS_THROTTLE_RPS", value_name = "N")]
@@ -110,6 +125,10 @@ struct FileConfig {
     api_http_addr: Option<SocketAddr>,
     oss_addr: Option<SocketAddr>,
     oss_http_addr: Option<SocketAddr>,
+    oss_replica_dirs: Option<Vec<PathBuf>>,
+    oss_max_object_bytes: Option<u64>,
+    oss_lifecycle_secs: Option<u64>,
+    oss_scrub_secs: Option<u64>,
     throttle_rps: Option<u32>,
     throttle_burst: Option<u32>,
     max_body_bytes: Option<usize>,
@@ -140,6 +159,10 @@ pub struct Settings {
     pub api_http_addr: SocketAddr,
     pub oss_addr: SocketAddr,
     pub oss_http_addr: SocketAddr,
+    pub oss_replica_dirs: Vec<PathBuf>,
+    pub oss_max_object_bytes: u64,
+    pub oss_lifecycle_secs: u64,
+    pub oss_scrub_secs: u64,
     pub throttle_rps: u32,
     pub throttle_burst: u32,
     pub max_body_bytes: usize,
@@ -176,6 +199,13 @@ impl Settings {
     pub fn resolve(a: &UpArgs) -> Result<Settings> {
         let f = read_file(a.store.config.as_deref())?;
         let (data_dir, store_url) = store_of(&a.store, &f)?;
+        let oss_replica_dirs = if a.oss_replica_dirs.is_empty() {
+            f.oss_replica_dirs
+                .clone()
+                .unwrap_or_else(|| (0..3).map(|i| data_dir.join("oss").join(format!("replica-{i}"))).collect())
+        } else {
+            a.oss_replica_dirs.clone()
+        };
         let s = Settings {
             store: a.store.clone(),
             data_dir,
@@ -185,6 +215,10 @@ impl Settings {
             api_http_addr: a.api_http_addr.or(f.api_http_addr).unwrap_or_else(|| parse_addr(DEFAULT_API_HTTP_ADDR)),
             oss_addr: a.oss_addr.or(f.oss_addr).unwrap_or_else(|| parse_addr(DEFAULT_OSS_ADDR)),
             oss_http_addr: a.oss_http_addr.or(f.oss_http_addr).unwrap_or_else(|| parse_addr(DEFAULT_OSS_HTTP_ADDR)),
+            oss_replica_dirs,
+            oss_max_object_bytes: a.oss_max_object_bytes.or(f.oss_max_object_bytes).unwrap_or(1 << 30),
+            oss_lifecycle_secs: a.oss_lifecycle_secs.or(f.oss_lifecycle_secs).unwrap_or(600),
+            oss_scrub_secs: a.oss_scrub_secs.or(f.oss_scrub_secs).unwrap_or(86_400),
             throttle_rps: a.throttle_rps.or(f.throttle_rps).unwrap_or(500),
             throttle_burst: a.throttle_burst.or(f.throttle_burst).unwrap_or(1000),
             max_body_bytes: a.max_body_bytes.or(f.max_body_bytes).unwrap_or(1 << 20),
@@ -220,6 +254,15 @@ impl Settings {
         }
         if self.audit_sink != "trail" && self.audit_sink != "log" {
             bail!("--audit-sink {:?}: use trail or log", self.audit_sink);
+        }
+        if self.oss_replica_dirs.len() != 3 {
+            bail!("--oss-replica-dir must be given exactly three times (got {})", self.oss_replica_dirs.len());
+        }
+        if self.oss_max_object_bytes < 1 << 20 {
+            bail!("--oss-max-object-bytes must be at least 1048576");
+        }
+        if self.oss_lifecycle_secs == 0 || self.oss_scrub_secs == 0 {
+            bail!("--oss-lifecycle-secs and --oss-scrub-secs must be at least 1");
         }
         if self.trail_digest_secs == 0 {
             bail!("--trail-digest-secs must be at least 1");

@@ -17,6 +17,7 @@ pub mod cli;
 pub mod client;
 pub mod config;
 pub mod keys;
+pub mod oss;
 pub mod pkcs11;
 pub mod pki;
 pub mod rotate;

@@ -10,7 +10,7 @@ use nimbus_api::{Auditor, LogAuditor, Registry};
 use nimbus_core::region::Region;
 use nimbus_core::secret::KeyProvider;
 use nimbus_gateway::server::Listener;
-use nimbus_gateway::{Gateway, GatewayConfig, Hooks, ThrottleConfig};
+use nimbus_gateway::{Gateway, GatewayConfig, Hooks, ObjectGateway, ObjectGatewayConfig, ThrottleConfig};
 use nimbus_iam::{ConsoleSignIn, Ram, RamAuthorizer, StoreCredentials, Sts, StsConfig};
 use nimbus_store::Store;
 use nimbus_trail::{Trail, TrailConfig, TrailKey};
@@ -51,8 +51,19 @@ pub async fn run(s: Settings) -> Result<()> {
     let (names, ips) = tls_names(&region, &[s.api_addr]);
     let tls = pki.server_config(&names, &ips)?;
 
-    let https =
-        Listener::bind(s.api_addr, Some(tls)).await.with_context(|| format!("binding --api-addr {}", s.api_addr))?;
+    let https = Listener::bind(s.api_addr, Some(tls.clone()))
+        .await
+        .with_context(|| format!("binding --api-addr {}", s.api_addr))?;
+    let (oss_names, oss_ips) = tls_names(&region, &[s.oss_addr]);
+    let oss_tls = pki.server_config(&oss_names, &oss_ips)?;
+    let oss_https = Listener::bind(s.oss_addr, Some(oss_tls))
+        .await
+        .with_context(|| format!("binding --oss-addr {}", s.oss_addr))?;
+    let oss_http = Listener::bind(s.oss_http_addr, None)
+        .await
+        .with_context(|| format!("binding --oss-http-addr {}", s.oss_http_addr))?;
+    let oss_https_addr = oss_https.local_addr()?;
+    let oss_http_addr = oss_http.local_addr()?;
     let http = Listener::bind(s.api_http_addr, None)
         .await
         .with_context(|| format!("binding --api-http-addr {}", s.api_http_addr))?;
@@ -76,6 +87,38 @@ pub async fn run(s: Settings) -> Result<()> {
     };
     let credentials = Arc::new(StoreCredentials::new(store.clone(), keys.clone()));
     let sts = StsConfig { min_duration_secs: s.sts_min_duration_secs };
+    let authorizer: Arc<dyn nimbus_api::Authorizer> = Arc::new(RamAuthorizer::new(store.clone()));
+    let engine =
+        Arc::new(nimbus_oss::Engine::open(s.oss_replica_dirs.clone()).context("opening the OSS replica directories")?);
+    let oss = Arc::new(nimbus_oss::Oss::new(
+        store.clone(),
+        engine,
+        Arc::new(nimbus_kms::Envelope {
+            store: store.clone(),
+            keys: keys.clone(),
+            auditor: auditor.clone(),
+            region: region.clone(),
+        }),
+        keys.clone(),
+        authorizer.clone(),
+        region.clone(),
+        s.oss_max_object_bytes,
+    ));
+    let object_gateway = Arc::new(ObjectGateway::new(
+        ObjectGatewayConfig {
+            region: region.clone(),
+            domain: region.endpoint_host("oss"),
+            // Room for aws-chunked framing and XML documents around the largest object.
+            max_body_bytes: usize::try_from(s.oss_max_object_bytes).unwrap_or(usize::MAX).saturating_add(1 << 20),
+            request_timeout: Duration::from_secs(s.request_timeout_secs.max(300)),
+            timestamp_window: Duration::from_secs(15 * 60),
+            throttle: ThrottleConfig { per_key_rps: s.throttle_rps, burst: s.throttle_burst },
+        },
+        oss.clone(),
+        credentials.clone(),
+        authorizer.clone(),
+        auditor.clone(),
+    ));
     let gateway = Arc::new(Gateway::new(
         GatewayConfig {
             region: region.clone(),
@@ -87,7 +130,7 @@ pub async fn run(s: Settings) -> Result<()> {
         Arc::new(registry(&keys, &credentials, sts)),
         Hooks {
             credentials: credentials.clone(),
-            authorizer: Arc::new(RamAuthorizer::new(store.clone())),
+            authorizer,
             auditor,
             sign_in: Some(Arc::new(ConsoleSignIn::new(store.clone(), keys.clone()))),
         },
@@ -114,11 +157,19 @@ pub async fn run(s: Settings) -> Result<()> {
     let servers = [
         tokio::spawn(https.serve(gateway.clone(), stop_rx.clone(), DRAIN)),
         tokio::spawn(http.serve(gateway.clone(), stop_rx.clone(), DRAIN)),
+        tokio::spawn(oss_https.serve(object_gateway.clone(), stop_rx.clone(), DRAIN)),
+        tokio::spawn(oss_http.serve(object_gateway.clone(), stop_rx.clone(), DRAIN)),
     ];
+    let maintenance = tokio::spawn(crate::oss::maintain(
+        oss.clone(),
+        Duration::from_secs(s.oss_lifecycle_secs),
+        Duration::from_secs(s.oss_scrub_secs),
+        stop_rx.clone(),
+    ));
     let handlers: Vec<Arc<dyn JobHandler>> = vec![Arc::new(BackupJob { store: store.clone(), data_dir: dir.clone() })];
     let worker = tokio::spawn(worker::run(store.clone(), node.clone(), handlers, stop_rx.clone()));
 
-    write_endpoints(dir, &region, https_addr, http_addr)?;
+    write_endpoints(dir, &region, [https_addr, http_addr, oss_https_addr, oss_http_addr])?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "Nimbus region {} is up", region.id)?;
     writeln!(out, "  OpenAPI   https://{https_addr}")?;
@@ -126,9 +177,10 @@ pub async fn run(s: Settings) -> Result<()> {
     writeln!(out, "  Sign-in   https://{https_addr}{}", nimbus_gateway::SIGN_IN_PATH)?;
     writeln!(
         out,
-        "  OSS       not served yet: arrives with the OSS service (reserved {} and {})",
-        s.oss_addr, s.oss_http_addr
+        "  OSS       https://{oss_https_addr}   (OSS and S3; virtual hosts *.{})",
+        region.endpoint_host("oss")
     )?;
+    writeln!(out, "  OSS       http://{oss_http_addr}   (plain HTTP, loopback only)")?;
     writeln!(out, "  CA        {}", dir.join("ca.pem").display())?;
     writeln!(out, "  Store     {:?} ({})", store.backend(), redact_url(&s.store_url))?;
     writeln!(out, "  Node      {node}")?;
@@ -169,6 +221,7 @@ pub async fn run(s: Settings) -> Result<()> {
     }
     let _ = worker.await;
     let _ = refresher.await;
+    let _ = maintenance.await;
     let _ = trail_stop_tx.send(true);
     if let Some(t) = trail_task {
         let _ = t.await;
@@ -192,11 +245,14 @@ fn tls_names(region: &Region, addrs: &[SocketAddr]) -> (Vec<String>, Vec<IpAddr>
 }
 
 /// `DIR/endpoints.json`: where this region listens, for `nimbus configure --from-data-dir` and tests.
-fn write_endpoints(dir: &std::path::Path, region: &Region, https: SocketAddr, http: SocketAddr) -> Result<()> {
+fn write_endpoints(dir: &std::path::Path, region: &Region, addrs: [SocketAddr; 4]) -> Result<()> {
+    let [https, http, oss_https, oss_http] = addrs;
     let v = serde_json::json!({
         "Region": region.id,
         "OpenApiHttps": format!("https://{https}"),
         "OpenApiHttp": format!("http://{http}"),
+        "OssHttps": format!("https://{oss_https}"),
+        "OssHttp": format!("http://{oss_http}"),
         "CaFile": dir.join("ca.pem").display().to_string(),
     });
     std::fs::write(dir.join("endpoints.json"), serde_json::to_string_pretty(&v)?)?;

@@ -20,6 +20,7 @@ mod model;
 mod multipart;
 pub mod names;
 mod object;
+pub mod scrub;
 mod service;
 mod xml;
 

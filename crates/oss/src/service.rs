@@ -73,6 +73,14 @@ impl Oss {
         Oss { store, engine, envelope, keys, authorizer, region, max_object_bytes }
     }
 
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
     pub(crate) fn location(&self) -> String {
         format!("oss-{}", self.region.id)
     }

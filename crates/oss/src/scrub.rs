@@ -1,0 +1,65 @@
+//! The scrubber: every block of every replica of every object (and of parts of unfinished
+//! uploads) is read and checked; rot and lost copies are rewritten from a good replica. Run in
+//! the background by the region and on demand by `nimbus oss fsck`.
+
+use crate::data::Segment;
+use crate::engine::{Engine, FsckReport, StoredObject};
+use crate::model::{ObjectMeta, PartMeta};
+use nimbus_store::{Store, StoreError};
+use std::sync::Arc;
+
+/// Checks and heals everything the metadata points at.
+pub async fn scrub(store: &Store, engine: &Arc<Engine>) -> Result<FsckReport, StoreError> {
+    let mut total = FsckReport::default();
+    let mut bucket_marker = String::new();
+    loop {
+        let buckets = store.list_buckets_all(&bucket_marker, 100).await?;
+        let Some(last) = buckets.last() else { break };
+        bucket_marker = last.name.clone();
+        for b in &buckets {
+            let mut marker = String::new();
+            loop {
+                let page = store.list_objects(&b.name, "", &marker, "", 1000).await?;
+                let stored: Vec<StoredObject> = page
+                    .objects
+                    .iter()
+                    .filter_map(|o| serde_json::from_value::<ObjectMeta>(o.meta.clone()).ok())
+                    .flat_map(|m| m.segments.into_iter().map(|s| s.stored))
+                    .collect();
+                merge(&mut total, check(engine, stored).await);
+                match page.next_marker {
+                    Some(n) => marker = n,
+                    None => break,
+                }
+            }
+            let (mut key_marker, mut id_marker) = (String::new(), String::new());
+            loop {
+                let uploads = store.list_uploads(&b.name, "", &key_marker, &id_marker, 100).await?;
+                let Some(last) = uploads.last() else { break };
+                (key_marker, id_marker) = (last.key.clone(), last.upload_id.clone());
+                for u in &uploads {
+                    let parts = store.list_parts(&u.upload_id, 0, 10_001).await?;
+                    let stored: Vec<StoredObject> = parts
+                        .iter()
+                        .filter_map(|p| serde_json::from_value::<PartMeta>(p.meta.clone()).ok())
+                        .map(|p: PartMeta| Segment::clone(&p.segment).stored)
+                        .collect();
+                    merge(&mut total, check(engine, stored).await);
+                }
+            }
+        }
+    }
+    Ok(total)
+}
+
+async fn check(engine: &Arc<Engine>, stored: Vec<StoredObject>) -> FsckReport {
+    let engine = engine.clone();
+    tokio::task::spawn_blocking(move || engine.fsck(stored.iter())).await.unwrap_or_default()
+}
+
+fn merge(total: &mut FsckReport, r: FsckReport) {
+    total.objects += r.objects;
+    total.blocks_checked += r.blocks_checked;
+    total.repaired += r.repaired;
+    total.lost.extend(r.lost);
+}
