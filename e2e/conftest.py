@@ -15,7 +15,7 @@ class Region:
     def __init__(self, proc, data_dir, lines):
         self.proc = proc
         self.data_dir = pathlib.Path(data_dir)
-        self.https = self.http = None
+        self.https = self.http = self.oss_https = self.oss_http = None
         for line in lines:
             parts = line.split()
             if parts[:1] == ["OpenAPI"]:
@@ -24,11 +24,24 @@ class Region:
                     self.https = url[len("https://"):]
                 else:
                     self.http = url[len("http://"):]
+            if parts[:1] == ["OSS"]:
+                # Full URLs: the OSS SDKs take the scheme from the endpoint.
+                if parts[1].startswith("https://"):
+                    self.oss_https = parts[1]
+                else:
+                    self.oss_http = parts[1]
         creds = json.loads((self.data_dir / "root-credentials").read_text())
         self.account_id = creds["AccountId"]
         self.ak = creds["AccessKeyId"]
         self.secret = creds["AccessKeySecret"]
         self.ca = str(self.data_dir / "ca.pem")
+
+    def admin(self, *args):
+        """`nimbus admin …` against this region's data directory; returns stdout."""
+        binary = os.environ.get("NIMBUS_BIN", str(ROOT / "target" / "debug" / "nimbus"))
+        out = subprocess.run([binary, "admin", *args, "--data-dir", str(self.data_dir)],
+                             check=True, capture_output=True, text=True)
+        return out.stdout
 
 
 @pytest.fixture(scope="session")
@@ -39,7 +52,10 @@ def region():
     proc = subprocess.Popen(
         # Short STS sessions allowed so a test can watch one expire.
         [binary, "up", "--data-dir", data_dir, "--api-addr", "127.0.0.1:0", "--api-http-addr", "127.0.0.1:0",
-         "--sts-min-duration-secs", "1"],
+         "--sts-min-duration-secs", "1",
+         # OSS: small single-PUT limit so oversized uploads are cheap to test; quick lifecycle passes.
+         "--oss-addr", "127.0.0.1:0", "--oss-http-addr", "127.0.0.1:0",
+         "--oss-max-object-bytes", str(8 << 20), "--oss-lifecycle-secs", "1"],
         stdout=subprocess.PIPE,
         stderr=open(os.path.join(tmp, "nimbus.log"), "w"),
         text=True,

@@ -167,7 +167,7 @@ impl Store {
     /// Deletes an empty bucket (no objects, no uploads in progress). `Conflict` when not empty,
     /// `NotFound` when absent.
     pub async fn delete_bucket(&self, name: &str) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let busy = sqlx::query(
             "SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM oss_objects WHERE bucket = $1 LIMIT 1) o) + \
              (SELECT COUNT(*) FROM (SELECT 1 FROM oss_uploads WHERE bucket = $1 LIMIT 1) u) AS n",
@@ -237,7 +237,7 @@ impl Store {
     /// Records a part, replacing one with the same number; returns the replaced part. `NotFound`
     /// if the upload is gone (aborted or completed meanwhile).
     pub async fn put_part(&self, p: &PartRow) -> Result<Option<PartRow>, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         if sqlx::query("SELECT upload_id FROM oss_uploads WHERE upload_id = $1")
             .bind(&p.upload_id)
             .fetch_optional(&mut *tx)
@@ -286,7 +286,7 @@ impl Store {
 
     /// Removes the upload and its parts; returns the parts (whose data the caller frees).
     pub async fn delete_upload(&self, upload_id: &str) -> Result<Vec<PartRow>, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let parts =
             sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {PART_COLUMNS} FROM oss_parts WHERE upload_id = $1")))
                 .bind(upload_id)
@@ -309,7 +309,7 @@ impl Store {
     /// upload disappears with its part rows. Returns the replaced object row. `NotFound` if the
     /// upload was completed or aborted meanwhile.
     pub async fn complete_upload(&self, upload_id: &str, row: &ObjectRow) -> Result<Option<ObjectRow>, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let done =
             sqlx::query("DELETE FROM oss_uploads WHERE upload_id = $1").bind(upload_id).execute(&mut *tx).await?;
         if done.rows_affected() == 0 {

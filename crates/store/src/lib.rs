@@ -97,6 +97,17 @@ impl Store {
         &self.pool
     }
 
+    /// A transaction that reads and then writes. On SQLite it takes the write lock up front
+    /// (`BEGIN IMMEDIATE`): a deferred transaction that upgrades from reading to writing fails
+    /// with SQLITE_BUSY_SNAPSHOT when another writer committed meanwhile, and no busy timeout
+    /// helps it; taking the lock first makes writers queue instead.
+    pub(crate) async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+
     /// Closes every pooled connection (checkpointing SQLite's WAL).
     pub async fn close(&self) {
         self.pool.close().await;

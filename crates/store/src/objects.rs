@@ -91,7 +91,7 @@ pub(crate) async fn replace_in(
 impl Store {
     /// Creates or replaces the row of (bucket, key); returns the row it replaced.
     pub async fn put_object_row(&self, o: &ObjectRow) -> Result<Option<ObjectRow>, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let old = replace_in(&mut tx, o).await?;
         tx.commit().await?;
         Ok(old)
@@ -104,7 +104,7 @@ impl Store {
         o: &ObjectRow,
         expected: Option<&str>,
     ) -> Result<Option<ObjectRow>, StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         let old = replace_in(&mut tx, o).await?;
         if old.as_ref().map(|r| r.etag.as_str()) != expected {
             return Err(StoreError::Conflict);
@@ -115,7 +115,7 @@ impl Store {
 
     /// Many rows in one transaction (bulk loads, tests, benchmarks).
     pub async fn put_object_rows(&self, rows: &[ObjectRow]) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         for o in rows {
             upsert(&mut tx, o).await?;
         }

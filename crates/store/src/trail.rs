@@ -94,7 +94,7 @@ impl Store {
 
     /// Appends a batch in one transaction (one fsync for the lot).
     pub async fn append_trail(&self, rows: &[TrailRow]) -> Result<(), StoreError> {
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.write_tx().await?;
         for r in rows {
             sqlx::query(AssertSqlSafe(format!(
                 "INSERT INTO trail_events ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
