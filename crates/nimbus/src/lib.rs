@@ -18,6 +18,7 @@ pub mod client;
 pub mod config;
 pub mod keys;
 pub mod oss;
+pub mod oss_client;
 pub mod pkcs11;
 pub mod pki;
 pub mod rotate;

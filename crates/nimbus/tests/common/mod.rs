@@ -15,6 +15,8 @@ pub struct Region {
     pub dir: PathBuf,
     pub https: String,
     pub http: String,
+    pub oss_https: String,
+    pub oss_http: String,
     pub stdout: Vec<String>,
     pub stderr_path: PathBuf,
 }
@@ -37,6 +39,7 @@ impl Region {
             .args(["up", "--data-dir"])
             .arg(dir)
             .args(["--api-addr", "127.0.0.1:0", "--api-http-addr", "127.0.0.1:0"])
+            .args(["--oss-addr", "127.0.0.1:0", "--oss-http-addr", "127.0.0.1:0"])
             .args(extra)
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
@@ -45,6 +48,7 @@ impl Region {
             .expect("spawn nimbus up");
         let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
         let (mut https, mut http, mut stdout) = (String::new(), String::new(), vec![]);
+        let (mut oss_https, mut oss_http) = (String::new(), String::new());
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             assert!(Instant::now() < deadline, "nimbus up did not print ready in time");
@@ -58,6 +62,10 @@ impl Region {
                 let url = rest.split_whitespace().next().expect("url").to_string();
                 if url.starts_with("https://") { https = url } else { http = url }
             }
+            if let Some(rest) = line.trim().strip_prefix("OSS ") {
+                let url = rest.split_whitespace().next().expect("url").to_string();
+                if url.starts_with("https://") { oss_https = url } else { oss_http = url }
+            }
             let done = line == "ready";
             stdout.push(line);
             if done {
@@ -66,7 +74,7 @@ impl Region {
         }
         // Keep draining stdout so the child never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        Region { child, dir: dir.to_path_buf(), https, http, stdout, stderr_path }
+        Region { child, dir: dir.to_path_buf(), https, http, oss_https, oss_http, stdout, stderr_path }
     }
 
     pub fn creds(&self) -> RootCredentials {
