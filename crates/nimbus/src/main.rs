@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use nimbus::cli::{admin, call, configure};
+use nimbus::cli::{admin, call, configure, oss};
 use nimbus::config::{Settings, UpArgs};
 
 #[derive(Parser)]
@@ -30,6 +30,9 @@ enum Command {
     /// ActionTrail integrity.
     #[command(subcommand)]
     Trail(admin::TrailCommand),
+    /// Object storage: mb, ls, cp, rm, presign; fsck for operators.
+    #[command(subcommand)]
+    Oss(oss::OssCommand),
     #[command(external_subcommand)]
     Call(Vec<String>),
 }
@@ -66,6 +69,10 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Trail(cmd) => {
             init_logging("warn");
             runtime()?.block_on(admin::trail(cmd))
+        }
+        Command::Oss(cmd) => {
+            init_logging("warn");
+            runtime()?.block_on(oss::run(cmd))
         }
         Command::Call(args) => call::run(&args),
     }

@@ -38,7 +38,8 @@ impl OssReply {
             return Ok(self);
         }
         let t = self.text();
-        let msg = t.find("<Message>").and_then(|a| t[a + 9..].find("</Message>").map(|b| t[a + 9..a + 9 + b].to_string()));
+        let msg =
+            t.find("<Message>").and_then(|a| t[a + 9..].find("</Message>").map(|b| t[a + 9..a + 9 + b].to_string()));
         bail!("{} {}: {}", self.status, self.code().unwrap_or_default(), msg.unwrap_or_default())
     }
 }
@@ -126,7 +127,8 @@ impl OssClient {
         body: &[u8],
     ) -> Result<OssReply> {
         let date = chrono::Utc::now().format("%a, %d %b %Y %H:%M:%S GMT").to_string();
-        let mut hs: Vec<(String, String)> = headers.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.to_string())).collect();
+        let mut hs: Vec<(String, String)> =
+            headers.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.to_string())).collect();
         if let Some(t) = &self.security_token {
             hs.push(("x-oss-security-token".into(), t.expose().to_string()));
         }
@@ -194,7 +196,11 @@ impl OssClient {
         let sts = oss::v1_string_to_sign(method, "", "", &expires, &[], &resource);
         let sig = oss::v1_sign(self.secret.expose(), &sts);
         let mut all: Vec<(&str, &str)> = q.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        all.extend([("OSSAccessKeyId", self.access_key_id.as_str()), ("Expires", expires.as_str()), ("Signature", sig.as_str())]);
+        all.extend([
+            ("OSSAccessKeyId", self.access_key_id.as_str()),
+            ("Expires", expires.as_str()),
+            ("Signature", sig.as_str()),
+        ]);
         self.url(Some(bucket), Some(key), &all)
     }
 
@@ -228,7 +234,14 @@ impl OssClient {
             }
             let num = n.to_string();
             let r = self
-                .request("PUT", Some(bucket), Some(key), &[("partNumber", &num), ("uploadId", &upload_id)], &[], &buf[..filled])
+                .request(
+                    "PUT",
+                    Some(bucket),
+                    Some(key),
+                    &[("partNumber", &num), ("uploadId", &upload_id)],
+                    &[],
+                    &buf[..filled],
+                )
                 .and_then(OssReply::ok);
             let r = match r {
                 Ok(r) => r,
@@ -237,7 +250,10 @@ impl OssClient {
                     return Err(e);
                 }
             };
-            parts += &format!("<Part><PartNumber>{n}</PartNumber><ETag>{}</ETag></Part>", r.header("etag").unwrap_or_default());
+            parts += &format!(
+                "<Part><PartNumber>{n}</PartNumber><ETag>{}</ETag></Part>",
+                r.header("etag").unwrap_or_default()
+            );
             done += filled as u64;
             progress(done);
             n += 1;
@@ -246,8 +262,15 @@ impl OssClient {
             }
         }
         let body = format!("<CompleteMultipartUpload>{parts}</CompleteMultipartUpload>");
-        self.request("POST", Some(bucket), Some(key), &[("uploadId", &upload_id)], &[("content-type", "application/xml")], body.as_bytes())?
-            .ok()
+        self.request(
+            "POST",
+            Some(bucket),
+            Some(key),
+            &[("uploadId", &upload_id)],
+            &[("content-type", "application/xml")],
+            body.as_bytes(),
+        )?
+        .ok()
     }
 }
 

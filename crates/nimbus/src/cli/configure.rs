@@ -15,6 +15,9 @@ pub struct Profile {
     /// CA certificate to trust for https endpoints.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ca_file: Option<PathBuf>,
+    /// OSS endpoint (`nimbus oss …`), e.g. https://127.0.0.1:9443.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oss_endpoint: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, Default, Debug)]
@@ -75,6 +78,9 @@ pub struct ConfigureArgs {
     pub region: Option<String>,
     #[arg(long, value_name = "FILE")]
     pub ca_file: Option<PathBuf>,
+    /// OSS endpoint, e.g. https://127.0.0.1:9443.
+    #[arg(long)]
+    pub oss_endpoint: Option<String>,
 }
 
 pub fn run(a: ConfigureArgs) -> Result<()> {
@@ -96,6 +102,9 @@ pub fn run(a: ConfigureArgs) -> Result<()> {
     }
     if a.ca_file.is_some() {
         p.ca_file = a.ca_file;
+    }
+    if a.oss_endpoint.is_some() {
+        p.oss_endpoint = a.oss_endpoint;
     }
     if p.region.is_empty() {
         p.region = "local-1".into();
@@ -149,6 +158,7 @@ fn from_data_dir(dir: &Path) -> Result<Profile> {
         access_key_secret: creds.access_key_secret.clone(),
         region: ep["Region"].as_str().unwrap_or("local-1").to_string(),
         ca_file: Some(dir.canonicalize()?.join("ca.pem")),
+        oss_endpoint: ep["OssHttps"].as_str().map(str::to_string),
     })
 }
 

@@ -3,4 +3,5 @@
 pub mod admin;
 pub mod call;
 pub mod configure;
+pub mod oss;
 pub mod output;

@@ -1,0 +1,289 @@
+//! OSS against the real binary: crashes (`kill -9` during PUT, multipart completion and delete,
+//! repeatedly), a lost replica directory, a flipped byte, and the `nimbus oss` CLI.
+
+mod common;
+
+use common::{Region, bin};
+use md5::{Digest, Md5};
+use nimbus::oss_client::OssClient;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+fn client(r: &Region) -> OssClient {
+    let c = r.creds();
+    OssClient::new(&r.oss_http, &c.access_key_id, &c.access_key_secret, None).expect("client")
+}
+
+/// A small deterministic generator (no need for cryptographic randomness here).
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| self.next() as u8).collect()
+    }
+}
+
+fn md5_hex(b: &[u8]) -> String {
+    hex::encode(Md5::digest(b))
+}
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = vec![];
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    Put { key: String, md5: String },
+    Delete { key: String },
+}
+
+/// PUTs, multipart uploads and deletes until the region dies; records each operation before it
+/// is sent and whether it was acknowledged.
+fn load(c: OssClient, bucket: String, round: u32, log: Arc<Mutex<Vec<(Op, bool)>>>, stop: Arc<AtomicBool>) {
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ u64::from(round + 1));
+    for i in 0.. {
+        if stop.load(Ordering::Relaxed) {
+            return;
+        }
+        let acked_keys: Vec<String> = log
+            .lock()
+            .expect("log")
+            .iter()
+            .filter_map(|(op, ok)| match op {
+                Op::Put { key, .. } if *ok => Some(key.clone()),
+                _ => None,
+            })
+            .collect();
+        let choice = rng.below(4);
+        let (op, result) = if choice == 3 && !acked_keys.is_empty() {
+            let key = acked_keys[rng.below(acked_keys.len() as u64) as usize].clone();
+            let op = Op::Delete { key: key.clone() };
+            log.lock().expect("log").push((op.clone(), false));
+            (op, c.request("DELETE", Some(&bucket), Some(&key), &[], &[], &[]).and_then(|r| r.ok()))
+        } else if choice == 2 {
+            let key = format!("mp-{round}-{i}");
+            let n = 200_000 + rng.below(600_000) as usize;
+            let data = rng.bytes(n);
+            let op = Op::Put { key: key.clone(), md5: md5_hex(&data) };
+            log.lock().expect("log").push((op.clone(), false));
+            (op, c.multipart_upload(&bucket, &key, &data[..], 128 << 10, |_| {}))
+        } else {
+            let key = format!("put-{round}-{i}");
+            let n = 1 + rng.below(2 << 20) as usize;
+            let data = rng.bytes(n);
+            let op = Op::Put { key: key.clone(), md5: md5_hex(&data) };
+            log.lock().expect("log").push((op.clone(), false));
+            (op, c.put_object(&bucket, &key, &data).and_then(|r| r.ok()))
+        };
+        if result.is_err() {
+            return; // the region is gone
+        }
+        let mut l = log.lock().expect("log");
+        if let Some(entry) = l.iter_mut().rev().find(|(o, _)| format!("{o:?}") == format!("{op:?}")) {
+            entry.1 = true;
+        }
+    }
+}
+
+#[test]
+fn kill_9_during_puts_multipart_completion_and_deletes_loses_nothing_acknowledged() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("data");
+    let bucket = "crash-test".to_string();
+    let log: Arc<Mutex<Vec<(Op, bool)>>> = Arc::new(Mutex::new(vec![]));
+    let mut rng = Rng(42);
+    {
+        let r = Region::start(&dir, &[]);
+        client(&r).request("PUT", Some(&bucket), None, &[], &[], &[]).expect("mb").ok().expect("mb ok");
+        r.stop();
+    }
+    for round in 0..4 {
+        let r = Region::start(&dir, &[]);
+        let stop = Arc::new(AtomicBool::new(false));
+        let worker = {
+            let (c, b, l, s) = (client(&r), bucket.clone(), log.clone(), stop.clone());
+            std::thread::spawn(move || load(c, b, round, l, s))
+        };
+        std::thread::sleep(Duration::from_millis(400 + rng.below(1200)));
+        r.kill9();
+        stop.store(true, Ordering::Relaxed);
+        worker.join().expect("worker");
+    }
+    let r = Region::start(&dir, &[]);
+    let c = client(&r);
+    let log = log.lock().expect("log").clone();
+    assert!(log.iter().filter(|(_, ok)| *ok).count() > 8, "the load made progress: {}", log.len());
+    // The final expected state of each key, from the log.
+    let mut expect: std::collections::BTreeMap<String, (Option<String>, bool)> = Default::default();
+    for (op, acked) in &log {
+        match op {
+            Op::Put { key, md5 } => {
+                expect.insert(key.clone(), (Some(md5.clone()), *acked));
+            }
+            Op::Delete { key } => {
+                let md5 = expect.get(key).and_then(|e| e.0.clone());
+                // An unacknowledged delete may or may not have happened.
+                expect.insert(key.clone(), (if *acked { None } else { md5 }, *acked));
+            }
+        }
+    }
+    let deleted_unsure: std::collections::BTreeSet<String> = log
+        .iter()
+        .filter_map(|(op, ok)| match op {
+            Op::Delete { key } if !ok => Some(key.clone()),
+            _ => None,
+        })
+        .collect();
+    for (key, (md5, acked)) in &expect {
+        let got = c.get_object(&bucket, key).expect("get");
+        match (md5, acked) {
+            (Some(m), true) if !deleted_unsure.contains(key) => {
+                assert_eq!(got.status, 200, "acknowledged {key} lost: {}", got.text());
+                assert_eq!(&md5_hex(&got.body), m, "acknowledged {key} changed");
+            }
+            (None, true) => assert_eq!(got.status, 404, "deleted {key} came back"),
+            (Some(m), _) => assert!(
+                got.status == 404 || (got.status == 200 && &md5_hex(&got.body) == m),
+                "{key}: a partial or wrong object is visible (status {}, {} bytes)",
+                got.status,
+                got.body.len()
+            ),
+            (None, false) => {}
+        }
+    }
+    // Nothing is listed that was never written whole.
+    let list =
+        c.request("GET", Some(&bucket), None, &[("max-keys", "1000")], &[], &[]).expect("list").ok().expect("ok");
+    for key in list.text().split("<Key>").skip(1).filter_map(|s| s.split("</Key>").next()) {
+        assert!(expect.contains_key(key), "listed {key} was never attempted");
+    }
+    assert!(
+        !files_under(&dir.join("oss")).iter().any(|p| p.extension().is_some_and(|e| e == "tmp")),
+        "crash leftovers are removed on start"
+    );
+    r.stop();
+}
+
+fn nimbus(args: &[&str]) -> std::process::Output {
+    Command::new(bin()).args(args).output().expect("run nimbus")
+}
+
+#[test]
+fn a_lost_replica_directory_and_a_flipped_byte_are_healed() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("data");
+    let r = Region::start(&dir, &[]);
+    let c = client(&r);
+    c.request("PUT", Some("heal"), None, &[], &[], &[]).expect("mb").ok().expect("ok");
+    let mut rng = Rng(7);
+    let big = rng.bytes(3 << 20);
+    let small = rng.bytes(10_000);
+    c.put_object("heal", "big", &big).expect("put").ok().expect("ok");
+    c.put_object("heal", "small", &small).expect("put").ok().expect("ok");
+    let replica = |i: u32| dir.join("oss").join(format!("replica-{i}"));
+
+    // A whole replica directory (a disk) is lost: every read still succeeds.
+    std::fs::remove_dir_all(replica(1)).expect("lose replica 1");
+    assert_eq!(c.get_object("heal", "big").expect("get").body, big);
+    assert_eq!(c.get_object("heal", "small").expect("get").body, small);
+    let out = nimbus(&["oss", "fsck", "--data-dir", dir.to_str().expect("utf8")]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json report");
+    assert_eq!(report["Lost"], serde_json::json!([]));
+    assert!(report["Objects"].as_u64() == Some(2) && report["BlocksChecked"].as_u64() == Some(4), "{report}");
+    let names = |i: u32| -> Vec<PathBuf> {
+        files_under(&replica(i)).iter().map(|p| p.strip_prefix(replica(i)).expect("prefix").to_path_buf()).collect()
+    };
+    assert_eq!(names(1), names(0), "fsck restored every replica file");
+    for n in names(0) {
+        assert_eq!(std::fs::read(replica(0).join(&n)).expect("r0"), std::fs::read(replica(1).join(&n)).expect("r1"));
+    }
+
+    // One byte flipped in the replica read first: detected, the right bytes served, repaired.
+    let victim = files_under(&replica(0))
+        .into_iter()
+        .max_by_key(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+        .expect("a file");
+    let mut bytes = std::fs::read(&victim).expect("read");
+    bytes[1_500_000] ^= 0x40;
+    std::fs::write(&victim, &bytes).expect("rot");
+    let got = c.get_object("heal", "big").expect("get");
+    assert_eq!(got.status, 200);
+    assert!(got.body == big, "the correct bytes are served despite the flipped byte");
+    let twin = replica(2).join(victim.strip_prefix(replica(0)).expect("prefix"));
+    assert_eq!(
+        std::fs::read(&victim).expect("read"),
+        std::fs::read(&twin).expect("read"),
+        "the bad replica was repaired"
+    );
+    r.stop();
+}
+
+#[test]
+fn the_cli_makes_buckets_copies_lists_presigns_and_removes() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("data");
+    let r = Region::start(&dir, &[]);
+    let cfg = tmp.path().join("cli.toml");
+    let run = |args: &[&str]| {
+        let out = Command::new(bin()).args(args).env("NIMBUS_CLI_CONFIG", &cfg).output().expect("run");
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    run(&["configure", "--from-data-dir", dir.to_str().expect("utf8")]);
+    run(&["oss", "mb", "oss://cli-bucket"]);
+    assert!(run(&["oss", "ls"]).contains("oss://cli-bucket"));
+    let src = tmp.path().join("file.bin");
+    let data = Rng(3).bytes(5 << 20);
+    std::fs::write(&src, &data).expect("write");
+    // Over HTTPS (the profile's endpoint), in 1 MiB parts.
+    run(&[
+        "oss",
+        "cp",
+        src.to_str().expect("utf8"),
+        "oss://cli-bucket/dir/",
+        "--multipart-threshold-mib",
+        "1",
+        "--part-size-mib",
+        "1",
+    ]);
+    let listing = run(&["oss", "ls", "oss://cli-bucket/dir/"]);
+    assert!(
+        listing.contains("oss://cli-bucket/dir/file.bin") && listing.contains(&(5u64 << 20).to_string()),
+        "{listing}"
+    );
+    let back = tmp.path().join("back.bin");
+    run(&["oss", "cp", "oss://cli-bucket/dir/file.bin", back.to_str().expect("utf8"), "--part-size-mib", "2"]);
+    assert!(std::fs::read(&back).expect("read") == data, "downloaded bytes equal the upload");
+    let url = run(&["oss", "presign", "oss://cli-bucket/dir/file.bin", "--expires", "60"]);
+    assert!(url.contains("Signature="), "{url}");
+    run(&["oss", "cp", "oss://cli-bucket/dir/file.bin", "oss://cli-bucket/copy.bin"]);
+    assert!(run(&["oss", "ls", "oss://cli-bucket", "--dir"]).contains("oss://cli-bucket/dir/"));
+    run(&["oss", "rm", "oss://cli-bucket/", "--recursive", "--bucket"]);
+    assert!(!run(&["oss", "ls"]).contains("oss://cli-bucket"));
+    r.stop();
+}
