@@ -536,3 +536,55 @@ def test_every_oss_call_is_an_actiontrail_event(region, bucket):
     r.set_LookupAttributes([{"Key": "EventName", "Value": "PutObject"}])
     events = rpc(region, r)["Events"]
     assert any(f"{bucket.bucket_name}/audited.txt" in json.dumps(e) for e in events)
+
+
+# ---------------------------------------------------------------- CORS, static website, virtual hosts
+
+def test_cors_preflight_and_response_headers(region, bucket):
+    cors = oss2.models.CorsRule(allowed_origins=["https://*.example.com"], allowed_methods=["GET", "PUT"],
+                                allowed_headers=["x-oss-*", "content-type"], expose_headers=["ETag"],
+                                max_age_seconds=120)
+    bucket.put_bucket_cors(oss2.models.BucketCors([cors]))
+    url = f"{region.oss_http}/{bucket.bucket_name}/page.txt"
+    pre = urllib.request.Request(url, method="OPTIONS", headers={
+        "Origin": "https://app.example.com", "Access-Control-Request-Method": "PUT",
+        "Access-Control-Request-Headers": "x-oss-meta-a, content-type"})
+    r = urllib.request.urlopen(pre)
+    assert r.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
+    assert "PUT" in r.headers["Access-Control-Allow-Methods"] and r.headers["Access-Control-Max-Age"] == "120"
+    for origin, method in [("https://evil.com", "GET"), ("https://app.example.com", "DELETE")]:
+        bad = urllib.request.Request(url, method="OPTIONS", headers={"Origin": origin, "Access-Control-Request-Method": method})
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(bad)
+        assert e.value.code == 403
+    bucket.put_object("page.txt", b"hi")
+    got = bucket.get_object("page.txt", headers={"Origin": "https://app.example.com"})
+    assert got.headers["Access-Control-Allow-Origin"] == "https://app.example.com"
+    assert got.headers["Access-Control-Expose-Headers"] == "ETag"
+    assert "Access-Control-Allow-Origin" not in bucket.get_object("page.txt", headers={"Origin": "https://evil.com"}).headers
+
+
+def test_static_website_index_and_error_documents(region, bucket):
+    bucket.put_object("index.html", b"<h1>home</h1>", headers={"Content-Type": "text/html"})
+    bucket.put_object("docs/index.html", b"<h1>docs</h1>", headers={"Content-Type": "text/html"})
+    bucket.put_object("404.html", b"<h1>not here</h1>", headers={"Content-Type": "text/html"})
+    bucket.put_bucket_website(oss2.models.BucketWebsite("index.html", "404.html"))
+    bucket.put_bucket_acl(oss2.BUCKET_ACL_PUBLIC_READ)
+    base = f"{region.oss_http}/{bucket.bucket_name}"
+    assert urllib.request.urlopen(base + "/").read() == b"<h1>home</h1>"
+    assert urllib.request.urlopen(base + "/docs/").read() == b"<h1>docs</h1>"
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(base + "/missing.html")
+    assert e.value.code == 404 and e.value.read() == b"<h1>not here</h1>"
+    # Signed requests are API calls, not website visits: the listing is a listing.
+    assert "index.html" in [o.key for o in bucket.list_objects().object_list]
+
+
+def test_virtual_host_addressing(region, bucket):
+    import http.client
+    bucket.put_object("vhost.txt", b"by host name", headers={"x-oss-object-acl": "public-read"})
+    host, port = region.oss_http[len("http://"):].split(":")
+    conn = http.client.HTTPConnection(host, int(port))
+    conn.request("GET", "/vhost.txt", headers={"Host": f"{bucket.bucket_name}.oss.local-1.nimbus.internal:{port}"})
+    r = conn.getresponse()
+    assert (r.status, r.read()) == (200, b"by host name")

@@ -95,17 +95,21 @@ fn small(args: &[String]) -> Result<()> {
     let size: usize = arg(args, "--size").map(|s| s.parse()).transpose()?.unwrap_or(4096);
     let data = Arc::new(pseudo_random(size, 11));
     let mut line = format!("{size} B objects, {clients:>2} clients:");
+    // GET and HEAD read back the keys each client PUT.
+    let written: Arc<Vec<AtomicU64>> = Arc::new((0..clients).map(|_| AtomicU64::new(0)).collect());
     for op in ["PUT", "GET", "HEAD"] {
         let done = Arc::new(AtomicU64::new(0));
         let deadline = Instant::now() + Duration::from_secs(secs);
         let threads: Vec<_> = (0..clients)
             .map(|t| {
-                let (c, bucket, data, done) = (client(args), bucket.clone(), data.clone(), done.clone());
+                let (c, bucket, data, done, written) =
+                    (client(args), bucket.clone(), data.clone(), done.clone(), written.clone());
                 std::thread::spawn(move || -> Result<()> {
                     let c = c?;
                     let mut i = 0u64;
                     while Instant::now() < deadline {
-                        let key = format!("small-{t}-{}", i % 1000);
+                        let n = if op == "PUT" { 1000 } else { written[t].load(Ordering::Relaxed).clamp(1, 1000) };
+                        let key = format!("small-{t}-{}", i % n);
                         let r = match op {
                             "PUT" => c.put_object(&bucket, &key, &data)?,
                             "GET" => c.get_object(&bucket, &key)?,
@@ -113,6 +117,9 @@ fn small(args: &[String]) -> Result<()> {
                         };
                         r.ok()?;
                         done.fetch_add(1, Ordering::Relaxed);
+                        if op == "PUT" {
+                            written[t].fetch_max(i + 1, Ordering::Relaxed);
+                        }
                         i += 1;
                     }
                     Ok(())

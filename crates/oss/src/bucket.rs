@@ -268,8 +268,10 @@ impl Oss {
                 };
                 let text = body_str(req)?.to_string();
                 let doc = xml::parse(&text, root)?;
-                if op == "PutBucketLifecycle" {
-                    crate::lifecycle::parse_rules(&doc)?;
+                match op {
+                    "PutBucketLifecycle" => drop(crate::lifecycle::parse_rules(&doc)?),
+                    "PutBucketCors" => drop(crate::cors::parse(&text)?),
+                    _ => drop(crate::website::parse(&text)?),
                 }
                 self.update_config(name, |c| {
                     let slot = match op {

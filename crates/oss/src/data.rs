@@ -57,12 +57,19 @@ fn engine_err(e: EngineError) -> ApiError {
 pub async fn write(engine: &Arc<Engine>, data: bytes::Bytes, key: Option<[u8; 32]>) -> Result<Written, ApiError> {
     let engine = engine.clone();
     tokio::task::spawn_blocking(move || {
-        let crc64 = CRC64.checksum(&data);
-        let md5: [u8; 16] = Md5::digest(&data).into();
         let size = data.len() as u64;
-        let (stored, salt) = match key {
-            None => (engine.put(&data[..]).map_err(engine_err)?, None),
+        let (stored, salt, crc64, md5) = match key {
+            // The engine's checksums are over these very bytes: no second pass.
+            None => {
+                let stored = engine.put(&data[..]).map_err(engine_err)?;
+                let md5: [u8; 16] =
+                    hex::decode(&stored.md5).ok().and_then(|m| m.try_into().ok()).ok_or_else(ApiError::internal)?;
+                let crc64 = stored.crc64;
+                (stored, None, crc64, md5)
+            }
             Some(k) => {
+                let crc64 = CRC64.checksum(&data);
+                let md5: [u8; 16] = Md5::digest(&data).into();
                 let mut s = [0u8; 16];
                 rand::rng().fill_bytes(&mut s);
                 let salt = hex::encode(s);
@@ -75,7 +82,7 @@ pub async fn write(engine: &Arc<Engine>, data: bytes::Bytes, key: Option<[u8; 32
                 for (i, c) in chunks.enumerate() {
                     sealed.extend(nimbus_kms::envelope::seal(&k, &aad(&salt, i as u64, count), c));
                 }
-                (engine.put(&sealed[..]).map_err(engine_err)?, Some(salt))
+                (engine.put(&sealed[..]).map_err(engine_err)?, Some(salt), crc64, md5)
             }
         };
         Ok(Written { segment: Segment { stored, size, salt }, crc64, md5 })

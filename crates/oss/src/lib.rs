@@ -11,6 +11,7 @@
 
 mod access;
 mod bucket;
+mod cors;
 pub mod crc64;
 mod data;
 pub mod engine;
@@ -22,10 +23,12 @@ pub mod names;
 mod object;
 pub mod scrub;
 mod service;
+mod website;
 mod xml;
 
 pub use engine::{Engine, EngineError, FsckReport, StoredObject};
 pub use service::Oss;
 
-/// CRC-64/XZ, the checksum OSS reports in `x-oss-hash-crc64ecma`.
-pub const CRC64: crc::Crc<u64> = crc::Crc::<u64>::new(&crc::CRC_64_XZ);
+/// CRC-64/XZ, the checksum OSS reports in `x-oss-hash-crc64ecma`. Slice-by-16 tables: several
+/// times faster than the byte-wise default, and every byte of every upload passes through it.
+pub const CRC64: crc::Crc<u64, crc::Table<16>> = crc::Crc::<u64, crc::Table<16>>::new(&crc::CRC_64_XZ);

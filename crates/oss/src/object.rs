@@ -21,16 +21,15 @@ pub(crate) fn quoted(etag: &str) -> String {
     format!("\"{etag}\"")
 }
 
-/// Checks `Content-MD5` against the body: `InvalidDigest` when it does not match.
-pub(crate) fn check_content_md5(req: &ObjectRequest) -> Result<[u8; 16], ApiError> {
-    let md5: [u8; 16] = Md5::digest(&req.body).into();
+/// Checks `Content-MD5` (when sent) against the body: `InvalidDigest` when it does not match.
+pub(crate) fn check_content_md5(req: &ObjectRequest) -> Result<(), ApiError> {
     if let Some(v) = req.header("content-md5") {
         let given = base64::engine::general_purpose::STANDARD.decode(v.trim()).unwrap_or_default();
-        if given != md5 {
+        if given[..] != Md5::digest(&req.body)[..] {
             return Err(err(400, "InvalidDigest", "The Content-MD5 you specified is not valid."));
         }
     }
-    Ok(md5)
+    Ok(())
 }
 
 pub(crate) fn check_size(oss: &Oss, len: usize) -> Result<(), ApiError> {
@@ -218,7 +217,7 @@ impl Oss {
         let b = self.bucket(bucket).await?;
         let cfg = Self::config(&b)?;
         check_size(self, req.body.len())?;
-        let md5 = check_content_md5(req)?;
+        check_content_md5(req)?;
         let mut meta = meta_from_request(req, &b.account_id, &cfg.storage_class)?;
         let forbid_overwrite = req.header("x-oss-forbid-overwrite").is_some_and(|v| v.eq_ignore_ascii_case("true"));
         if forbid_overwrite && self.store.get_object_row(bucket, key).await.map_err(store_err)?.is_some() {
@@ -226,7 +225,7 @@ impl Oss {
         }
         let sse = self.new_sse(req, &b.account_id, bucket, &cfg).await?;
         let written = data::write(&self.engine, req.body.clone(), sse.as_ref().map(|s| s.1)).await?;
-        debug_assert_eq!(written.md5, md5);
+        let md5 = written.md5;
         meta.crc64 = written.crc64;
         meta.segments = vec![written.segment];
         meta.sse = sse.map(|s| s.0);

@@ -310,6 +310,10 @@ impl ObjectService for Oss {
             };
         };
         names::check_bucket(bucket)?;
+        if m == "OPTIONS" {
+            // A browser's CORS preflight: no credentials by design; the bucket's CORS rules decide.
+            return Ok(op("OptionObject", "oss:OptionObject", Read));
+        }
         let q = |n: &str| req.has_query(n);
         let Some(key) = &req.key else {
             for (sub, [put, get, del]) in BUCKET_CONFIGS {
@@ -441,12 +445,40 @@ impl ObjectService for Oss {
                 bucket_missing: false,
                 resource,
                 bucket_policy,
-                acl_allows: acl_applies && access::acl_allows(&cfg.acl, object_acl.as_deref(), op.access),
+                acl_allows: op.name == "OptionObject"
+                    || (acl_applies && access::acl_allows(&cfg.acl, object_acl.as_deref(), op.access)),
             })
         })
     }
 
     fn handle<'a>(
+        &'a self,
+        op: &'a ObjectOp,
+        req: ObjectRequest,
+        caller: Option<&'a Caller>,
+    ) -> BoxFut<'a, Result<ObjectResponse, ApiError>> {
+        Box::pin(async move {
+            if op.name == "OptionObject" {
+                return self.preflight(&req).await;
+            }
+            let origin = req.header("origin").map(str::to_string);
+            let (bucket, method) = (req.bucket.clone(), req.method.clone());
+            let mut result = if caller.is_none() && matches!(op.name, "ListObjects" | "GetObject" | "HeadObject") {
+                self.website(op, req).await
+            } else {
+                self.dispatch(op, req, caller).await
+            };
+            if let (Ok(resp), Some(origin), Some(bucket)) = (result.as_mut(), origin, bucket) {
+                resp.headers.extend(self.cors_headers(&bucket, &origin, &method).await);
+            }
+            result
+        })
+    }
+}
+
+impl Oss {
+    /// Runs the operation.
+    pub(crate) fn dispatch<'a>(
         &'a self,
         op: &'a ObjectOp,
         req: ObjectRequest,
@@ -491,6 +523,87 @@ impl ObjectService for Oss {
                 _ => Err(err(501, "NotImplemented", format!("{} is not implemented.", op.name))),
             }
         })
+    }
+
+    /// `OPTIONS`: answers a CORS preflight from the bucket's rules.
+    async fn preflight(&self, req: &ObjectRequest) -> Result<ObjectResponse, ApiError> {
+        let forbidden = || err(403, "AccessForbidden", "CORSResponse: This CORS request is not allowed.");
+        let b = self.bucket(req.bucket.as_deref().unwrap_or_default()).await?;
+        let cfg = Self::config(&b)?;
+        let (Some(origin), Some(method)) = (req.header("origin"), req.header("access-control-request-method")) else {
+            return Err(err(400, "InvalidArgument", "A preflight needs Origin and Access-Control-Request-Method."));
+        };
+        let rules = match &cfg.cors {
+            Some(text) => crate::cors::parse(text)?,
+            None => return Err(forbidden()),
+        };
+        let headers: Vec<String> = req
+            .header("access-control-request-headers")
+            .map(|h| h.split(',').map(|x| x.trim().to_ascii_lowercase()).filter(|x| !x.is_empty()).collect())
+            .unwrap_or_default();
+        let rule = crate::cors::find(&rules, origin, method, &headers).ok_or_else(forbidden)?;
+        let mut r = ObjectResponse::new(200);
+        r.headers = crate::cors::response_headers(rule, origin, true);
+        Ok(r)
+    }
+
+    /// CORS headers for an actual request from `origin`, if a rule of the bucket allows it.
+    async fn cors_headers(&self, bucket: &str, origin: &str, method: &str) -> Vec<(String, String)> {
+        let Ok(Some(b)) = self.store.get_bucket(bucket).await else { return vec![] };
+        let Some(text) = Self::config(&b).ok().and_then(|c| c.cors) else { return vec![] };
+        let Ok(rules) = crate::cors::parse(&text) else { return vec![] };
+        crate::cors::find(&rules, origin, method, &[])
+            .map(|r| crate::cors::response_headers(r, origin, false))
+            .unwrap_or_default()
+    }
+
+    /// Static website hosting for anonymous readers: the bucket root and `dir/` serve the index
+    /// document; a missing key serves the error document with 404.
+    async fn website(&self, op: &ObjectOp, mut req: ObjectRequest) -> Result<ObjectResponse, ApiError> {
+        let bucket = req.bucket.clone().unwrap_or_default();
+        let site = match self.bucket(&bucket).await.and_then(|b| Self::config(&b)) {
+            Ok(cfg) => cfg.website.as_deref().and_then(|w| crate::website::parse(w).ok()),
+            Err(e) => return Err(e),
+        };
+        let Some(site) = site else { return self.dispatch(op, req, None).await };
+        let target = match (op.name, &req.key) {
+            ("ListObjects", _) if req.query.is_empty() => Some(site.index.clone()),
+            ("GetObject" | "HeadObject", Some(k)) if k.ends_with('/') => Some(format!("{k}{}", site.index)),
+            ("ListObjects", _) => return self.dispatch(op, req, None).await,
+            _ => None,
+        };
+        let get = ObjectOp {
+            name: if op.name == "HeadObject" { "HeadObject" } else { "GetObject" },
+            ram_action: "oss:GetObject",
+            access: Access::Read,
+        };
+        if let Some(t) = target {
+            req.key = Some(t);
+        }
+        let key = req.key.clone().unwrap_or_default();
+        // The page itself must be readable by everyone (its own ACL may say otherwise).
+        if let Ok(b) = self.bucket(&bucket).await {
+            let acl = self
+                .store
+                .get_object_row(&bucket, &key)
+                .await
+                .ok()
+                .flatten()
+                .and_then(|r| r.meta.get("acl").and_then(Value::as_str).map(str::to_string))
+                .unwrap_or_default();
+            if !self.may_read(None, &req, &b, &key, &acl).await {
+                return Err(err(403, "AccessDenied", "You have no right to access this object."));
+            }
+        }
+        match self.dispatch(&get, req.clone(), None).await {
+            Err(e) if e.code == "NoSuchKey" && site.error.is_some() => {
+                req.key = site.error.clone();
+                let mut r = self.dispatch(&get, req, None).await.map_err(|_| e)?;
+                r.status = 404;
+                Ok(r)
+            }
+            other => other,
+        }
     }
 }
 
