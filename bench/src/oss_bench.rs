@@ -159,6 +159,8 @@ async fn load(args: &[String]) -> Result<()> {
                 etag: "D41D8CD98F00B204E9800998ECF8427E".into(),
                 last_modified: 0,
                 meta: meta.clone(),
+                version_id: "null".into(),
+                seq: 0,
             })
             .collect();
         store.put_object_rows(&rows).await?;

@@ -306,15 +306,19 @@ impl Oss {
             "GetBucketTags" => return Ok(tagging_response(&cfg.tags)),
             "PutBucketVersioning" => {
                 let doc = xml::parse(body_str(req)?, "VersioningConfiguration")?;
-                let status = xml::child_text(doc.root_element(), "Status").unwrap_or("");
-                return Err(match status {
-                    "Enabled" | "Suspended" => err(
-                        501,
-                        "NotImplemented",
-                        "Versioning is not available yet in Nimbus: buckets keep one version per key.",
-                    ),
-                    _ => xml::malformed("Status must be Enabled or Suspended"),
-                });
+                let status = xml::child_text(doc.root_element(), "Status").unwrap_or("").to_string();
+                if status != "Enabled" && status != "Suspended" {
+                    return Err(xml::malformed("Status must be Enabled or Suspended"));
+                }
+                self.update_config(name, |c| {
+                    // Once enabled, versioning can be suspended but never turned off again.
+                    if c.versioning.is_none() && status == "Suspended" {
+                        return Ok(());
+                    }
+                    c.versioning = Some(status.clone());
+                    Ok(())
+                })
+                .await?;
             }
             "GetBucketVersioning" => {
                 let status = cfg.versioning.as_deref().map(|v| el("Status", v)).unwrap_or_default();

@@ -62,6 +62,7 @@ impl Oss {
                 let cfg = Self::config(b)?;
                 let Some(text) = &cfg.lifecycle else { continue };
                 let Ok(doc) = roxmltree::Document::parse(text) else { continue };
+                let mode = crate::service::versioning(&cfg);
                 for rule in parse_rules(&doc)?.into_iter().filter(|r| r.enabled) {
                     let cutoff = match (rule.days, rule.created_before) {
                         (Some(d), _) => now_ms - i64::from(d) * 86_400_000,
@@ -75,16 +76,10 @@ impl Oss {
                             .list_objects(&b.name, &rule.prefix, &from, "", 1000)
                             .await
                             .map_err(crate::service::store_err)?;
+                        // Expiring in a versioned bucket leaves a delete marker, as a DELETE would.
                         for o in page.objects.iter().filter(|o| o.last_modified < cutoff) {
-                            if let Some(old) = self
-                                .store
-                                .delete_object_row(&b.name, &o.key)
-                                .await
-                                .map_err(crate::service::store_err)?
-                            {
-                                self.free_row(&old).await;
-                                expired += 1;
-                            }
+                            self.delete_key(&b.name, &o.key, None, mode).await?;
+                            expired += 1;
                         }
                         match page.next_marker {
                             Some(n) => from = n,

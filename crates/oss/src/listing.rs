@@ -106,3 +106,69 @@ impl Oss {
         Ok(ObjectResponse::xml(body))
     }
 }
+
+impl Oss {
+    /// ListObjectVersions: every version and delete marker, keys in order, newest first.
+    pub(crate) async fn list_versions(&self, req: &ObjectRequest) -> Result<ObjectResponse, ApiError> {
+        let (bucket, _) = bk(req);
+        let b = self.bucket(bucket).await?;
+        let prefix = req.query("prefix").unwrap_or("");
+        let delimiter = req.query("delimiter").unwrap_or("");
+        let key_marker = req.query("key-marker").unwrap_or("");
+        let vid_marker = req.query("version-id-marker").unwrap_or("");
+        let max: usize = req.query("max-keys").and_then(|m| m.parse().ok()).unwrap_or(1000).clamp(1, 1000);
+        let url = req.query("encoding-type") == Some("url");
+        let enc = |s: &str| if url { url_encode(s) } else { s.to_string() };
+        let l = self
+            .store
+            .list_object_versions(bucket, prefix, key_marker, vid_marker, delimiter, max)
+            .await
+            .map_err(store_err)?;
+        let truncated = l.next.is_some();
+        let mut body = format!(
+            "{HEADER}<ListVersionsResult{}>{}{}{}{}{}{}",
+            root_attrs(req),
+            el("Name", bucket),
+            el("Prefix", enc(prefix)),
+            el("KeyMarker", enc(key_marker)),
+            el("VersionIdMarker", vid_marker),
+            el("MaxKeys", max.to_string()),
+            el("Delimiter", enc(delimiter)),
+        );
+        if url {
+            body += &el("EncodingType", "url");
+        }
+        body += &format!("<IsTruncated>{truncated}</IsTruncated>");
+        if let Some((k, v)) = &l.next {
+            body += &el("NextKeyMarker", enc(k));
+            body += &el("NextVersionIdMarker", v.as_deref().unwrap_or(""));
+        }
+        let owner = format!("<Owner>{}{}</Owner>", el("ID", &b.account_id), el("DisplayName", &b.account_id));
+        for e in &l.entries {
+            let common = format!(
+                "{}{}<IsLatest>{}</IsLatest>{}",
+                el("Key", enc(&e.row.key)),
+                el("VersionId", &e.row.version_id),
+                e.is_latest,
+                el("LastModified", iso(e.row.last_modified))
+            );
+            if e.delete_marker {
+                body += &format!("<DeleteMarker>{common}{owner}</DeleteMarker>");
+            } else {
+                let meta: ObjectMeta = serde_json::from_value(e.row.meta.clone()).unwrap_or_default();
+                body += &format!(
+                    "<Version>{common}{}{}{}{}{owner}</Version>",
+                    el("ETag", quoted(&e.row.etag)),
+                    el("Type", if meta.object_type.is_empty() { "Normal" } else { &meta.object_type }),
+                    el("Size", e.row.size.to_string()),
+                    el("StorageClass", if meta.storage_class.is_empty() { "Standard" } else { &meta.storage_class }),
+                );
+            }
+        }
+        for p in &l.common_prefixes {
+            body += &format!("<CommonPrefixes>{}</CommonPrefixes>", el("Prefix", enc(p)));
+        }
+        body += "</ListVersionsResult>";
+        Ok(ObjectResponse::xml(body))
+    }
+}

@@ -152,7 +152,7 @@ impl Oss {
 
     pub(crate) async fn complete_upload(&self, req: &ObjectRequest) -> Result<ObjectResponse, ApiError> {
         let (bucket, key) = bk(req);
-        self.bucket(bucket).await?;
+        let mode = crate::service::versioning(&Self::config(&self.bucket(bucket).await?)?);
         let (u, um) = self.upload(req).await?;
         let stored = self.all_parts(&u.upload_id).await?;
         // The parts the client lists, in its order, each with the ETag it got.
@@ -213,13 +213,13 @@ impl Oss {
         }
         meta.crc64 = crc;
         let etag = format!("{}-{}", hex::encode_upper(md5s.finalize()), chosen.len());
-        let row = row_of(bucket, key, size, etag.clone(), &meta)?;
-        let old = match self.store.complete_upload(&u.upload_id, &row).await {
-            Ok(old) => old,
+        let row = row_of(bucket, key, size, etag.clone(), &meta, mode)?;
+        let freed = match self.store.complete_upload(&u.upload_id, &row, mode).await {
+            Ok(freed) => freed,
             Err(StoreError::NotFound) => return Err(no_such_upload()),
             Err(e) => return Err(store_err(e)),
         };
-        if let Some(old) = old {
+        for old in freed {
             self.free_row(&old).await;
         }
         // Parts uploaded but left out of the object.

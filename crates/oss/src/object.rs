@@ -4,7 +4,7 @@
 use crate::bucket::{acl_xml, parse_tagging, tagging_response};
 use crate::data::{self, Segment};
 use crate::model::{KEPT_HEADERS, OBJECT_ACLS, ObjectMeta, check_acl, parse_tagging_header};
-use crate::service::{Oss, err, root_attrs, store_err};
+use crate::service::{Oss, err, new_version_id, next_seq, no_such_key, root_attrs, store_err, versioning};
 use crate::xml::{self, HEADER, el, http_date, iso};
 use base64::Engine as _;
 use md5::{Digest as _, Md5};
@@ -12,6 +12,7 @@ use nimbus_api::{ApiError, Caller, ObjectRequest, ObjectResponse};
 use nimbus_core::clock::now_millis;
 use nimbus_store::StoreError;
 use nimbus_store::objects::ObjectRow;
+use nimbus_store::versions::Versioning;
 
 pub(crate) fn bk(req: &ObjectRequest) -> (&str, &str) {
     (req.bucket.as_deref().unwrap_or_default(), req.key.as_deref().unwrap_or_default())
@@ -88,6 +89,7 @@ pub(crate) fn row_of(
     size: u64,
     etag: String,
     meta: &ObjectMeta,
+    mode: Versioning,
 ) -> Result<ObjectRow, ApiError> {
     Ok(ObjectRow {
         bucket: bucket.to_string(),
@@ -96,7 +98,14 @@ pub(crate) fn row_of(
         etag,
         last_modified: now_millis(),
         meta: serde_json::to_value(meta).map_err(|_| ApiError::internal())?,
+        version_id: new_version_id(mode),
+        seq: next_seq(),
     })
+}
+
+/// `x-oss-version-id` for buckets that have (had) versioning.
+pub(crate) fn version_header(mode: Versioning, row: &ObjectRow) -> Vec<(String, String)> {
+    if mode == Versioning::Off { vec![] } else { vec![("x-oss-version-id".into(), row.version_id.clone())] }
 }
 
 fn sse_headers(meta: &ObjectMeta) -> Vec<(String, String)> {
@@ -230,22 +239,29 @@ impl Oss {
         meta.segments = vec![written.segment];
         meta.sse = sse.map(|s| s.0);
         let etag = hex::encode_upper(md5);
-        let row = row_of(bucket, key, req.body.len() as u64, etag.clone(), &meta)?;
-        self.commit_row(&row, &meta.segments).await?;
+        let mode = versioning(&cfg);
+        let row = row_of(bucket, key, req.body.len() as u64, etag.clone(), &meta, mode)?;
+        self.commit_row(&row, &meta.segments, mode).await?;
         let mut resp = ObjectResponse::new(200)
             .with_header("etag", quoted(&etag))
             .with_header("x-oss-hash-crc64ecma", meta.crc64.to_string())
             .with_header("content-md5", base64::engine::general_purpose::STANDARD.encode(md5));
         resp.headers.extend(sse_headers(&meta));
+        resp.headers.extend(version_header(mode, &row));
         Ok(resp)
     }
 
     /// Makes `row` the object's metadata and frees what it replaced. If the metadata write fails,
     /// the new data is freed instead: nothing half-written stays visible or allocated.
-    pub(crate) async fn commit_row(&self, row: &ObjectRow, new_segments: &[Segment]) -> Result<(), ApiError> {
-        match self.store.put_object_row(row).await {
-            Ok(old) => {
-                if let Some(old) = old {
+    pub(crate) async fn commit_row(
+        &self,
+        row: &ObjectRow,
+        new_segments: &[Segment],
+        mode: Versioning,
+    ) -> Result<(), ApiError> {
+        match self.store.put_object_versioned(row, mode).await {
+            Ok(freed) => {
+                for old in freed {
                     self.free_row(&old).await;
                 }
                 Ok(())
@@ -264,9 +280,10 @@ impl Oss {
     }
 
     pub(crate) async fn get_object(&self, req: &ObjectRequest, op: &str) -> Result<ObjectResponse, ApiError> {
-        let (bucket, key) = bk(req);
-        self.bucket(bucket).await?;
-        let (row, meta) = self.object(bucket, key).await?;
+        let (bucket, _) = bk(req);
+        let b = self.bucket(bucket).await?;
+        let mode = versioning(&Self::config(&b)?);
+        let (row, meta) = self.version(req, mode).await?;
         let size = row.size as u64;
         if op == "GetObjectMeta" {
             return Ok(ObjectResponse::new(200)
@@ -276,6 +293,7 @@ impl Oss {
         }
         check_conditions(req, &row, "", true)?;
         let mut headers = object_headers(&row, &meta);
+        headers.extend(version_header(mode, &row));
         for (param, header) in [
             ("response-content-type", "content-type"),
             ("response-content-language", "content-language"),
@@ -309,11 +327,93 @@ impl Oss {
 
     pub(crate) async fn delete_object(&self, req: &ObjectRequest) -> Result<ObjectResponse, ApiError> {
         let (bucket, key) = bk(req);
-        self.bucket(bucket).await?;
-        if let Some(old) = self.store.delete_object_row(bucket, key).await.map_err(store_err)? {
-            self.free_row(&old).await;
+        let b = self.bucket(bucket).await?;
+        let mode = versioning(&Self::config(&b)?);
+        let (headers, _) = self.delete_key(bucket, key, req.query("versionId"), mode).await?;
+        Ok(ObjectResponse { status: 204, headers, body: Default::default() })
+    }
+
+    /// Deletes a key (a delete marker when versioning) or one version of it; returns the
+    /// response headers and, for DeleteMultipleObjects, (version id, delete marker id).
+    pub(crate) async fn delete_key(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        mode: Versioning,
+    ) -> Result<(Vec<(String, String)>, (Option<String>, Option<String>)), ApiError> {
+        let mut headers = vec![];
+        match version_id {
+            Some(vid) => {
+                if let Some((row, marker)) =
+                    self.store.delete_object_version(bucket, key, vid).await.map_err(store_err)?
+                {
+                    if marker {
+                        headers.push(("x-oss-delete-marker".to_string(), "true".to_string()));
+                    } else {
+                        self.free_row(&row).await;
+                    }
+                }
+                headers.push(("x-oss-version-id".into(), vid.to_string()));
+                Ok((headers, (Some(vid.to_string()), None)))
+            }
+            None => {
+                let marker = ObjectRow {
+                    bucket: bucket.into(),
+                    key: key.into(),
+                    size: 0,
+                    etag: String::new(),
+                    last_modified: now_millis(),
+                    meta: serde_json::json!({}),
+                    version_id: new_version_id(mode),
+                    seq: next_seq(),
+                };
+                let (freed, wrote) = self.store.delete_object_versioned(&marker, mode).await.map_err(store_err)?;
+                for old in freed {
+                    self.free_row(&old).await;
+                }
+                if wrote {
+                    headers.push(("x-oss-delete-marker".into(), "true".into()));
+                    headers.push(("x-oss-version-id".into(), marker.version_id.clone()));
+                    return Ok((headers, (None, Some(marker.version_id))));
+                }
+                Ok((headers, (None, None)))
+            }
         }
-        Ok(ObjectResponse::new(204))
+    }
+
+    /// The version a read names (`versionId`), else the current one. A delete marker reads as
+    /// `NoSuchKey` with `x-oss-delete-marker: true`.
+    pub(crate) async fn version(
+        &self,
+        req: &ObjectRequest,
+        mode: Versioning,
+    ) -> Result<(ObjectRow, ObjectMeta), ApiError> {
+        let (bucket, key) = bk(req);
+        let row = match req.query("versionId") {
+            Some(vid) => match self.store.get_object_version(bucket, key, vid).await.map_err(store_err)? {
+                Some((_, true)) => {
+                    return Err(no_such_key()
+                        .with_header("x-oss-delete-marker", "true")
+                        .with_header("x-oss-version-id", vid));
+                }
+                Some((row, false)) => row,
+                None => return Err(err(404, "NoSuchVersion", "The specified version does not exist.")),
+            },
+            None => match self.store.get_object_row(bucket, key).await.map_err(store_err)? {
+                Some(row) => row,
+                None if mode != Versioning::Off => {
+                    let e = no_such_key();
+                    return Err(match self.store.latest_delete_marker(bucket, key).await.map_err(store_err)? {
+                        Some(vid) => e.with_header("x-oss-delete-marker", "true").with_header("x-oss-version-id", vid),
+                        None => e,
+                    });
+                }
+                None => return Err(no_such_key()),
+            },
+        };
+        let meta = serde_json::from_value(row.meta.clone()).map_err(|_| ApiError::internal())?;
+        Ok((row, meta))
     }
 
     pub(crate) async fn copy_object(
@@ -353,8 +453,9 @@ impl Oss {
         meta.segments = vec![written.segment];
         meta.sse = sse.map(|s| s.0);
         let etag = if src_meta.object_type == "Normal" { src_row.etag.clone() } else { hex::encode_upper(written.md5) };
-        let row = row_of(bucket, key, src_row.size as u64, etag.clone(), &meta)?;
-        self.commit_row(&row, &meta.segments).await?;
+        let mode = versioning(&cfg);
+        let row = row_of(bucket, key, src_row.size as u64, etag.clone(), &meta, mode)?;
+        self.commit_row(&row, &meta.segments, mode).await?;
         let body = format!(
             "{HEADER}<CopyObjectResult{}>{}{}</CopyObjectResult>",
             root_attrs(req),
@@ -363,6 +464,8 @@ impl Oss {
         );
         let mut resp = ObjectResponse::xml(body).with_header("x-oss-hash-crc64ecma", meta.crc64.to_string());
         resp.headers.extend(sse_headers(&meta));
+        resp.headers.extend(version_header(mode, &row));
+        resp.headers.extend(src_row_version(&src_row));
         Ok(resp)
     }
 
@@ -374,8 +477,12 @@ impl Oss {
         caller: Option<&Caller>,
         range_header: Option<&str>,
     ) -> Result<(ObjectRow, ObjectMeta, Vec<u8>), ApiError> {
-        let raw = req.header("x-oss-copy-source").unwrap_or_default();
-        let raw = raw.split('?').next().unwrap_or_default().trim_start_matches('/');
+        let whole = req.header("x-oss-copy-source").unwrap_or_default();
+        let (raw, source_query) = whole.split_once('?').unwrap_or((whole, ""));
+        let raw = raw.trim_start_matches('/');
+        let source_version = form_urlencoded::parse(source_query.as_bytes())
+            .find(|(k, _)| k == "versionId")
+            .map(|(_, v)| v.into_owned());
         let (sb, sk) =
             raw.split_once('/').ok_or_else(|| err(400, "InvalidArgument", "x-oss-copy-source must be /bucket/key."))?;
         let sk = percent_encoding::percent_decode_str(sk)
@@ -383,7 +490,16 @@ impl Oss {
             .map_err(|_| err(400, "InvalidArgument", "x-oss-copy-source is not valid UTF-8."))?
             .to_string();
         let src_bucket = self.bucket(sb).await?;
-        let (row, meta) = self.object(sb, &sk).await?;
+        let (row, meta) = match &source_version {
+            Some(vid) => match self.store.get_object_version(sb, &sk, vid).await.map_err(store_err)? {
+                Some((row, false)) => {
+                    let meta = serde_json::from_value(row.meta.clone()).map_err(|_| ApiError::internal())?;
+                    (row, meta)
+                }
+                _ => return Err(err(404, "NoSuchVersion", "The specified version of the copy source does not exist.")),
+            },
+            None => self.object(sb, &sk).await?,
+        };
         if !self.may_read(caller, req, &src_bucket, &sk, &meta.acl).await {
             return Err(err(403, "AccessDenied", "You have no right to read the copy source."));
         }
@@ -410,6 +526,9 @@ impl Oss {
             .query("position")
             .and_then(|p| p.parse().ok())
             .ok_or_else(|| err(400, "InvalidArgument", "AppendObject needs a numeric position."))?;
+        if versioning(&cfg) != Versioning::Off {
+            return Err(err(400, "InvalidRequest", "AppendObject is not supported in a bucket that has versioning."));
+        }
         check_size(self, req.body.len())?;
         check_content_md5(req)?;
         let existing = self.store.get_object_row(bucket, key).await.map_err(store_err)?;
@@ -449,7 +568,7 @@ impl Oss {
             h.update(written.md5);
             hex::encode_upper(h.finalize())
         };
-        let row = row_of(bucket, key, size + added, etag.clone(), &meta)?;
+        let row = row_of(bucket, key, size + added, etag.clone(), &meta, Versioning::Off)?;
         match self.store.put_object_row_if(&row, expected.as_deref()).await {
             Ok(_) => {}
             Err(e) => {
@@ -531,8 +650,13 @@ impl Oss {
         let text = std::str::from_utf8(&req.body).map_err(|_| xml::malformed("the body is not UTF-8"))?;
         let doc = xml::parse(text, "Delete")?;
         let quiet = xml::child_text(doc.root_element(), "Quiet").is_some_and(|q| q.eq_ignore_ascii_case("true"));
-        let keys: Vec<String> = xml::children(doc.root_element(), "Object")
-            .map(|o| xml::child_text(o, "Key").unwrap_or("").to_string())
+        let keys: Vec<(String, Option<String>)> = xml::children(doc.root_element(), "Object")
+            .map(|o| {
+                (
+                    xml::child_text(o, "Key").unwrap_or("").to_string(),
+                    xml::child_text(o, "VersionId").filter(|v| !v.is_empty()).map(str::to_string),
+                )
+            })
             .collect();
         if keys.is_empty() || keys.len() > 1000 {
             return Err(xml::malformed("between 1 and 1000 <Object> elements are required"));
@@ -542,19 +666,34 @@ impl Oss {
         if url {
             body += &el("EncodingType", "url");
         }
-        for k in &keys {
+        for (k, _) in &keys {
             crate::names::check_key(k)?;
         }
-        for k in keys {
-            if let Some(old) = self.store.delete_object_row(bucket, &k).await.map_err(store_err)? {
-                self.free_row(&old).await;
-            }
+        let mode = versioning(&Self::config(&self.bucket(bucket).await?)?);
+        for (k, vid) in keys {
+            let (_, (version, marker)) = self.delete_key(bucket, &k, vid.as_deref(), mode).await?;
             if !quiet {
-                body += &format!("<Deleted>{}</Deleted>", el("Key", if url { url_encode(&k) } else { k }));
+                body += &format!(
+                    "<Deleted>{}{}{}</Deleted>",
+                    el("Key", if url { url_encode(&k) } else { k }),
+                    version.map(|v| el("VersionId", v)).unwrap_or_default(),
+                    marker
+                        .map(|m| format!("<DeleteMarker>true</DeleteMarker>{}", el("DeleteMarkerVersionId", m)))
+                        .unwrap_or_default(),
+                );
             }
         }
         body += "</DeleteResult>";
         Ok(ObjectResponse::xml(body))
+    }
+}
+
+/// `x-oss-copy-source-version-id` when the source has versions.
+fn src_row_version(row: &ObjectRow) -> Vec<(String, String)> {
+    if row.version_id == nimbus_store::versions::NULL_VERSION {
+        vec![]
+    } else {
+        vec![("x-oss-copy-source-version-id".into(), row.version_id.clone())]
     }
 }
 

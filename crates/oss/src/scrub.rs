@@ -17,18 +17,20 @@ pub async fn scrub(store: &Store, engine: &Arc<Engine>) -> Result<FsckReport, St
         let Some(last) = buckets.last() else { break };
         bucket_marker = last.name.clone();
         for b in &buckets {
-            let mut marker = String::new();
+            // Every version of every key (the current ones included).
+            let (mut key_marker, mut version_marker) = (String::new(), String::new());
             loop {
-                let page = store.list_objects(&b.name, "", &marker, "", 1000).await?;
+                let page = store.list_object_versions(&b.name, "", &key_marker, &version_marker, "", 1000).await?;
                 let stored: Vec<StoredObject> = page
-                    .objects
+                    .entries
                     .iter()
-                    .filter_map(|o| serde_json::from_value::<ObjectMeta>(o.meta.clone()).ok())
+                    .filter(|e| !e.delete_marker)
+                    .filter_map(|e| serde_json::from_value::<ObjectMeta>(e.row.meta.clone()).ok())
                     .flat_map(|m| m.segments.into_iter().map(|s| s.stored))
                     .collect();
                 merge(&mut total, check(engine, stored).await);
-                match page.next_marker {
-                    Some(n) => marker = n,
+                match page.next {
+                    Some((k, v)) => (key_marker, version_marker) = (k, v.unwrap_or_default()),
                     None => break,
                 }
             }

@@ -14,6 +14,7 @@ use nimbus_kms::Envelope;
 use nimbus_store::Store;
 use nimbus_store::buckets::BucketRow;
 use nimbus_store::objects::ObjectRow;
+use nimbus_store::versions::{NULL_VERSION, Versioning};
 use rand::RngCore;
 use serde_json::{Map, Value};
 use std::sync::Arc;
@@ -27,6 +28,46 @@ pub struct Oss {
     pub(crate) region: Arc<Region>,
     /// Largest single PUT / part / append (bytes); bigger uploads use multipart.
     pub(crate) max_object_bytes: u64,
+}
+
+/// The versioning state a bucket's configuration records.
+pub(crate) fn versioning(cfg: &BucketConfig) -> Versioning {
+    match cfg.versioning.as_deref() {
+        Some("Enabled") => Versioning::Enabled,
+        Some("Suspended") => Versioning::Suspended,
+        _ => Versioning::Off,
+    }
+}
+
+/// A new version's order: microseconds since the epoch, strictly increasing in this process.
+pub(crate) fn next_seq() -> i64 {
+    static LAST: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+    let now = nimbus_core::clock::now_millis() * 1000;
+    let mut prev = LAST.load(std::sync::atomic::Ordering::Relaxed);
+    loop {
+        let next = now.max(prev + 1);
+        match LAST.compare_exchange(
+            prev,
+            next,
+            std::sync::atomic::Ordering::Relaxed,
+            std::sync::atomic::Ordering::Relaxed,
+        ) {
+            Ok(_) => return next,
+            Err(p) => prev = p,
+        }
+    }
+}
+
+/// A new object's version id: random when versioning is enabled, `null` otherwise.
+pub(crate) fn new_version_id(mode: Versioning) -> String {
+    match mode {
+        Versioning::Enabled => {
+            let mut b = [0u8; 24];
+            rand::rng().fill_bytes(&mut b);
+            base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, b)
+        }
+        _ => NULL_VERSION.to_string(),
+    }
 }
 
 pub(crate) fn err(status: u16, code: &'static str, message: impl Into<String>) -> ApiError {
@@ -493,11 +534,7 @@ impl Oss {
                 "GetBucketInfo" => self.get_bucket_info(&req).await,
                 "GetBucketLocation" => self.get_bucket_location(&req).await,
                 "ListObjects" | "ListObjectsV2" => self.list_objects(&req, op.name == "ListObjectsV2").await,
-                "ListObjectVersions" => Err(err(
-                    501,
-                    "NotImplemented",
-                    "Versioning is not available yet in Nimbus: buckets keep one version per key.",
-                )),
+                "ListObjectVersions" => self.list_versions(&req).await,
                 "DeleteMultipleObjects" => self.delete_multiple(&req).await,
                 "PutObject" => self.put_object(&req, caller).await,
                 "CopyObject" => self.copy_object(&req, caller).await,

@@ -20,6 +20,8 @@ async fn main() {
                 etag: "e".into(),
                 last_modified: 0,
                 meta: serde_json::json!({}),
+                version_id: "null".into(),
+                seq: 0,
             })
             .collect();
         store.put_object_rows(&rows).await.expect("load");

@@ -164,13 +164,15 @@ impl Store {
         Ok(BucketRow { version: b.version + 1, ..b.clone() })
     }
 
-    /// Deletes an empty bucket (no objects, no uploads in progress). `Conflict` when not empty,
+    /// Deletes an empty bucket (no objects, no old versions or delete markers, no uploads in
+    /// progress). `Conflict` when not empty,
     /// `NotFound` when absent.
     pub async fn delete_bucket(&self, name: &str) -> Result<(), StoreError> {
         let mut tx = self.write_tx().await?;
         let busy = sqlx::query(
             "SELECT (SELECT COUNT(*) FROM (SELECT 1 FROM oss_objects WHERE bucket = $1 LIMIT 1) o) + \
-             (SELECT COUNT(*) FROM (SELECT 1 FROM oss_uploads WHERE bucket = $1 LIMIT 1) u) AS n",
+             (SELECT COUNT(*) FROM (SELECT 1 FROM oss_uploads WHERE bucket = $1 LIMIT 1) u) + \
+             (SELECT COUNT(*) FROM (SELECT 1 FROM oss_versions WHERE bucket = $1 LIMIT 1) v) AS n",
         )
         .bind(name)
         .fetch_one(&mut *tx)
@@ -305,10 +307,15 @@ impl Store {
         Ok(parts)
     }
 
-    /// Completes an upload atomically: the object row takes the place of any previous one and the
-    /// upload disappears with its part rows. Returns the replaced object row. `NotFound` if the
-    /// upload was completed or aborted meanwhile.
-    pub async fn complete_upload(&self, upload_id: &str, row: &ObjectRow) -> Result<Option<ObjectRow>, StoreError> {
+    /// Completes an upload atomically: the object row becomes the key's current version and the
+    /// upload disappears with its part rows. Returns the rows whose data is no longer referenced.
+    /// `NotFound` if the upload was completed or aborted meanwhile.
+    pub async fn complete_upload(
+        &self,
+        upload_id: &str,
+        row: &ObjectRow,
+        mode: crate::versions::Versioning,
+    ) -> Result<Vec<ObjectRow>, StoreError> {
         let mut tx = self.write_tx().await?;
         let done =
             sqlx::query("DELETE FROM oss_uploads WHERE upload_id = $1").bind(upload_id).execute(&mut *tx).await?;
@@ -316,8 +323,8 @@ impl Store {
             return Err(StoreError::NotFound);
         }
         sqlx::query("DELETE FROM oss_parts WHERE upload_id = $1").bind(upload_id).execute(&mut *tx).await?;
-        let old = crate::objects::replace_in(&mut tx, row).await?;
+        let free = crate::versions::put_in(&mut tx, row, mode).await?;
         tx.commit().await?;
-        Ok(old)
+        Ok(free)
     }
 }

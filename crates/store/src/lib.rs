@@ -21,6 +21,7 @@ pub mod objects;
 mod resources;
 pub mod testing;
 pub mod trail;
+pub mod versions;
 
 pub use accounts::{AccessKeyRecord, Account};
 pub use error::StoreError;

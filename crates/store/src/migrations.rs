@@ -163,6 +163,32 @@ ALTER TABLE oss_uploads ALTER COLUMN object_key TYPE TEXT COLLATE "C";
 ALTER TABLE oss_uploads ALTER COLUMN upload_id TYPE TEXT COLLATE "C"
 "#,
     ),
+    // OSS versioning: the current version stays in oss_objects (so listing is unchanged); older
+    // versions and delete markers live in oss_versions, ordered by seq.
+    (
+        6,
+        r#"
+ALTER TABLE oss_objects ADD COLUMN version_id TEXT NOT NULL DEFAULT 'null';
+ALTER TABLE oss_objects ADD COLUMN seq BIGINT NOT NULL DEFAULT 0;
+CREATE TABLE oss_versions (
+    bucket TEXT NOT NULL,
+    object_key TEXT NOT NULL,
+    version_id TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    delete_marker BIGINT NOT NULL,
+    size BIGINT NOT NULL,
+    etag TEXT NOT NULL,
+    last_modified BIGINT NOT NULL,
+    meta TEXT NOT NULL,
+    PRIMARY KEY (bucket, object_key, version_id)
+);
+CREATE INDEX oss_versions_by_seq ON oss_versions (bucket, object_key, seq)
+"#,
+        r#"
+ALTER TABLE oss_versions ALTER COLUMN object_key TYPE TEXT COLLATE "C";
+ALTER TABLE oss_versions ALTER COLUMN version_id TYPE TEXT COLLATE "C"
+"#,
+    ),
 ];
 
 pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {

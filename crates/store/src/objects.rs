@@ -18,7 +18,14 @@ pub struct ObjectRow {
     pub etag: String,
     pub last_modified: i64,
     pub meta: serde_json::Value,
+    /// `null` in buckets that never had versioning (and for versions written while suspended).
+    pub version_id: String,
+    /// Orders versions of a key: larger is newer.
+    pub seq: i64,
 }
+
+/// The columns of an object row, in `row_from`'s order.
+pub(crate) const OBJECT_COLUMNS: &str = "bucket, object_key, size, etag, last_modified, meta, version_id, seq";
 
 /// One page of a listing.
 #[derive(Debug, Default, PartialEq)]
@@ -29,7 +36,7 @@ pub struct Listing {
     pub next_marker: Option<String>,
 }
 
-fn row_from(r: &AnyRow) -> Result<ObjectRow, StoreError> {
+pub(crate) fn row_from(r: &AnyRow) -> Result<ObjectRow, StoreError> {
     let meta: String = r.try_get("meta")?;
     Ok(ObjectRow {
         bucket: r.try_get("bucket")?,
@@ -38,12 +45,14 @@ fn row_from(r: &AnyRow) -> Result<ObjectRow, StoreError> {
         etag: r.try_get("etag")?,
         last_modified: r.try_get("last_modified")?,
         meta: serde_json::from_str(&meta)?,
+        version_id: r.try_get("version_id")?,
+        seq: r.try_get("seq")?,
     })
 }
 
 /// The smallest string greater than every string that starts with `prefix`: the prefix with its
 /// last character incremented (characters at the top of Unicode are carried off).
-fn after_prefix(prefix: &str) -> Option<String> {
+pub(crate) fn after_prefix(prefix: &str) -> Option<String> {
     let mut chars: Vec<char> = prefix.chars().collect();
     while let Some(c) = chars.pop() {
         if let Some(next) = char::from_u32(c as u32 + 1).or_else(|| char::from_u32(c as u32 + 0x801)) {
@@ -55,11 +64,11 @@ fn after_prefix(prefix: &str) -> Option<String> {
 }
 
 /// Creates or replaces one row, inside the caller's transaction.
-async fn upsert(tx: &mut sqlx::Transaction<'_, sqlx::Any>, o: &ObjectRow) -> Result<(), StoreError> {
+pub(crate) async fn upsert(tx: &mut sqlx::Transaction<'_, sqlx::Any>, o: &ObjectRow) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO oss_objects (bucket, object_key, size, etag, last_modified, meta) VALUES ($1, $2, $3, $4, $5, $6) \
+        "INSERT INTO oss_objects (bucket, object_key, size, etag, last_modified, meta, version_id, seq) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
          ON CONFLICT (bucket, object_key) DO UPDATE SET size = excluded.size, etag = excluded.etag, \
-         last_modified = excluded.last_modified, meta = excluded.meta",
+         last_modified = excluded.last_modified, meta = excluded.meta, version_id = excluded.version_id, seq = excluded.seq",
     )
     .bind(&o.bucket)
     .bind(&o.key)
@@ -67,6 +76,8 @@ async fn upsert(tx: &mut sqlx::Transaction<'_, sqlx::Any>, o: &ObjectRow) -> Res
     .bind(&o.etag)
     .bind(o.last_modified)
     .bind(o.meta.to_string())
+    .bind(&o.version_id)
+    .bind(o.seq)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -77,7 +88,7 @@ pub(crate) async fn replace_in(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     o: &ObjectRow,
 ) -> Result<Option<ObjectRow>, StoreError> {
-    let old = sqlx::query("SELECT bucket, object_key, size, etag, last_modified, meta FROM oss_objects WHERE bucket = $1 AND object_key = $2")
+    let old = sqlx::query("SELECT bucket, object_key, size, etag, last_modified, meta, version_id, seq FROM oss_objects WHERE bucket = $1 AND object_key = $2")
         .bind(&o.bucket)
         .bind(&o.key)
         .fetch_optional(&mut **tx)
@@ -124,7 +135,7 @@ impl Store {
     }
 
     pub async fn get_object_row(&self, bucket: &str, key: &str) -> Result<Option<ObjectRow>, StoreError> {
-        sqlx::query("SELECT bucket, object_key, size, etag, last_modified, meta FROM oss_objects WHERE bucket = $1 AND object_key = $2")
+        sqlx::query("SELECT bucket, object_key, size, etag, last_modified, meta, version_id, seq FROM oss_objects WHERE bucket = $1 AND object_key = $2")
             .bind(bucket)
             .bind(key)
             .fetch_optional(self.pool())
@@ -187,9 +198,9 @@ impl Store {
         let mut last_entry = String::new();
         'scan: loop {
             let sql = if inclusive {
-                "SELECT bucket, object_key, size, etag, last_modified, meta FROM oss_objects WHERE bucket = $1 AND object_key >= $2 ORDER BY object_key LIMIT $3"
+                "SELECT bucket, object_key, size, etag, last_modified, meta, version_id, seq FROM oss_objects WHERE bucket = $1 AND object_key >= $2 ORDER BY object_key LIMIT $3"
             } else {
-                "SELECT bucket, object_key, size, etag, last_modified, meta FROM oss_objects WHERE bucket = $1 AND object_key > $2 ORDER BY object_key LIMIT $3"
+                "SELECT bucket, object_key, size, etag, last_modified, meta, version_id, seq FROM oss_objects WHERE bucket = $1 AND object_key > $2 ORDER BY object_key LIMIT $3"
             };
             let rows = sqlx::query(sql).bind(bucket).bind(&from).bind(limit).fetch_all(self.pool()).await?;
             let n = rows.len();

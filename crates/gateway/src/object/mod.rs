@@ -71,6 +71,9 @@ const S3_HEADERS: &[(&str, &str)] = &[
     ("x-amz-server-side-encryption-aws-kms-key-id", "x-oss-server-side-encryption-key-id"),
     ("x-amz-storage-class", "x-oss-storage-class"),
     ("x-amz-tagging-count", "x-oss-tagging-count"),
+    ("x-amz-version-id", "x-oss-version-id"),
+    ("x-amz-delete-marker", "x-oss-delete-marker"),
+    ("x-amz-copy-source-version-id", "x-oss-copy-source-version-id"),
 ];
 
 fn s3_in(name: &str, value: &str, has_key: bool) -> Option<(String, String)> {
