@@ -55,8 +55,12 @@ fn big(args: &[String]) -> Result<()> {
     let (mut put, mut get, mut phys_w, mut phys_r) = (vec![], vec![], vec![], vec![]);
     for i in 0..runs {
         let key = format!("big-{i}");
+        // As oss2 and boto3 send it by default: no Content-MD5 (the CRC-64 answer is checked).
         let t = Instant::now();
-        c.put_object(&bucket, &key, &data)?.ok()?;
+        let r = c.request("PUT", Some(&bucket), Some(&key), &[], &[], &data)?.ok()?;
+        if r.header("x-oss-hash-crc64ecma").is_none() {
+            bail!("PUT returned no CRC-64");
+        }
         put.push(mb / t.elapsed().as_secs_f64());
         let t = Instant::now();
         let r = c.get_object(&bucket, &key)?.ok()?;
@@ -64,13 +68,17 @@ fn big(args: &[String]) -> Result<()> {
         if r.body.len() != data.len() {
             bail!("GET returned {} bytes", r.body.len());
         }
-        // The physical limit: the same bytes to three files, each fsync'd, as the engine does.
+        // The physical limit: the same bytes to three files, then each fsync'd, as the engine
+        // does (it writes every block to the three replicas, then syncs them).
         std::fs::create_dir_all(&scratch)?;
         let t = Instant::now();
+        let mut files = vec![];
         for r in 0..3 {
-            let p = scratch.join(format!("phys-{r}"));
-            let mut f = std::fs::File::create(&p)?;
+            let mut f = std::fs::File::create(scratch.join(format!("phys-{r}")))?;
             f.write_all(&data)?;
+            files.push(f);
+        }
+        for f in files {
             f.sync_all()?;
         }
         phys_w.push(mb / t.elapsed().as_secs_f64());
@@ -206,6 +214,20 @@ fn main() -> Result<()> {
     match args.get(1).map(String::as_str) {
         Some("big") => big(&args),
         Some("small") => small(&args),
+        Some("get-loop") => {
+            // For profiling: GET one object over and over.
+            let c = client(&args)?;
+            let (b, k) =
+                (arg(&args, "--bucket").unwrap_or_else(|| "bench".into()), arg(&args, "--key").context("--key")?);
+            let n: usize = arg(&args, "--times").map(|s| s.parse()).transpose()?.unwrap_or(10);
+            let t = Instant::now();
+            let mut bytes = 0;
+            for _ in 0..n {
+                bytes += c.get_object(&b, &k)?.ok()?.body.len();
+            }
+            println!("{:.0} MB/s", bytes as f64 / 1e6 / t.elapsed().as_secs_f64());
+            Ok(())
+        }
         Some("list") => list(&args),
         Some("load") => tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(load(&args)),
         _ => bail!("usage: oss-bench big|small|list|load [options] (see bench/oss.sh)"),

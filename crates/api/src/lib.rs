@@ -18,6 +18,8 @@ pub use audit::{AuditEvent, Auditor, LogAuditor, redact_params};
 pub use authz::{Authorizer, Decision, RootOnly};
 pub use caller::{Caller, Credential, CredentialSource, PrincipalType, Session, SignIn, SignInRequest, SignedIn};
 pub use error::{ApiError, ErrorExtra};
-pub use object::{Dialect, ObjectOp, ObjectRequest, ObjectResponse, ObjectService, ResourceAccess, Verdict};
+pub use object::{
+    BodyStream, Dialect, ObjectOp, ObjectRequest, ObjectResponse, ObjectService, ResourceAccess, Verdict,
+};
 pub use params::Params;
 pub use service::{Access, ActionSpec, BoxFut, CallContext, Registry, Service};

@@ -50,12 +50,29 @@ impl ObjectRequest {
     }
 }
 
-#[derive(Clone, Debug, Default)]
+/// A body produced while it is sent (large GETs): pieces of bytes, or an error that aborts the
+/// response (the client sees a short body, never wrong bytes).
+pub type BodyStream = futures::stream::BoxStream<'static, Result<Bytes, std::io::Error>>;
+
+#[derive(Default)]
 pub struct ObjectResponse {
     pub status: u16,
     /// OSS header names; the gateway renames them for S3 clients.
     pub headers: Vec<(String, String)>,
     pub body: Bytes,
+    /// When set, the body is streamed from here instead of `body` (with `content-length` set).
+    pub stream: Option<BodyStream>,
+}
+
+impl std::fmt::Debug for ObjectResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObjectResponse")
+            .field("status", &self.status)
+            .field("headers", &self.headers)
+            .field("body", &self.body.len())
+            .field("stream", &self.stream.is_some())
+            .finish()
+    }
 }
 
 impl ObjectResponse {
@@ -68,6 +85,7 @@ impl ObjectResponse {
             status: 200,
             headers: vec![("content-type".into(), "application/xml".into())],
             body: body.into(),
+            stream: None,
         }
     }
 

@@ -5,7 +5,8 @@ use crate::{Gateway, ObjectGateway};
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use http::{Request, Response};
-use http_body_util::Full;
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -24,6 +25,14 @@ const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A client that has not sent complete request headers by then is disconnected (slowloris).
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// A response body: whole (RPC) or streamed (large object reads).
+pub type ResponseBody = UnsyncBoxBody<Bytes, std::io::Error>;
+
+/// A whole body as a [`ResponseBody`].
+pub fn full(b: Full<Bytes>) -> ResponseBody {
+    b.map_err(|never| match never {}).boxed_unsync()
+}
+
 /// What a listener serves: the RPC gateway or the object gateway.
 pub trait Frontend: Send + Sync + 'static {
     fn serve_request(
@@ -31,7 +40,7 @@ pub trait Frontend: Send + Sync + 'static {
         req: Request<Incoming>,
         peer: SocketAddr,
         secure: bool,
-    ) -> BoxFuture<'_, Response<Full<Bytes>>>;
+    ) -> BoxFuture<'_, Response<ResponseBody>>;
 }
 
 impl Frontend for Gateway {
@@ -40,8 +49,8 @@ impl Frontend for Gateway {
         req: Request<Incoming>,
         peer: SocketAddr,
         secure: bool,
-    ) -> BoxFuture<'_, Response<Full<Bytes>>> {
-        Box::pin(self.handle(req, peer, secure))
+    ) -> BoxFuture<'_, Response<ResponseBody>> {
+        Box::pin(async move { self.handle(req, peer, secure).await.map(full) })
     }
 }
 
@@ -51,7 +60,7 @@ impl Frontend for ObjectGateway {
         req: Request<Incoming>,
         peer: SocketAddr,
         secure: bool,
-    ) -> BoxFuture<'_, Response<Full<Bytes>>> {
+    ) -> BoxFuture<'_, Response<ResponseBody>> {
         Box::pin(self.handle(req, peer, secure))
     }
 }

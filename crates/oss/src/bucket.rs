@@ -258,6 +258,7 @@ impl Oss {
                     status: 200,
                     headers: vec![("content-type".into(), "application/json".into())],
                     body: p.into(),
+                    stream: None,
                 });
             }
             "PutBucketCors" | "PutBucketLifecycle" | "PutBucketWebsite" => {

@@ -9,7 +9,7 @@
 use crate::CRC64;
 use crate::engine::{Engine, EngineError, StoredObject};
 use md5::{Digest as _, Md5};
-use nimbus_api::ApiError;
+use nimbus_api::{ApiError, BodyStream};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -61,7 +61,7 @@ pub async fn write(engine: &Arc<Engine>, data: bytes::Bytes, key: Option<[u8; 32
         let (stored, salt, crc64, md5) = match key {
             // The engine's checksums are over these very bytes: no second pass.
             None => {
-                let stored = engine.put(&data[..]).map_err(engine_err)?;
+                let stored = engine.put_bytes(&data).map_err(engine_err)?;
                 let md5: [u8; 16] =
                     hex::decode(&stored.md5).ok().and_then(|m| m.try_into().ok()).ok_or_else(ApiError::internal)?;
                 let crc64 = stored.crc64;
@@ -82,7 +82,7 @@ pub async fn write(engine: &Arc<Engine>, data: bytes::Bytes, key: Option<[u8; 32
                 for (i, c) in chunks.enumerate() {
                     sealed.extend(nimbus_kms::envelope::seal(&k, &aad(&salt, i as u64, count), c));
                 }
-                (engine.put(&sealed[..]).map_err(engine_err)?, Some(salt), crc64, md5)
+                (engine.put_bytes(&sealed).map_err(engine_err)?, Some(salt), crc64, md5)
             }
         };
         Ok(Written { segment: Segment { stored, size, salt }, crc64, md5 })
@@ -100,44 +100,77 @@ pub async fn read(
     end: u64,
 ) -> Result<Vec<u8>, ApiError> {
     let (engine, segments) = (engine.clone(), segments.to_vec());
+    tokio::task::spawn_blocking(move || read_sync(&engine, &segments, key, start, end))
+        .await
+        .map_err(|_| ApiError::internal())?
+}
+
+/// Bytes per piece of a streamed read: whole engine blocks and whole sealed chunks.
+const STREAM_PIECE: u64 = 2 << 20;
+
+/// `start..end` as a stream of verified pieces, read while earlier pieces are being sent. A
+/// failure mid-way ends the stream with an error (the client sees a short body, never bad bytes).
+pub fn stream(engine: &Arc<Engine>, segments: &[Segment], key: Option<[u8; 32]>, start: u64, end: u64) -> BodyStream {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<bytes::Bytes, std::io::Error>>(4);
+    let (engine, segments) = (engine.clone(), segments.to_vec());
     tokio::task::spawn_blocking(move || {
-        let mut out = Vec::with_capacity(end.saturating_sub(start) as usize);
-        let mut offset = 0u64;
-        for seg in &segments {
-            let (seg_start, seg_end) = (offset, offset + seg.size);
-            offset = seg_end;
-            if seg_end <= start || seg_start >= end {
-                continue;
+        let mut at = start;
+        while at < end {
+            let next = ((at / STREAM_PIECE + 1) * STREAM_PIECE).min(end);
+            let piece = read_sync(&engine, &segments, key, at, next)
+                .map(bytes::Bytes::from)
+                .map_err(|e| std::io::Error::other(e.message));
+            let failed = piece.is_err();
+            if tx.blocking_send(piece).is_err() || failed {
+                return;
             }
-            let (from, to) = (start.max(seg_start) - seg_start, end.min(seg_end) - seg_start);
-            match (&seg.salt, key) {
-                (None, _) => out.extend(engine.read(&seg.stored, Some((from, to))).map_err(engine_err)?),
-                (Some(salt), Some(k)) => {
-                    let count = chunk_count(seg.size);
-                    let (first, last) = (from / SEAL_CHUNK as u64, (to - 1) / SEAL_CHUNK as u64);
-                    let sealed_chunk = (SEAL_CHUNK + SEAL_OVERHEAD) as u64;
-                    let raw = engine
-                        .read(&seg.stored, Some((first * sealed_chunk, (last + 1) * sealed_chunk)))
-                        .map_err(engine_err)?;
-                    for (i, c) in raw.chunks(sealed_chunk as usize).enumerate() {
-                        let index = first + i as u64;
-                        let plain = nimbus_kms::envelope::open(&k, &aad(salt, index, count), c).ok_or_else(|| {
-                            tracing::error!(object = seg.stored.id, index, "sealed chunk failed authentication");
-                            ApiError::new(500, "InternalError", "The stored object failed its integrity check.")
-                        })?;
-                        let chunk_start = index * SEAL_CHUNK as u64;
-                        let a = from.saturating_sub(chunk_start) as usize;
-                        let b = ((to - chunk_start) as usize).min(plain.len());
-                        out.extend_from_slice(&plain[a..b]);
-                    }
-                }
-                (Some(_), None) => return Err(ApiError::internal()),
-            }
+            at = next;
         }
-        Ok(out)
-    })
-    .await
-    .map_err(|_| ApiError::internal())?
+    });
+    Box::pin(futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|piece| (piece, rx)) }))
+}
+
+fn read_sync(
+    engine: &Engine,
+    segments: &[Segment],
+    key: Option<[u8; 32]>,
+    start: u64,
+    end: u64,
+) -> Result<Vec<u8>, ApiError> {
+    let mut out = Vec::with_capacity(end.saturating_sub(start) as usize);
+    let mut offset = 0u64;
+    for seg in segments {
+        let (seg_start, seg_end) = (offset, offset + seg.size);
+        offset = seg_end;
+        if seg_end <= start || seg_start >= end {
+            continue;
+        }
+        let (from, to) = (start.max(seg_start) - seg_start, end.min(seg_end) - seg_start);
+        match (&seg.salt, key) {
+            (None, _) => out.extend(engine.read(&seg.stored, Some((from, to))).map_err(engine_err)?),
+            (Some(salt), Some(k)) => {
+                let count = chunk_count(seg.size);
+                let (first, last) = (from / SEAL_CHUNK as u64, (to - 1) / SEAL_CHUNK as u64);
+                let sealed_chunk = (SEAL_CHUNK + SEAL_OVERHEAD) as u64;
+                let raw = engine
+                    .read(&seg.stored, Some((first * sealed_chunk, (last + 1) * sealed_chunk)))
+                    .map_err(engine_err)?;
+                for (i, c) in raw.chunks(sealed_chunk as usize).enumerate() {
+                    let index = first + i as u64;
+                    let plain = nimbus_kms::envelope::open(&k, &aad(salt, index, count), c).ok_or_else(|| {
+                        tracing::error!(object = seg.stored.id, index, "sealed chunk failed authentication");
+                        ApiError::new(500, "InternalError", "The stored object failed its integrity check.")
+                    })?;
+                    let chunk_start = index * SEAL_CHUNK as u64;
+                    let a = from.saturating_sub(chunk_start) as usize;
+                    let b = ((to - chunk_start) as usize).min(plain.len());
+                    out.extend_from_slice(&plain[a..b]);
+                }
+            }
+            (Some(_), None) => return Err(ApiError::internal()),
+        }
+    }
+    Ok(out)
 }
 
 /// Frees the replicas of `segments` (after the metadata no longer points at them).
@@ -178,6 +211,22 @@ mod tests {
             assert_eq!(got, &data[a..b], "range {a}..{b}");
         }
         assert!(read(&e, &segs, Some([8u8; 32]), 0, 10).await.is_err(), "wrong key fails");
+    }
+
+    #[tokio::test]
+    async fn streamed_reads_equal_whole_reads() {
+        use futures::StreamExt;
+        let (_d, e) = engine();
+        let data: Vec<u8> = (0..(5 << 20) + 123).map(|i| (i * 13 % 251) as u8).collect();
+        for key in [None, Some([4u8; 32])] {
+            let w = write(&e, data.clone().into(), key).await.expect("write");
+            let segs = [w.segment];
+            for (a, b) in [(0u64, data.len() as u64), (1_000_000, 4_500_000)] {
+                let pieces: Vec<_> = stream(&e, &segs, key, a, b).collect().await;
+                let got: Vec<u8> = pieces.into_iter().flat_map(|p| p.expect("piece").to_vec()).collect();
+                assert!(got == data[a as usize..b as usize], "stream {a}..{b} with key {}", key.is_some());
+            }
+        }
     }
 
     #[tokio::test]

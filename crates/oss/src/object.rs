@@ -14,6 +14,9 @@ use nimbus_store::StoreError;
 use nimbus_store::objects::ObjectRow;
 use nimbus_store::versions::Versioning;
 
+/// Reads longer than this are streamed.
+const STREAM_ABOVE: u64 = 4 << 20;
+
 pub(crate) fn bk(req: &ObjectRequest) -> (&str, &str) {
     (req.bucket.as_deref().unwrap_or_default(), req.key.as_deref().unwrap_or_default())
 }
@@ -309,12 +312,18 @@ impl Oss {
         }
         if op == "HeadObject" {
             headers.push(("content-length".into(), size.to_string()));
-            return Ok(ObjectResponse { status: 200, headers, body: Default::default() });
+            return Ok(ObjectResponse { status: 200, headers, ..Default::default() });
         }
         let range = parse_range(req.header("range"), size)?;
         let (start, end) = range.unwrap_or((0, size));
         let key_bytes = self.data_key(&row_owner(&meta, bucket), bucket, &meta.sse).await?;
-        let body = data::read(&self.engine, &meta.segments, key_bytes, start, end).await?;
+        // Large reads stream, so reading and verifying the next blocks overlaps sending.
+        let (body, stream) = if end - start > STREAM_ABOVE {
+            headers.push(("content-length".into(), (end - start).to_string()));
+            (Vec::new(), Some(data::stream(&self.engine, &meta.segments, key_bytes, start, end)))
+        } else {
+            (data::read(&self.engine, &meta.segments, key_bytes, start, end).await?, None)
+        };
         let mut status = 200;
         if range.is_some() {
             status = 206;
@@ -322,7 +331,7 @@ impl Oss {
             // The CRC header describes the whole object; a client must not check it on a range.
             headers.retain(|(k, _)| k != "x-oss-hash-crc64ecma");
         }
-        Ok(ObjectResponse { status, headers, body: body.into() })
+        Ok(ObjectResponse { status, headers, body: body.into(), stream })
     }
 
     pub(crate) async fn delete_object(&self, req: &ObjectRequest) -> Result<ObjectResponse, ApiError> {
@@ -330,7 +339,7 @@ impl Oss {
         let b = self.bucket(bucket).await?;
         let mode = versioning(&Self::config(&b)?);
         let (headers, _) = self.delete_key(bucket, key, req.query("versionId"), mode).await?;
-        Ok(ObjectResponse { status: 204, headers, body: Default::default() })
+        Ok(ObjectResponse { status: 204, headers, ..Default::default() })
     }
 
     /// Deletes a key (a delete marker when versioning) or one version of it; returns the

@@ -8,14 +8,17 @@
 mod auth;
 mod chunked;
 
+use crate::server::{ResponseBody, full};
 use crate::throttle::{Throttle, ThrottleConfig};
 use base64::Engine as _;
 use bytes::Bytes;
 use futures::FutureExt;
+use futures::StreamExt;
 use http::request::Parts;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full, Limited, StreamBody};
 use hyper::body::Body;
+use hyper::body::Frame;
 use nimbus_api::{
     ApiError, AuditEvent, Auditor, Authorizer, Caller, CredentialSource, Dialect, ObjectRequest, ObjectResponse,
     ObjectService, Params, redact_params,
@@ -132,7 +135,7 @@ impl ObjectGateway {
         ObjectGateway { throttle: Throttle::new(cfg.throttle), cfg, service, credentials, authorizer, auditor }
     }
 
-    pub async fn handle<B>(&self, req: Request<B>, peer: SocketAddr, secure: bool) -> Response<Full<Bytes>>
+    pub async fn handle<B>(&self, req: Request<B>, peer: SocketAddr, secure: bool) -> Response<ResponseBody>
     where
         B: Body<Data = Bytes> + Send,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -391,9 +394,13 @@ fn header<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
     parts.headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-fn render_ok(r: ObjectResponse, dialect: Dialect, request_id: &str, is_head: bool) -> Response<Full<Bytes>> {
-    let body = if is_head { Bytes::new() } else { r.body };
-    let mut resp = Response::new(Full::new(body));
+fn render_ok(r: ObjectResponse, dialect: Dialect, request_id: &str, is_head: bool) -> Response<ResponseBody> {
+    let body = match (is_head, r.stream) {
+        (true, _) => full(Full::new(Bytes::new())),
+        (false, Some(stream)) => BodyExt::boxed_unsync(StreamBody::new(stream.map(|piece| piece.map(Frame::data)))),
+        (false, None) => full(Full::new(r.body)),
+    };
+    let mut resp = Response::new(body);
     *resp.status_mut() = StatusCode::from_u16(r.status).unwrap_or(StatusCode::OK);
     let h = resp.headers_mut();
     for (k, v) in r.headers {
@@ -418,7 +425,13 @@ fn common_headers(h: &mut http::HeaderMap, request_id: &str) {
 }
 
 /// OSS error document; HEAD answers carry it base64-encoded in `x-oss-err` instead of a body.
-fn render_error(e: &ApiError, _dialect: Dialect, request_id: &str, host: &str, is_head: bool) -> Response<Full<Bytes>> {
+fn render_error(
+    e: &ApiError,
+    _dialect: Dialect,
+    request_id: &str,
+    host: &str,
+    is_head: bool,
+) -> Response<ResponseBody> {
     use std::fmt::Write as _;
     let esc = |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
     let ec = format!("0000-{:08}", e.status);
@@ -439,7 +452,7 @@ fn render_error(e: &ApiError, _dialect: Dialect, request_id: &str, host: &str, i
     );
     let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let no_body = is_head || status == StatusCode::NOT_MODIFIED;
-    let mut resp = Response::new(Full::new(if no_body { Bytes::new() } else { Bytes::from(xml.clone()) }));
+    let mut resp = Response::new(full(Full::new(if no_body { Bytes::new() } else { Bytes::from(xml.clone()) })));
     *resp.status_mut() = status;
     let h = resp.headers_mut();
     if !no_body {
