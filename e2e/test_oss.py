@@ -464,8 +464,13 @@ def test_boto3_over_https_streams_aws_chunked(region):
     s3._endpoint.http_session._verify = region.ca
     name = unique("s3tls")
     s3.create_bucket(Bucket=name)
+    sent = []
+    s3.meta.events.register("before-send.s3.PutObject",
+                            lambda request, **_: sent.append(request.headers.get("X-Amz-Content-SHA256")))
     body = os.urandom(200_000)
     s3.put_object(Bucket=name, Key="k", Body=body)
+    # botocore streams over TLS with a trailing CRC32: the server decoded and checked it.
+    assert sent == [b"STREAMING-UNSIGNED-PAYLOAD-TRAILER"]
     assert s3.get_object(Bucket=name, Key="k")["Body"].read() == body
     s3.delete_object(Bucket=name, Key="k")
     s3.delete_bucket(Bucket=name)
