@@ -6,6 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
+/// Replica files unreferenced for this long are leftovers of a crash, not uploads in flight.
+const ORPHAN_GRACE: Duration = Duration::from_secs(3600);
+
 pub async fn maintain(
     oss: Arc<Oss>,
     lifecycle_every: Duration,
@@ -25,9 +28,9 @@ pub async fn maintain(
                 Ok(n) => tracing::info!(expired = n, "OSS lifecycle: expired objects deleted"),
                 Err(e) => tracing::warn!(error = %e, "OSS lifecycle pass failed"),
             },
-            _ = scrub.tick() => match nimbus_oss::scrub::scrub(oss.store(), oss.engine()).await {
-                Ok(r) if r.repaired > 0 || !r.lost.is_empty() => {
-                    tracing::warn!(objects = r.objects, repaired = r.repaired, lost = r.lost.len(), "OSS scrub healed replicas");
+            _ = scrub.tick() => match nimbus_oss::scrub::scrub(oss.store(), oss.engine(), Some(ORPHAN_GRACE)).await {
+                Ok(r) if r.repaired > 0 || !r.lost.is_empty() || r.orphans_removed > 0 => {
+                    tracing::warn!(objects = r.objects, repaired = r.repaired, lost = r.lost.len(), orphans = r.orphans_removed, "OSS scrub healed replicas");
                 }
                 Ok(r) => tracing::info!(objects = r.objects, blocks = r.blocks_checked, "OSS scrub: all replicas intact"),
                 Err(e) => tracing::warn!(error = %e, "OSS scrub failed"),

@@ -66,6 +66,9 @@ pub struct FsckReport {
     pub repaired: usize,
     /// Object ids with a block no replica holds intact.
     pub lost: Vec<String>,
+    /// Replica files no metadata points at (left by a crash between writing data and committing
+    /// its metadata, or between dropping metadata and freeing the data), removed.
+    pub orphans_removed: usize,
 }
 
 pub struct Engine {
@@ -316,6 +319,36 @@ impl Engine {
             }
         }
         Ok(())
+    }
+
+    /// Removes replica files whose id is not in `referenced` and that were last modified more
+    /// than `grace` ago (younger ones may belong to an upload whose metadata is being committed).
+    pub fn sweep_orphans(&self, referenced: &std::collections::HashSet<String>, grace: std::time::Duration) -> usize {
+        let mut removed = 0;
+        for r in &self.replicas {
+            let objects = r.join("objects");
+            for shard in std::fs::read_dir(&objects).into_iter().flatten().flatten() {
+                for f in std::fs::read_dir(shard.path()).into_iter().flatten().flatten() {
+                    let name = f.file_name().to_string_lossy().into_owned();
+                    if name.ends_with(".tmp") || referenced.contains(&name) {
+                        continue;
+                    }
+                    let old = f
+                        .metadata()
+                        .and_then(|m| m.modified())
+                        .ok()
+                        .and_then(|t| t.elapsed().ok())
+                        .is_some_and(|age| age >= grace);
+                    if old && std::fs::remove_file(f.path()).is_ok() {
+                        removed += 1;
+                    }
+                }
+            }
+        }
+        if removed > 0 {
+            tracing::warn!(removed, "removed orphaned replica files");
+        }
+        removed
     }
 
     /// Checks every block of every replica of `objects` and heals from a good copy.

@@ -8,9 +8,15 @@ use crate::model::{ObjectMeta, PartMeta};
 use nimbus_store::{Store, StoreError};
 use std::sync::Arc;
 
-/// Checks and heals everything the metadata points at.
-pub async fn scrub(store: &Store, engine: &Arc<Engine>) -> Result<FsckReport, StoreError> {
+/// Checks and heals everything the metadata points at; with `orphan_grace`, then removes replica
+/// files nothing points at that are older than it.
+pub async fn scrub(
+    store: &Store,
+    engine: &Arc<Engine>,
+    orphan_grace: Option<std::time::Duration>,
+) -> Result<FsckReport, StoreError> {
     let mut total = FsckReport::default();
+    let mut referenced = std::collections::HashSet::new();
     let mut bucket_marker = String::new();
     loop {
         let buckets = store.list_buckets_all(&bucket_marker, 100).await?;
@@ -28,7 +34,7 @@ pub async fn scrub(store: &Store, engine: &Arc<Engine>) -> Result<FsckReport, St
                     .filter_map(|e| serde_json::from_value::<ObjectMeta>(e.row.meta.clone()).ok())
                     .flat_map(|m| m.segments.into_iter().map(|s| s.stored))
                     .collect();
-                merge(&mut total, check(engine, stored).await);
+                merge(&mut total, check(engine, stored, &mut referenced).await);
                 match page.next {
                     Some((k, v)) => (key_marker, version_marker) = (k, v.unwrap_or_default()),
                     None => break,
@@ -46,15 +52,25 @@ pub async fn scrub(store: &Store, engine: &Arc<Engine>) -> Result<FsckReport, St
                         .filter_map(|p| serde_json::from_value::<PartMeta>(p.meta.clone()).ok())
                         .map(|p: PartMeta| Segment::clone(&p.segment).stored)
                         .collect();
-                    merge(&mut total, check(engine, stored).await);
+                    merge(&mut total, check(engine, stored, &mut referenced).await);
                 }
             }
         }
     }
+    if let Some(grace) = orphan_grace {
+        let engine = engine.clone();
+        total.orphans_removed =
+            tokio::task::spawn_blocking(move || engine.sweep_orphans(&referenced, grace)).await.unwrap_or_default();
+    }
     Ok(total)
 }
 
-async fn check(engine: &Arc<Engine>, stored: Vec<StoredObject>) -> FsckReport {
+async fn check(
+    engine: &Arc<Engine>,
+    stored: Vec<StoredObject>,
+    referenced: &mut std::collections::HashSet<String>,
+) -> FsckReport {
+    referenced.extend(stored.iter().map(|s| s.id.clone()));
     let engine = engine.clone();
     tokio::task::spawn_blocking(move || engine.fsck(stored.iter())).await.unwrap_or_default()
 }
@@ -64,4 +80,5 @@ fn merge(total: &mut FsckReport, r: FsckReport) {
     total.blocks_checked += r.blocks_checked;
     total.repaired += r.repaired;
     total.lost.extend(r.lost);
+    total.orphans_removed += r.orphans_removed;
 }

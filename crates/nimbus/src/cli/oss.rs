@@ -83,6 +83,10 @@ pub enum OssCommand {
         /// The region's replica directories, if not the defaults (give three).
         #[arg(long = "oss-replica-dir", value_name = "DIR")]
         replica_dirs: Vec<PathBuf>,
+        /// Also remove replica files no metadata points at once they are this old (seconds).
+        /// Use 0 only while the region is stopped: younger files may be uploads in flight.
+        #[arg(long, value_name = "SECS")]
+        remove_orphans_older_than: Option<u64>,
     },
 }
 
@@ -118,7 +122,9 @@ fn bar(len: u64, what: &str) -> ProgressBar {
 
 pub async fn run(cmd: OssCommand) -> Result<i32> {
     match cmd {
-        OssCommand::Fsck { store, replica_dirs } => fsck(store, replica_dirs).await,
+        OssCommand::Fsck { store, replica_dirs, remove_orphans_older_than } => {
+            fsck(store, replica_dirs, remove_orphans_older_than.map(std::time::Duration::from_secs)).await
+        }
         other => tokio::task::spawn_blocking(move || run_client(other)).await?,
     }
 }
@@ -285,7 +291,11 @@ fn xml_unescape(s: &str) -> String {
     s.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&apos;", "'").replace("&amp;", "&")
 }
 
-async fn fsck(store_args: crate::config::StoreArgs, replica_dirs: Vec<PathBuf>) -> Result<i32> {
+async fn fsck(
+    store_args: crate::config::StoreArgs,
+    replica_dirs: Vec<PathBuf>,
+    orphan_grace: Option<std::time::Duration>,
+) -> Result<i32> {
     let (dir, url) = crate::config::resolve_store(&store_args)?;
     let dirs = if replica_dirs.is_empty() {
         (0..3).map(|i| dir.join("oss").join(format!("replica-{i}"))).collect()
@@ -294,7 +304,7 @@ async fn fsck(store_args: crate::config::StoreArgs, replica_dirs: Vec<PathBuf>) 
     };
     let store = nimbus_store::Store::open(&url).await.context("opening the state store")?;
     let engine = std::sync::Arc::new(nimbus_oss::Engine::open(dirs).context("opening the replica directories")?);
-    let report = nimbus_oss::scrub::scrub(&store, &engine).await?;
+    let report = nimbus_oss::scrub::scrub(&store, &engine, orphan_grace).await?;
     store.close().await;
     println!(
         "{}",
@@ -303,6 +313,7 @@ async fn fsck(store_args: crate::config::StoreArgs, replica_dirs: Vec<PathBuf>) 
             "BlocksChecked": report.blocks_checked,
             "Repaired": report.repaired,
             "Lost": report.lost,
+            "OrphansRemoved": report.orphans_removed,
         })
     );
     Ok(if report.lost.is_empty() { 0 } else { 2 })
