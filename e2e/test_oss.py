@@ -651,3 +651,16 @@ def test_versioning_with_boto3(region):
                                                          for v in everything["Versions"] + everything["DeleteMarkers"]]})
     assert "Versions" not in s3.list_object_versions(Bucket=name)
     s3.delete_bucket(Bucket=name)
+
+
+def test_sse_kms_without_a_key_uses_the_oss_managed_key(region, bucket):
+    r = bucket.put_object("managed.bin", b"under the default key", headers={"x-oss-server-side-encryption": "KMS"})
+    key_id = r.headers["x-oss-server-side-encryption-key-id"]
+    assert bucket.get_object("managed.bin").read() == b"under the default key"
+    # The same key every time, visible to the account under its reserved alias.
+    r2 = bucket.put_object("managed2.bin", b"again", headers={"x-oss-server-side-encryption": "KMS"})
+    assert r2.headers["x-oss-server-side-encryption-key-id"] == key_id
+    from aliyunsdkkms.request.v20160120 import ListAliasesRequest
+    aliases = rpc(region, ListAliasesRequest.ListAliasesRequest())["Aliases"]["Alias"]
+    assert {"AliasName": "alias/acs/oss", "KeyId": key_id}.items() <= next(
+        a for a in aliases if a["AliasName"] == "alias/acs/oss").items()

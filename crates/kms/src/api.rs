@@ -32,10 +32,10 @@ const ACTIONS: &[ActionSpec] = nimbus_api::actions!["kms:";
     "Encrypt" => Read, "Decrypt" => Read, "GenerateDataKey" => Read, "GenerateDataKeyWithoutPlaintext" => Read, "ReEncrypt" => Read,
 ];
 
-const ALIAS: &str = "kms.alias";
+pub(crate) const ALIAS: &str = "kms.alias";
 const MAX_PLAINTEXT: usize = 6144;
 
-fn alias_id(account: &str, name: &str) -> String {
+pub(crate) fn alias_id(account: &str, name: &str) -> String {
     format!("kms-alias:{account}:{name}")
 }
 

@@ -63,6 +63,37 @@ impl Envelope {
             .await;
     }
 
+    /// The account's service-managed master key for `service` (alias `alias/acs/<service>`, a name
+    /// customers cannot take), created on first use. Returns its key id.
+    pub async fn managed_key(&self, account: &str, service: &str) -> Result<String, ApiError> {
+        let name = format!("alias/acs/{service}");
+        let id = crate::api::alias_id(account, &name);
+        let key_of = |a: &nimbus_store::Resource| a.spec.get("KeyId").and_then(Value::as_str).map(str::to_string);
+        if let Ok(a) = self.store.get_resource(account, &id).await {
+            return key_of(&a).ok_or_else(ApiError::internal);
+        }
+        let description = format!("Default master key of {service}, created and managed by the service");
+        let key = self
+            .store
+            .create_resource(&keystore::new_key(self.keys.as_ref(), account, &self.region.id, &description))
+            .await?;
+        let spec = serde_json::json!({
+            "AliasName": name,
+            "AliasArn": format!("acs:kms:{}:{account}:{name}", self.region.id),
+            "KeyId": key.id,
+        });
+        let alias = nimbus_store::Resource::new(&id, account, crate::api::ALIAS, &self.region.id, spec);
+        match self.store.create_resource(&alias).await {
+            Ok(_) => Ok(key.id),
+            // Another request made it first: use theirs (ours stays, unused and enabled).
+            Err(nimbus_store::StoreError::AlreadyExists) => {
+                let a = self.store.get_resource(account, &id).await?;
+                key_of(&a).ok_or_else(ApiError::internal)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// A new data key under `key_id` (of `account`), for `service` (e.g. `oss`).
     pub async fn generate_data_key(
         &self,

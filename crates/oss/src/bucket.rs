@@ -222,9 +222,6 @@ impl Oss {
                         format!("The encryption algorithm {algorithm:?} is not supported; use AES256 or KMS."),
                     ));
                 }
-                if algorithm == "KMS" && kms_key_id.is_none() {
-                    return Err(err(400, "InvalidArgument", "KMS default encryption needs a KMSMasterKeyID."));
-                }
                 let rule = SseRule { algorithm, kms_key_id };
                 self.update_config(name, |c| {
                     c.encryption = Some(rule.clone());

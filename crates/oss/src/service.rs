@@ -196,13 +196,11 @@ impl Oss {
                 Ok(Some((Sse { algorithm, kms_key_id: None, wrapped_key: wrapped }, k)))
             }
             "KMS" => {
-                let key_id = key_id.filter(|k| !k.is_empty()).ok_or_else(|| {
-                    err(
-                        400,
-                        "InvalidArgument",
-                        "SSE-KMS needs x-oss-server-side-encryption-key-id (or a bucket default with KMSMasterKeyID): Nimbus has no service-managed default master key.",
-                    )
-                })?;
+                // Without a named key, the account's OSS-managed master key (alias/acs/oss).
+                let key_id = match key_id.filter(|k| !k.is_empty()) {
+                    Some(k) => k,
+                    None => self.envelope.managed_key(owner, "oss").await?,
+                };
                 let dk = self.envelope.generate_data_key(owner, &key_id, &Self::kms_context(bucket), "oss").await?;
                 Ok(Some((Sse { algorithm, kms_key_id: Some(key_id), wrapped_key: dk.blob }, *dk.plaintext)))
             }
