@@ -664,3 +664,23 @@ def test_sse_kms_without_a_key_uses_the_oss_managed_key(region, bucket):
     aliases = rpc(region, ListAliasesRequest.ListAliasesRequest())["Aliases"]["Alias"]
     assert {"AliasName": "alias/acs/oss", "KeyId": key_id}.items() <= next(
         a for a in aliases if a["AliasName"] == "alias/acs/oss").items()
+
+
+def test_upload_part_copy_with_oss2_and_boto3(region, bucket):
+    source = os.urandom(300 << 10)
+    bucket.put_object("source.bin", source)
+    uid = bucket.init_multipart_upload("assembled.bin").upload_id
+    p1 = bucket.upload_part_copy(bucket.bucket_name, "source.bin", (0, (200 << 10) - 1), "assembled.bin", uid, 1)
+    p2 = bucket.upload_part("assembled.bin", uid, 2, b"tail")
+    bucket.complete_multipart_upload("assembled.bin", uid, [oss2.models.PartInfo(1, p1.etag), oss2.models.PartInfo(2, p2.etag)])
+    assert bucket.get_object("assembled.bin").read() == source[:200 << 10] + b"tail"
+
+    s3 = s3_client(region)
+    up = s3.create_multipart_upload(Bucket=bucket.bucket_name, Key="s3-assembled.bin")["UploadId"]
+    c1 = s3.upload_part_copy(Bucket=bucket.bucket_name, Key="s3-assembled.bin", UploadId=up, PartNumber=1,
+                             CopySource={"Bucket": bucket.bucket_name, "Key": "source.bin"},
+                             CopySourceRange="bytes=100-204899")["CopyPartResult"]["ETag"]
+    c2 = s3.upload_part(Bucket=bucket.bucket_name, Key="s3-assembled.bin", UploadId=up, PartNumber=2, Body=b"end")["ETag"]
+    s3.complete_multipart_upload(Bucket=bucket.bucket_name, Key="s3-assembled.bin", UploadId=up,
+                                 MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": c1}, {"PartNumber": 2, "ETag": c2}]})
+    assert s3.get_object(Bucket=bucket.bucket_name, Key="s3-assembled.bin")["Body"].read() == source[100:204900] + b"end"

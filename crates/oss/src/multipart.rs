@@ -139,7 +139,10 @@ impl Oss {
                 el("LastModified", iso(part.last_modified)),
                 el("ETag", quoted(&etag))
             );
-            return Ok(ObjectResponse::xml(body).with_header("x-oss-hash-crc64ecma", written.crc64.to_string()));
+            // oss2 reads the part's ETag from the header, boto3 from the document.
+            return Ok(ObjectResponse::xml(body)
+                .with_header("x-oss-hash-crc64ecma", written.crc64.to_string())
+                .with_header("etag", quoted(&etag)));
         }
         Ok(ObjectResponse::new(200)
             .with_header("etag", quoted(&etag))
