@@ -68,8 +68,8 @@ fn big(args: &[String]) -> Result<()> {
         if r.body.len() != data.len() {
             bail!("GET returned {} bytes", r.body.len());
         }
-        // The physical limit: the same bytes to three files, then each fsync'd, as the engine
-        // does (it writes every block to the three replicas, then syncs them).
+        // The physical limit: the same bytes to three files, then all three fsync'd, as the
+        // engine does (it writes every block to the three replicas, then syncs them).
         std::fs::create_dir_all(&scratch)?;
         let t = Instant::now();
         let mut files = vec![];
@@ -78,14 +78,21 @@ fn big(args: &[String]) -> Result<()> {
             f.write_all(&data)?;
             files.push(f);
         }
-        for f in files {
-            f.sync_all()?;
-        }
+        // Synced concurrently, the disk's best for this work (the engine does the same).
+        std::thread::scope(|sc| {
+            let hs: Vec<_> = files.into_iter().map(|f| sc.spawn(move || f.sync_all())).collect();
+            hs.into_iter()
+                .try_for_each(|h| h.join().unwrap_or_else(|_| Err(std::io::Error::other("sync thread panicked"))))
+        })?;
         phys_w.push(mb / t.elapsed().as_secs_f64());
         let t = Instant::now();
         let mut buf = Vec::with_capacity(data.len());
         std::fs::File::open(scratch.join("phys-0"))?.read_to_end(&mut buf)?;
         phys_r.push(mb / t.elapsed().as_secs_f64());
+        // New files each run, as the engine makes (truncating old ones would add block freeing).
+        for r in 0..3 {
+            std::fs::remove_file(scratch.join(format!("phys-{r}")))?;
+        }
         c.request("DELETE", Some(&bucket), Some(&key), &[], &[], &[])?;
     }
     let _ = std::fs::remove_dir_all(&scratch);
