@@ -320,15 +320,13 @@ impl Store {
                 }
                 let is_latest = prev_key.as_deref() != Some(row.key.as_str());
                 prev_key = Some(row.key.clone());
+                // Resuming after (key_marker, version_marker): skip up to and including the marker
+                // (or to the next key, should the marker version be gone).
                 if skipping {
-                    if row.key == key_marker && row.version_id == version_marker {
-                        skipping = false;
-                    } else if row.key.as_str() > key_marker {
+                    if row.key.as_str() > key_marker {
                         skipping = false;
                     } else {
-                        continue;
-                    }
-                    if row.key == key_marker {
+                        skipping = row.version_id != version_marker;
                         continue;
                     }
                 }

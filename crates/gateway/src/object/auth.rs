@@ -263,6 +263,7 @@ impl ObjectGateway {
         Ok(Some(caller_of(&cred)))
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn s3_verify(
         &self,
         p: &Parsed,
