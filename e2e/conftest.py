@@ -11,6 +11,9 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
+NET_PREFIX = f"e2e{os.getpid() % 100000}"
+
+
 class Region:
     def __init__(self, proc, data_dir, lines):
         self.proc = proc
@@ -35,6 +38,7 @@ class Region:
         self.ak = creds["AccessKeyId"]
         self.secret = creds["AccessKeySecret"]
         self.ca = str(self.data_dir / "ca.pem")
+        self.net_prefix = NET_PREFIX
 
     def admin(self, *args):
         """`nimbus admin …` against this region's data directory; returns stdout."""
@@ -55,7 +59,9 @@ def region():
          "--sts-min-duration-secs", "1",
          # OSS: small single-PUT limit so oversized uploads are cheap to test; quick lifecycle passes.
          "--oss-addr", "127.0.0.1:0", "--oss-http-addr", "127.0.0.1:0",
-         "--oss-max-object-bytes", str(8 << 20), "--oss-lifecycle-secs", "1"],
+         "--oss-max-object-bytes", str(8 << 20), "--oss-lifecycle-secs", "1",
+         # Host network objects of this run carry their own prefix (VPC namespaces).
+         "--net-prefix", NET_PREFIX],
         stdout=subprocess.PIPE,
         stderr=open(os.path.join(tmp, "nimbus.log"), "w"),
         text=True,

@@ -84,6 +84,11 @@ pub struct UpArgs {
     /// [default: 86400]
     #[arg(long, env = "NIMBUS_OSS_SCRUB_SECS", value_name = "SECS")]
     pub oss_scrub_secs: Option<u64>,
+    /// Prefix of the host network objects this region makes (VPC namespaces are
+    /// `<prefix>-vpc-<id>`), so regions sharing a host keep apart: a region removes namespaces with
+    /// its prefix that none of its VPCs owns. [default: `n` + the start of this node's id]
+    #[arg(long, env = "NIMBUS_NET_PREFIX", value_name = "NAME")]
+    pub net_prefix: Option<String>,
     /// Sustained signed requests per second allowed per AccessKey before `Throttling.User`;
     /// 0 turns throttling off. [default: 500]
     #[arg(long, env = "NIMBUS_THROTTLE_RPS", value_name = "N")]
@@ -129,6 +134,7 @@ struct FileConfig {
     oss_max_object_bytes: Option<u64>,
     oss_lifecycle_secs: Option<u64>,
     oss_scrub_secs: Option<u64>,
+    net_prefix: Option<String>,
     throttle_rps: Option<u32>,
     throttle_burst: Option<u32>,
     max_body_bytes: Option<usize>,
@@ -163,6 +169,8 @@ pub struct Settings {
     pub oss_max_object_bytes: u64,
     pub oss_lifecycle_secs: u64,
     pub oss_scrub_secs: u64,
+    /// `None`: derived from the node id when the region starts.
+    pub net_prefix: Option<String>,
     pub throttle_rps: u32,
     pub throttle_burst: u32,
     pub max_body_bytes: usize,
@@ -219,6 +227,7 @@ impl Settings {
             oss_max_object_bytes: a.oss_max_object_bytes.or(f.oss_max_object_bytes).unwrap_or(1 << 30),
             oss_lifecycle_secs: a.oss_lifecycle_secs.or(f.oss_lifecycle_secs).unwrap_or(600),
             oss_scrub_secs: a.oss_scrub_secs.or(f.oss_scrub_secs).unwrap_or(86_400),
+            net_prefix: a.net_prefix.clone().or(f.net_prefix),
             throttle_rps: a.throttle_rps.or(f.throttle_rps).unwrap_or(500),
             throttle_burst: a.throttle_burst.or(f.throttle_burst).unwrap_or(1000),
             max_body_bytes: a.max_body_bytes.or(f.max_body_bytes).unwrap_or(1 << 20),
@@ -263,6 +272,11 @@ impl Settings {
         }
         if self.oss_lifecycle_secs == 0 || self.oss_scrub_secs == 0 {
             bail!("--oss-lifecycle-secs and --oss-scrub-secs must be at least 1");
+        }
+        if let Some(p) = &self.net_prefix
+            && (p.is_empty() || p.len() > 12 || !p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()))
+        {
+            bail!("--net-prefix {p:?}: use 1-12 lowercase letters or digits");
         }
         if self.trail_digest_secs == 0 {
             bail!("--trail-digest-secs must be at least 1");

@@ -23,6 +23,7 @@ pub mod pkcs11;
 pub mod pki;
 pub mod rotate;
 pub mod up;
+pub mod vpc;
 pub mod worker;
 
 /// Installs the one rustls crypto provider of the process (ring). Idempotent.

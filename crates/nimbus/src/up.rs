@@ -31,6 +31,7 @@ pub fn registry(keys: &Arc<dyn KeyProvider>, credentials: &Arc<StoreCredentials>
     r.register(Arc::new(Sts::new(keys.clone(), sts)));
     r.register(Arc::new(nimbus_trail::service::ActionTrail));
     r.register(Arc::new(nimbus_kms::Kms::new(keys.clone())));
+    r.register(Arc::new(nimbus_vpc::Vpc));
     r
 }
 
@@ -166,7 +167,22 @@ pub async fn run(s: Settings) -> Result<()> {
         Duration::from_secs(s.oss_scrub_secs),
         stop_rx.clone(),
     ));
-    let handlers: Vec<Arc<dyn JobHandler>> = vec![Arc::new(BackupJob { store: store.clone(), data_dir: dir.clone() })];
+    // Unique per data directory unless set: this region only ever removes namespaces it named.
+    let net_prefix = s.net_prefix.clone().unwrap_or_else(|| {
+        let tail: String = node.trim_start_matches("node-").chars().take(8).collect();
+        format!("n{tail}")
+    });
+    let net = nimbus_host::net::NetDriver::new(&net_prefix);
+    match crate::vpc::converge_at_start(&store, &net).await {
+        Ok(n) => tracing::info!(vpcs = n, prefix = net_prefix, "VPC data plane: reconciling every VPC"),
+        Err(e) => {
+            tracing::error!(error = %e, "VPC data plane could not be checked at start (are we root, is iproute2 installed?)")
+        }
+    }
+    let handlers: Vec<Arc<dyn JobHandler>> = vec![
+        Arc::new(BackupJob { store: store.clone(), data_dir: dir.clone() }),
+        Arc::new(crate::vpc::ReconcileJob { store: store.clone(), net }),
+    ];
     let worker = tokio::spawn(worker::run(store.clone(), node.clone(), handlers, stop_rx.clone()));
 
     write_endpoints(dir, &region, [https_addr, http_addr, oss_https_addr, oss_http_addr])?;

@@ -1,0 +1,7 @@
+//! Host drivers: the only code in Nimbus that changes the machine it runs on. Services decide what
+//! should exist (in the store); drivers make the host match, idempotently, so a reconciliation that
+//! was interrupted (`kill -9`) can simply run again.
+//!
+//! - [`net`]: VPC data plane from Linux network namespaces and bridges.
+
+pub mod net;

@@ -1,0 +1,167 @@
+//! The VPC data plane. Each VPC is a network namespace that acts as its router (forwarding on);
+//! each vSwitch is a bridge inside it holding the vSwitch's gateway address (the CIDR's first
+//! host). Nothing connects two VPC namespaces, so VPCs are isolated by construction.
+//!
+//! Driven through `ip` (iproute2) rather than netlink from Rust: the commands are the documented,
+//! stable interface operators already read and debug with, and they are idempotent the way this
+//! driver uses them (`replace`, checks before `add`).
+
+use ipnet::Ipv4Net;
+use std::process::Command;
+
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    #[error("`{command}` failed: {stderr}")]
+    Command { command: String, stderr: String },
+    #[error("cannot run `ip`: {0} (is iproute2 installed, and are we root?)")]
+    Spawn(std::io::Error),
+}
+
+/// The driver of one region: every name it makes starts with its prefix, so regions (and test
+/// runs) sharing a host never touch each other's namespaces.
+#[derive(Clone, Debug)]
+pub struct NetDriver {
+    prefix: String,
+}
+
+fn ip(args: &[&str]) -> Result<String, NetError> {
+    let out = Command::new("ip").args(args).output().map_err(NetError::Spawn)?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(NetError::Command {
+            command: format!("ip {}", args.join(" ")),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        })
+    }
+}
+
+/// The last `n` characters of a resource id (ids end in random lowercase alphanumerics).
+fn tail(id: &str, n: usize) -> &str {
+    &id[id.len().saturating_sub(n)..]
+}
+
+impl NetDriver {
+    pub fn new(prefix: &str) -> Self {
+        NetDriver { prefix: prefix.to_string() }
+    }
+
+    /// The namespace of a VPC: `<prefix>-vpc-<id tail>`.
+    pub fn namespace(&self, vpc_id: &str) -> String {
+        format!("{}-vpc-{}", self.prefix, tail(vpc_id, 12))
+    }
+
+    /// The bridge of a vSwitch inside its VPC's namespace (interface names are at most 15 bytes).
+    pub fn bridge(vswitch_id: &str) -> String {
+        format!("br-{}", tail(vswitch_id, 12))
+    }
+
+    /// The namespaces this driver made.
+    pub fn namespaces(&self) -> Result<Vec<String>, NetError> {
+        let mine = format!("{}-vpc-", self.prefix);
+        Ok(ip(&["netns", "list"])?
+            .lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .filter(|n| n.starts_with(&mine))
+            .map(str::to_string)
+            .collect())
+    }
+
+    /// Makes the VPC's namespace exist, with loopback up and forwarding on.
+    pub fn ensure_vpc(&self, vpc_id: &str) -> Result<(), NetError> {
+        let ns = self.namespace(vpc_id);
+        if !self.namespaces()?.contains(&ns) {
+            ip(&["netns", "add", &ns])?;
+            tracing::info!(namespace = ns, "created VPC namespace");
+        }
+        ip(&["-n", &ns, "link", "set", "lo", "up"])?;
+        // The namespace is the VPC's router between its vSwitches.
+        ip(&["netns", "exec", &ns, "sysctl", "-qw", "net.ipv4.ip_forward=1"])?;
+        Ok(())
+    }
+
+    /// Removes the VPC's namespace and everything in it; absent is fine.
+    pub fn remove_vpc(&self, vpc_id: &str) -> Result<(), NetError> {
+        let ns = self.namespace(vpc_id);
+        if self.namespaces()?.contains(&ns) {
+            ip(&["netns", "del", &ns])?;
+            tracing::info!(namespace = ns, "removed VPC namespace");
+        }
+        Ok(())
+    }
+
+    /// Removes a namespace by name (one left behind by a VPC that no longer exists).
+    pub fn remove_namespace(&self, ns: &str) -> Result<(), NetError> {
+        if ns.starts_with(&format!("{}-vpc-", self.prefix)) {
+            ip(&["netns", "del", ns])?;
+        }
+        Ok(())
+    }
+
+    /// Makes the vSwitch's bridge exist in its VPC's namespace with the gateway address.
+    pub fn ensure_vswitch(&self, vpc_id: &str, vswitch_id: &str, cidr: Ipv4Net) -> Result<(), NetError> {
+        let ns = self.namespace(vpc_id);
+        let br = Self::bridge(vswitch_id);
+        if ip(&["-n", &ns, "link", "show", &br]).is_err() {
+            ip(&["-n", &ns, "link", "add", &br, "type", "bridge"])?;
+        }
+        let gw = format!("{}/{}", gateway(cidr), cidr.prefix_len());
+        ip(&["-n", &ns, "addr", "replace", &gw, "dev", &br])?;
+        ip(&["-n", &ns, "link", "set", &br, "up"])?;
+        Ok(())
+    }
+
+    pub fn remove_vswitch(&self, vpc_id: &str, vswitch_id: &str) -> Result<(), NetError> {
+        self.remove_bridge(vpc_id, &Self::bridge(vswitch_id))
+    }
+
+    /// Removes a bridge of a VPC's namespace by name; absent is fine.
+    pub fn remove_bridge(&self, vpc_id: &str, bridge: &str) -> Result<(), NetError> {
+        let ns = self.namespace(vpc_id);
+        if ip(&["-n", &ns, "link", "show", bridge]).is_ok() {
+            ip(&["-n", &ns, "link", "del", bridge])?;
+        }
+        Ok(())
+    }
+
+    /// The bridges in a VPC's namespace with their IPv4 addresses (`name`, `a.b.c.d/len`).
+    pub fn bridges(&self, vpc_id: &str) -> Result<Vec<(String, Vec<String>)>, NetError> {
+        let ns = self.namespace(vpc_id);
+        let out = ip(&["-n", &ns, "-j", "addr", "show", "type", "bridge"])?;
+        let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap_or_default();
+        Ok(v.as_array()
+            .into_iter()
+            .flatten()
+            .map(|l| {
+                let name = l["ifname"].as_str().unwrap_or_default().to_string();
+                let addrs = l["addr_info"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|a| a["family"] == "inet")
+                    .map(|a| format!("{}/{}", a["local"].as_str().unwrap_or_default(), a["prefixlen"]))
+                    .collect();
+                (name, addrs)
+            })
+            .collect())
+    }
+}
+
+/// A vSwitch's gateway: the first host address of its CIDR.
+pub fn gateway(cidr: Ipv4Net) -> std::net::Ipv4Addr {
+    std::net::Ipv4Addr::from(u32::from(cidr.network()) + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_fit_linux_limits() {
+        let d = NetDriver::new("nimbus");
+        assert_eq!(d.namespace("vpc-abcdefghij0123456789"), "nimbus-vpc-ij0123456789");
+        let br = NetDriver::bridge("vsw-abcdefghij0123456789");
+        assert!(br.len() <= 15, "{br}");
+        assert_eq!(gateway("198.18.1.0/24".parse().expect("cidr")).to_string(), "198.18.1.1");
+    }
+}

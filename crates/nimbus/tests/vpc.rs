@@ -1,0 +1,125 @@
+//! The VPC data plane converges from whatever the host and a crash left: a namespace removed by
+//! hand comes back, a namespace no VPC owns goes, a VPC created just before `kill -9` ends up
+//! Available with its namespace; and tenants never see each other's networks.
+
+mod common;
+
+use common::Region;
+use serde_json::Value;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const VPC: &str = "2016-04-28";
+
+fn p(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).chain([("RegionId".into(), "local-1".into())]).collect()
+}
+
+fn namespaces(prefix: &str) -> Vec<String> {
+    let out = Command::new("ip").args(["netns", "list"]).output().expect("ip netns");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|n| n.starts_with(&format!("{prefix}-vpc-")))
+        .map(str::to_string)
+        .collect()
+}
+
+fn bridge_addrs(ns: &str) -> String {
+    let out = Command::new("ip").args(["-n", ns, "-br", "addr", "show", "type", "bridge"]).output().expect("ip addr");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn status(r: &Region, id: &str) -> String {
+    let v = r.client_http().call(VPC, "DescribeVpcs", &p(&[("VpcId", id)])).expect("describe").body;
+    v["Vpcs"]["Vpc"][0]["Status"].as_str().unwrap_or_default().to_string()
+}
+
+#[test]
+fn the_host_converges_to_the_store_after_restarts_and_crashes() {
+    let prefix = format!("rt{}", std::process::id() % 100_000);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("data");
+    let args = ["--net-prefix", prefix.as_str()];
+    let r = Region::start(&dir, &args);
+    let c = r.client_http();
+    let vpc = c.call(VPC, "CreateVpc", &p(&[("CidrBlock", "198.18.0.0/20")])).expect("create").body["VpcId"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    c.call(VPC, "CreateVSwitch", &p(&[("VpcId", &vpc), ("ZoneId", "local-1a"), ("CidrBlock", "198.18.4.0/24")]))
+        .expect("vswitch");
+    let ns = format!("{prefix}-vpc-{}", &vpc[vpc.len() - 12..]);
+    eventually("the namespace and its bridge", || bridge_addrs(&ns).contains("198.18.4.1/24"));
+    r.stop();
+
+    // By hand: the VPC's namespace is deleted and a stray one appears.
+    assert!(Command::new("ip").args(["netns", "del", &ns]).status().expect("del").success());
+    let stray = format!("{prefix}-vpc-stray0000000");
+    assert!(Command::new("ip").args(["netns", "add", &stray]).status().expect("add").success());
+    let r = Region::start(&dir, &args);
+    eventually("the namespace is back with its bridge", || bridge_addrs(&ns).contains("198.18.4.1/24"));
+    assert!(!namespaces(&prefix).contains(&stray), "a namespace no VPC owns is removed at start");
+
+    // A VPC created just before a crash converges after the restart.
+    let second =
+        r.client_http().call(VPC, "CreateVpc", &p(&[("CidrBlock", "198.19.0.0/16")])).expect("create").body["VpcId"]
+            .as_str()
+            .expect("id")
+            .to_string();
+    r.kill9();
+    let r = Region::start(&dir, &args);
+    eventually("the second VPC is Available", || status(&r, &second) == "Available");
+    assert!(namespaces(&prefix).contains(&format!("{prefix}-vpc-{}", &second[second.len() - 12..])));
+
+    // Clean up: everything this test made on the host goes with its VPCs.
+    let c = r.client_http();
+    let vsw: Value = c.call(VPC, "DescribeVSwitches", &p(&[("VpcId", &vpc)])).expect("list").body;
+    for s in vsw["VSwitches"]["VSwitch"].as_array().expect("list") {
+        c.call(VPC, "DeleteVSwitch", &p(&[("VSwitchId", s["VSwitchId"].as_str().expect("id"))])).expect("delete");
+    }
+    for v in [&vpc, &second] {
+        assert_eq!(c.call(VPC, "DeleteVpc", &p(&[("VpcId", v)])).expect("delete").status, 200);
+    }
+    eventually("no namespace left", || namespaces(&prefix).is_empty());
+    r.stop();
+}
+
+#[test]
+fn tenants_never_see_each_others_networks() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("data");
+    let prefix = format!("ti{}", std::process::id() % 100_000);
+    let r = Region::start(&dir, &["--net-prefix", prefix.as_str()]);
+    let a = r.client_http();
+    let vpc = a.call(VPC, "CreateVpc", &p(&[("CidrBlock", "198.18.0.0/24")])).expect("create").body["VpcId"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let out = Command::new(common::bin())
+        .args(["admin", "account", "create", "--name", "other", "--data-dir"])
+        .arg(&dir)
+        .output()
+        .expect("admin");
+    let other: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let b = r.client_with(other["AccessKeyId"].as_str().expect("ak"), other["AccessKeySecret"].as_str().expect("sk"));
+    let seen = b.call(VPC, "DescribeVpcs", &p(&[])).expect("describe").body;
+    assert_eq!(seen["TotalCount"], 0, "{seen}");
+    let del = b.call(VPC, "DeleteVpc", &p(&[("VpcId", &vpc)])).expect("delete");
+    assert_eq!((del.status, del.code()), (404, Some("InvalidVpcId.NotFound")));
+    let sw = b
+        .call(VPC, "CreateVSwitch", &p(&[("VpcId", &vpc), ("ZoneId", "local-1a"), ("CidrBlock", "198.18.0.0/26")]))
+        .expect("vswitch");
+    assert_eq!(sw.code(), Some("InvalidVpcId.NotFound"));
+    assert_eq!(a.call(VPC, "DeleteVpc", &p(&[("VpcId", &vpc)])).expect("delete").status, 200);
+    eventually("no namespace left", || namespaces(&prefix).is_empty());
+    r.stop();
+}

@@ -1,0 +1,339 @@
+//! VPC action handlers (2016-04-28). Handlers record the desired state and queue a reconcile
+//! job; the job worker makes the host match (see `reconcile`).
+
+use crate::cidr;
+use crate::{RECONCILE_JOB, VPC, VSWITCH};
+use nimbus_api::{ActionSpec, ApiError, BoxFut, CallContext, Params, Service};
+use nimbus_core::clock::{iso8601, now_millis};
+use nimbus_core::ids;
+use nimbus_store::{NewJob, Resource, StoreError};
+use serde_json::{Value, json};
+
+pub struct Vpc;
+
+const ACTIONS: &[ActionSpec] = nimbus_api::actions!["vpc:";
+    "CreateVpc" => Write, "DescribeVpcs" => Read, "ModifyVpcAttribute" => Write, "DeleteVpc" => Write,
+    "CreateVSwitch" => Write, "DescribeVSwitches" => Read, "ModifyVSwitchAttribute" => Write, "DeleteVSwitch" => Write,
+];
+
+/// Per account (Alibaba's default quotas).
+const MAX_VPCS: usize = 10;
+const MAX_VSWITCHES_PER_VPC: usize = 150;
+
+impl Service for Vpc {
+    fn product(&self) -> &'static str {
+        "Vpc"
+    }
+    fn code(&self) -> &'static str {
+        "vpc"
+    }
+    fn version(&self) -> &'static str {
+        "2016-04-28"
+    }
+    fn actions(&self) -> &'static [ActionSpec] {
+        ACTIONS
+    }
+
+    fn resources(&self, ctx: &CallContext, action: &ActionSpec, p: &Params) -> Vec<String> {
+        let mut out = vec![];
+        if let Some(v) = p.get("VpcId").filter(|v| !v.is_empty()) {
+            out.extend(v.split(',').map(|id| ctx.arn("vpc", &format!("vpc/{}", id.trim()))));
+        }
+        if let Some(v) = p.get("VSwitchId").filter(|v| !v.is_empty()) {
+            out.push(ctx.arn("vpc", &format!("vswitch/{v}")));
+        }
+        if out.is_empty() || action.name.starts_with("Describe") && out.is_empty() {
+            out.push(ctx.arn(
+                "vpc",
+                match action.name {
+                    "CreateVpc" => "vpc/*",
+                    _ => "*",
+                },
+            ));
+        }
+        out
+    }
+
+    fn handle<'a>(
+        &'a self,
+        ctx: &'a CallContext,
+        action: &'a ActionSpec,
+        p: &'a Params,
+    ) -> BoxFut<'a, Result<Value, ApiError>> {
+        Box::pin(async move {
+            ctx.require_region(p)?;
+            match action.name {
+                "CreateVpc" => create_vpc(ctx, p).await,
+                "DescribeVpcs" => describe_vpcs(ctx, p).await,
+                "ModifyVpcAttribute" => modify(ctx, p, VPC, "VpcId", "VpcName").await,
+                "DeleteVpc" => delete_vpc(ctx, p).await,
+                "CreateVSwitch" => create_vswitch(ctx, p).await,
+                "DescribeVSwitches" => describe_vswitches(ctx, p).await,
+                "ModifyVSwitchAttribute" => modify(ctx, p, VSWITCH, "VSwitchId", "VSwitchName").await,
+                "DeleteVSwitch" => delete_vswitch(ctx, p).await,
+                other => Err(ApiError::new(404, "InvalidAction.NotFound", format!("VPC has no action {other}."))),
+            }
+        })
+    }
+}
+
+fn not_found(kind: &str, id: &str) -> ApiError {
+    match kind {
+        VPC => ApiError::new(404, "InvalidVpcId.NotFound", format!("Specified VPC {id:?} does not exist.")),
+        _ => ApiError::new(404, "InvalidVSwitchId.NotFound", format!("Specified vSwitch {id:?} does not exist.")),
+    }
+}
+
+/// The caller's resource of `kind` named `id`; another account's is indistinguishable from none.
+async fn load(ctx: &CallContext, kind: &str, id: &str) -> Result<Resource, ApiError> {
+    match ctx.store.get_resource(&ctx.caller.account_id, id).await {
+        Ok(r) if r.kind == kind => Ok(r),
+        Ok(_) | Err(StoreError::NotFound) => Err(not_found(kind, id)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn all(ctx: &CallContext, kind: &str) -> Result<Vec<Resource>, ApiError> {
+    let mut out = vec![];
+    let mut after: Option<String> = None;
+    loop {
+        let page = ctx.store.list_resources(&ctx.caller.account_id, kind, after.as_deref(), 500).await?;
+        let done = page.len() < 500;
+        after = page.last().map(|r| r.id.clone());
+        out.extend(page);
+        if done {
+            return Ok(out);
+        }
+    }
+}
+
+fn name_param(p: &Params, param: &str) -> Result<String, ApiError> {
+    let name = p.get(param).unwrap_or_default();
+    let ok = name.is_empty()
+        || (name.chars().count() <= 128 && !name.starts_with("http://") && !name.starts_with("https://"));
+    if !ok {
+        return Err(ApiError::invalid(param, "at most 128 characters, not starting with http:// or https://"));
+    }
+    Ok(name.to_string())
+}
+
+fn description(p: &Params) -> Result<String, ApiError> {
+    let d = p.get("Description").unwrap_or_default();
+    if d.chars().count() > 256 || d.starts_with("http://") || d.starts_with("https://") {
+        return Err(ApiError::invalid("Description", "at most 256 characters, not starting with http:// or https://"));
+    }
+    Ok(d.to_string())
+}
+
+async fn reconcile_later(ctx: &CallContext, vpc_id: &str) -> Result<(), ApiError> {
+    ctx.store
+        .enqueue_job(&NewJob {
+            kind: RECONCILE_JOB.into(),
+            account_id: ctx.caller.account_id.clone(),
+            payload: json!({"VpcId": vpc_id}),
+            max_attempts: 20,
+        })
+        .await?;
+    Ok(())
+}
+
+fn paging(p: &Params) -> Result<(usize, usize), ApiError> {
+    Ok((p.int("PageNumber", 1, 1_000_000)?.unwrap_or(1) as usize, p.int("PageSize", 1, 50)?.unwrap_or(10) as usize))
+}
+
+fn status_of(r: &Resource) -> &str {
+    r.status.get("Status").and_then(Value::as_str).unwrap_or("Pending")
+}
+
+async fn create_vpc(ctx: &CallContext, p: &Params) -> Result<Value, ApiError> {
+    let block = cidr::vpc_block(p.get("CidrBlock").filter(|c| !c.is_empty()).unwrap_or("172.16.0.0/12"))?;
+    let name = name_param(p, "VpcName")?;
+    let description = description(p)?;
+    if all(ctx, VPC).await?.len() >= MAX_VPCS {
+        return Err(ApiError::new(400, "QuotaExceeded.Vpc", format!("An account may have at most {MAX_VPCS} VPCs.")));
+    }
+    let id = ids::resource_id("vpc-");
+    let spec = json!({
+        "VpcName": name, "Description": description, "CidrBlock": block.to_string(),
+        "VRouterId": ids::resource_id("vrt-"), "RouteTableId": ids::resource_id("vtb-"),
+        "CreationTime": iso8601(now_millis()),
+    });
+    let mut r = Resource::new(&id, &ctx.caller.account_id, VPC, &ctx.region.id, spec.clone());
+    r.status = json!({"Status": "Pending"});
+    ctx.store.create_resource(&r).await?;
+    reconcile_later(ctx, &id).await?;
+    Ok(
+        json!({"VpcId": id, "VRouterId": spec["VRouterId"], "RouteTableId": spec["RouteTableId"], "ResourceGroupId": ""}),
+    )
+}
+
+fn vpc_json(ctx: &CallContext, r: &Resource, vswitches: &[&Resource]) -> Value {
+    json!({
+        "VpcId": r.id, "VpcName": r.spec["VpcName"], "Description": r.spec["Description"],
+        "CidrBlock": r.spec["CidrBlock"], "Status": status_of(r), "IsDefault": false, "RegionId": ctx.region.id,
+        "VRouterId": r.spec["VRouterId"], "CreationTime": r.spec["CreationTime"], "OwnerId": r.account_id,
+        "VSwitchIds": {"VSwitchId": vswitches.iter().map(|v| v.id.clone()).collect::<Vec<_>>()},
+        "RouterTableIds": {"RouterTableIds": [r.spec["RouteTableId"]]},
+        "NatGatewayIds": {"NatGatewayIds": []}, "SecondaryCidrBlocks": {"SecondaryCidrBlock": []},
+        "UserCidrs": {"UserCidr": []}, "ResourceGroupId": "", "Tags": {"Tag": []},
+    })
+}
+
+async fn describe_vpcs(ctx: &CallContext, p: &Params) -> Result<Value, ApiError> {
+    let (page, size) = paging(p)?;
+    let ids: Option<Vec<&str>> =
+        p.get("VpcId").filter(|v| !v.is_empty()).map(|v| v.split(',').map(str::trim).collect());
+    let name = p.get("VpcName").filter(|v| !v.is_empty());
+    let vswitches = all(ctx, VSWITCH).await?;
+    let vpcs: Vec<Resource> = all(ctx, VPC)
+        .await?
+        .into_iter()
+        .filter(|r| ids.as_ref().is_none_or(|ids| ids.contains(&r.id.as_str())))
+        .filter(|r| name.is_none_or(|n| r.spec["VpcName"] == n))
+        .collect();
+    let shown: Vec<Value> = vpcs
+        .iter()
+        .skip((page - 1) * size)
+        .take(size)
+        .map(|r| {
+            let mine: Vec<&Resource> = vswitches.iter().filter(|v| v.spec["VpcId"] == r.id.as_str()).collect();
+            vpc_json(ctx, r, &mine)
+        })
+        .collect();
+    Ok(json!({"Vpcs": {"Vpc": shown}, "TotalCount": vpcs.len(), "PageNumber": page, "PageSize": size}))
+}
+
+async fn modify(
+    ctx: &CallContext,
+    p: &Params,
+    kind: &str,
+    id_param: &str,
+    name_field: &str,
+) -> Result<Value, ApiError> {
+    let id = p.require(id_param)?;
+    let name = p.get(name_field).map(|_| name_param(p, name_field)).transpose()?;
+    let desc = p.get("Description").map(|_| description(p)).transpose()?;
+    if kind == VPC && p.get("CidrBlock").is_some_and(|c| !c.is_empty()) {
+        return Err(ApiError::new(
+            400,
+            "OperationUnsupported.CidrBlock",
+            "Changing a VPC's CidrBlock is not supported yet.",
+        ));
+    }
+    for _ in 0..5 {
+        let mut r = load(ctx, kind, id).await?;
+        if let Some(n) = &name {
+            r.spec[name_field] = json!(n);
+        }
+        if let Some(d) = &desc {
+            r.spec["Description"] = json!(d);
+        }
+        match ctx.store.update_resource(&r).await {
+            Ok(_) => return Ok(json!({})),
+            Err(StoreError::Conflict) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::new(409, "OperationConflict", "The resource is being changed by another request; retry."))
+}
+
+async fn delete_vpc(ctx: &CallContext, p: &Params) -> Result<Value, ApiError> {
+    let id = p.require("VpcId")?;
+    let r = load(ctx, VPC, id).await?;
+    if all(ctx, VSWITCH).await?.iter().any(|v| v.spec["VpcId"] == id) {
+        return Err(ApiError::new(
+            400,
+            "DependencyViolation.VSwitch",
+            "The VPC still has vSwitches; delete them first.",
+        ));
+    }
+    ctx.store.delete_resource(&ctx.caller.account_id, id, r.version).await?;
+    reconcile_later(ctx, id).await?;
+    Ok(json!({}))
+}
+
+async fn create_vswitch(ctx: &CallContext, p: &Params) -> Result<Value, ApiError> {
+    let vpc_id = p.require("VpcId")?;
+    let zone = p.require("ZoneId")?;
+    if ctx.region.zone(zone).is_none() {
+        return Err(ApiError::new(
+            400,
+            "InvalidZoneId.NotFound",
+            format!("Specified zone {zone:?} does not exist in this region."),
+        ));
+    }
+    let vpc = load(ctx, VPC, vpc_id).await?;
+    let vpc_block = cidr::vpc_block(vpc.spec["CidrBlock"].as_str().unwrap_or_default())?;
+    let block = cidr::vswitch_block(p.require("CidrBlock")?, vpc_block)?;
+    let name = name_param(p, "VSwitchName")?;
+    let description = description(p)?;
+    let siblings: Vec<Resource> = all(ctx, VSWITCH).await?.into_iter().filter(|v| v.spec["VpcId"] == vpc_id).collect();
+    if siblings.len() >= MAX_VSWITCHES_PER_VPC {
+        return Err(ApiError::new(
+            400,
+            "QuotaExceeded.VSwitch",
+            format!("A VPC may have at most {MAX_VSWITCHES_PER_VPC} vSwitches."),
+        ));
+    }
+    if let Some(other) = siblings
+        .iter()
+        .find(|v| v.spec["CidrBlock"].as_str().and_then(|c| c.parse().ok()).is_some_and(|c| cidr::overlaps(c, block)))
+    {
+        return Err(ApiError::new(
+            400,
+            "InvalidCidrBlock.Overlapped",
+            format!(
+                "Specified CidrBlock {block} overlaps vSwitch {} ({}).",
+                other.id,
+                other.spec["CidrBlock"].as_str().unwrap_or_default()
+            ),
+        ));
+    }
+    let id = ids::resource_id("vsw-");
+    let spec = json!({
+        "VpcId": vpc_id, "ZoneId": zone, "CidrBlock": block.to_string(), "VSwitchName": name,
+        "Description": description, "CreationTime": iso8601(now_millis()),
+    });
+    let mut r = Resource::new(&id, &ctx.caller.account_id, VSWITCH, &ctx.region.id, spec);
+    r.status = json!({"Status": "Pending"});
+    ctx.store.create_resource(&r).await?;
+    reconcile_later(ctx, vpc_id).await?;
+    Ok(json!({"VSwitchId": id}))
+}
+
+async fn describe_vswitches(ctx: &CallContext, p: &Params) -> Result<Value, ApiError> {
+    let (page, size) = paging(p)?;
+    let f = |n: &str| p.get(n).filter(|v| !v.is_empty());
+    let (vpc, vsw, zone) = (f("VpcId"), f("VSwitchId"), f("ZoneId"));
+    let list: Vec<Resource> = all(ctx, VSWITCH)
+        .await?
+        .into_iter()
+        .filter(|r| vpc.is_none_or(|v| r.spec["VpcId"] == v))
+        .filter(|r| vsw.is_none_or(|v| v.split(',').any(|id| id.trim() == r.id)))
+        .filter(|r| zone.is_none_or(|z| r.spec["ZoneId"] == z))
+        .collect();
+    let shown: Vec<Value> = list
+        .iter()
+        .skip((page - 1) * size)
+        .take(size)
+        .map(|r| {
+            let free = r.spec["CidrBlock"].as_str().and_then(|c| c.parse().ok()).map(cidr::usable_addresses).unwrap_or(0);
+            json!({
+                "VSwitchId": r.id, "VSwitchName": r.spec["VSwitchName"], "VpcId": r.spec["VpcId"],
+                "ZoneId": r.spec["ZoneId"], "CidrBlock": r.spec["CidrBlock"], "Status": status_of(r),
+                "AvailableIpAddressCount": free, "IsDefault": false, "Description": r.spec["Description"],
+                "CreationTime": r.spec["CreationTime"], "NetworkAclId": "", "OwnerId": r.account_id,
+                "RouteTable": {"RouteTableId": "", "RouteTableType": "System"}, "ResourceGroupId": "", "Tags": {"Tag": []},
+            })
+        })
+        .collect();
+    Ok(json!({"VSwitches": {"VSwitch": shown}, "TotalCount": list.len(), "PageNumber": page, "PageSize": size}))
+}
+
+async fn delete_vswitch(ctx: &CallContext, p: &Params) -> Result<Value, ApiError> {
+    let id = p.require("VSwitchId")?;
+    let r = load(ctx, VSWITCH, id).await?;
+    ctx.store.delete_resource(&ctx.caller.account_id, id, r.version).await?;
+    reconcile_later(ctx, r.spec["VpcId"].as_str().unwrap_or_default()).await?;
+    Ok(json!({}))
+}

@@ -1,0 +1,19 @@
+//! VPC, API version 2016-04-28.
+//!
+//! - [`api`]: the handlers. They write the desired state (resources in the store) and queue a
+//!   `vpc.reconcile` job; they never touch the host.
+//! - [`cidr`]: address-block rules (what a VPC or vSwitch may use, containment, overlap).
+//! - [`reconcile`]: makes the host match the store for one VPC (namespace, one bridge per
+//!   vSwitch), run by the job worker; idempotent, so a crash mid-way converges on the next run.
+
+pub mod api;
+pub mod cidr;
+pub mod reconcile;
+
+pub use api::Vpc;
+
+/// Resource kinds in the store.
+pub const VPC: &str = "vpc.vpc";
+pub const VSWITCH: &str = "vpc.vswitch";
+/// The job that reconciles one VPC (payload `{"VpcId": …}`).
+pub const RECONCILE_JOB: &str = "vpc.reconcile";

@@ -1,0 +1,68 @@
+//! Makes the host match the store for one VPC, whatever state a crash left either in.
+
+use crate::{VPC, VSWITCH};
+use nimbus_host::net::NetDriver;
+use nimbus_store::{Store, StoreError};
+use serde_json::json;
+
+/// Reconciles `vpc_id` of `account`: a VPC that exists gets its namespace and one bridge per
+/// vSwitch (bridges of deleted vSwitches go); a VPC that is gone loses its namespace. Marks the
+/// VPC and its vSwitches `Available` once the host matches.
+pub async fn reconcile(store: &Store, net: &NetDriver, account: &str, vpc_id: &str) -> Result<(), String> {
+    let vpc = match store.get_resource(account, vpc_id).await {
+        Ok(r) if r.kind == VPC => Some(r),
+        Ok(_) | Err(StoreError::NotFound) => None,
+        Err(e) => return Err(e.to_string()),
+    };
+    let Some(vpc) = vpc else {
+        let (net, id) = (net.clone(), vpc_id.to_string());
+        return tokio::task::spawn_blocking(move || net.remove_vpc(&id))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string());
+    };
+    let mut vswitches = vec![];
+    let mut after: Option<String> = None;
+    loop {
+        let page = store.list_resources(account, VSWITCH, after.as_deref(), 500).await.map_err(|e| e.to_string())?;
+        let done = page.len() < 500;
+        after = page.last().map(|r| r.id.clone());
+        vswitches.extend(page.into_iter().filter(|v| v.spec["VpcId"] == vpc_id));
+        if done {
+            break;
+        }
+    }
+    let wanted: Vec<(String, ipnet::Ipv4Net)> = vswitches
+        .iter()
+        .filter_map(|v| v.spec["CidrBlock"].as_str().and_then(|c| c.parse().ok()).map(|c| (v.id.clone(), c)))
+        .collect();
+    {
+        let (net, id, wanted) = (net.clone(), vpc_id.to_string(), wanted.clone());
+        tokio::task::spawn_blocking(move || -> Result<(), nimbus_host::net::NetError> {
+            net.ensure_vpc(&id)?;
+            for (vsw, block) in &wanted {
+                net.ensure_vswitch(&id, vsw, *block)?;
+            }
+            // Bridges whose vSwitch is gone.
+            for (bridge, _) in net.bridges(&id)? {
+                if !wanted.iter().any(|(vsw, _)| NetDriver::bridge(vsw) == bridge) {
+                    net.remove_bridge(&id, &bridge)?;
+                }
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    }
+    for mut r in std::iter::once(vpc).chain(vswitches) {
+        if r.status["Status"] != "Available" {
+            r.status = json!({"Status": "Available"});
+            match store.update_resource(&r).await {
+                Ok(_) | Err(StoreError::Conflict) | Err(StoreError::NotFound) => {}
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+    }
+    Ok(())
+}
