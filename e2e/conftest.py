@@ -61,7 +61,7 @@ def region():
          "--oss-addr", "127.0.0.1:0", "--oss-http-addr", "127.0.0.1:0",
          "--oss-max-object-bytes", str(8 << 20), "--oss-lifecycle-secs", "1",
          # Host network objects of this run carry their own prefix (VPC namespaces).
-         "--net-prefix", NET_PREFIX],
+         "--net-prefix", NET_PREFIX, "--accel", "tcg"],
         stdout=subprocess.PIPE,
         stderr=open(os.path.join(tmp, "nimbus.log"), "w"),
         text=True,

@@ -3,5 +3,7 @@
 //! was interrupted (`kill -9`) can simply run again.
 //!
 //! - [`net`]: VPC data plane from Linux network namespaces and bridges.
+//! - [`vm`]: QEMU virtual machines supervised over QMP, and the accelerator probe.
 
 pub mod net;
+pub mod vm;

@@ -84,6 +84,12 @@ pub struct UpArgs {
     /// [default: 86400]
     #[arg(long, env = "NIMBUS_OSS_SCRUB_SECS", value_name = "SECS")]
     pub oss_scrub_secs: Option<u64>,
+    /// Accelerator for virtual machines: `auto` boots a probe VM under KVM and uses KVM only if it
+    /// reaches its init in time (nested or paravirtual /dev/kvm often cannot run a stock kernel),
+    /// else TCG; the choice and the reason are logged at start. `kvm` or `tcg` skip the probe.
+    /// [default: auto]
+    #[arg(long, env = "NIMBUS_ACCEL", value_name = "auto|kvm|tcg")]
+    pub accel: Option<String>,
     /// Prefix of the host network objects this region makes (VPC namespaces are
     /// `<prefix>-vpc-<id>`), so regions sharing a host keep apart: a region removes namespaces with
     /// its prefix that none of its VPCs owns. [default: `n` + the start of this node's id]
@@ -135,6 +141,7 @@ struct FileConfig {
     oss_lifecycle_secs: Option<u64>,
     oss_scrub_secs: Option<u64>,
     net_prefix: Option<String>,
+    accel: Option<String>,
     throttle_rps: Option<u32>,
     throttle_burst: Option<u32>,
     max_body_bytes: Option<usize>,
@@ -171,6 +178,7 @@ pub struct Settings {
     pub oss_scrub_secs: u64,
     /// `None`: derived from the node id when the region starts.
     pub net_prefix: Option<String>,
+    pub accel: String,
     pub throttle_rps: u32,
     pub throttle_burst: u32,
     pub max_body_bytes: usize,
@@ -228,6 +236,7 @@ impl Settings {
             oss_lifecycle_secs: a.oss_lifecycle_secs.or(f.oss_lifecycle_secs).unwrap_or(600),
             oss_scrub_secs: a.oss_scrub_secs.or(f.oss_scrub_secs).unwrap_or(86_400),
             net_prefix: a.net_prefix.clone().or(f.net_prefix),
+            accel: a.accel.clone().or(f.accel).unwrap_or_else(|| "auto".into()),
             throttle_rps: a.throttle_rps.or(f.throttle_rps).unwrap_or(500),
             throttle_burst: a.throttle_burst.or(f.throttle_burst).unwrap_or(1000),
             max_body_bytes: a.max_body_bytes.or(f.max_body_bytes).unwrap_or(1 << 20),
@@ -272,6 +281,9 @@ impl Settings {
         }
         if self.oss_lifecycle_secs == 0 || self.oss_scrub_secs == 0 {
             bail!("--oss-lifecycle-secs and --oss-scrub-secs must be at least 1");
+        }
+        if !["auto", "kvm", "tcg"].contains(&self.accel.as_str()) {
+            bail!("--accel {:?}: use auto, kvm or tcg", self.accel);
         }
         if let Some(p) = &self.net_prefix
             && (p.is_empty() || p.len() > 12 || !p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()))

@@ -179,6 +179,7 @@ pub async fn run(s: Settings) -> Result<()> {
             tracing::error!(error = %e, "VPC data plane could not be checked at start (are we root, is iproute2 installed?)")
         }
     }
+    let accel = tokio::spawn(probe_accelerator(s.accel.clone(), dir.join("vm")));
     let handlers: Vec<Arc<dyn JobHandler>> = vec![
         Arc::new(BackupJob { store: store.clone(), data_dir: dir.clone() }),
         Arc::new(crate::vpc::ReconcileJob { store: store.clone(), net }),
@@ -238,6 +239,7 @@ pub async fn run(s: Settings) -> Result<()> {
     let _ = worker.await;
     let _ = refresher.await;
     let _ = maintenance.await;
+    accel.abort();
     let _ = trail_stop_tx.send(true);
     if let Some(t) = trail_task {
         let _ = t.await;
@@ -245,6 +247,50 @@ pub async fn run(s: Settings) -> Result<()> {
     store.close().await;
     println!("Nimbus region {} stopped", region.id);
     Ok(())
+}
+
+/// Chooses the VM accelerator (see `--accel`) and logs the choice with its reason. Runs beside
+/// start-up: the probe boots a VM, which takes seconds under TCG.
+async fn probe_accelerator(setting: String, dir: std::path::PathBuf) -> Option<nimbus_host::vm::Accel> {
+    use nimbus_host::vm::{Accel, Toolchain, probe};
+    let tools = match Toolchain::find() {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::warn!(reason = %e, "virtual machines unavailable on this host");
+            return None;
+        }
+    };
+    match setting.as_str() {
+        "kvm" => {
+            tracing::info!(accelerator = "kvm", "VM accelerator forced by --accel");
+            return Some(Accel::Kvm);
+        }
+        "tcg" => {
+            tracing::info!(accelerator = "tcg", "VM accelerator forced by --accel");
+            return Some(Accel::Tcg);
+        }
+        _ => {}
+    }
+    match tokio::task::spawn_blocking(move || probe(&tools, &dir, Duration::from_secs(30))).await {
+        Ok(Ok(p)) => {
+            match &p.kvm_unusable {
+                None => tracing::info!(
+                    accelerator = "kvm",
+                    boot_ms = p.boot.as_millis() as u64,
+                    "VM accelerator chosen by probe"
+                ),
+                Some(why) => {
+                    tracing::info!(accelerator = "tcg", boot_ms = p.boot.as_millis() as u64, kvm_unusable = %why, "VM accelerator chosen by probe: KVM cannot boot the probe VM, using TCG")
+                }
+            }
+            Some(p.accel)
+        }
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "no accelerator could boot the probe VM: virtual machines unavailable");
+            None
+        }
+        Err(_) => None,
+    }
 }
 
 /// DNS names and addresses the server certificate covers.

@@ -300,3 +300,33 @@ fn url_pairs(q: &str) -> Vec<(String, String)> {
     let dec = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8().expect("utf8").into_owned();
     q.split('&').filter_map(|kv| kv.split_once('=')).map(|(k, v)| (dec(k), dec(v))).collect()
 }
+
+/// `--accel auto` boots a probe VM and logs the accelerator it chose, with the reason when it is
+/// not KVM (or why virtual machines are unavailable at all).
+#[test]
+fn the_accelerator_is_chosen_by_a_probe_and_logged() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let r = Region::start_with_env(&tmp.path().join("d"), &[], &[("NIMBUS_ACCEL", "auto")]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    let line = loop {
+        let log = r.stderr();
+        if let Some(l) = log
+            .lines()
+            .find(|l| l.contains("VM accelerator chosen by probe") || l.contains("virtual machines unavailable"))
+        {
+            break l.to_string();
+        }
+        assert!(std::time::Instant::now() < deadline, "no accelerator line in the log:\n{log}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    if std::env::var_os("CI").is_some() {
+        assert!(line.contains("chosen by probe"), "CI installs QEMU, a kernel and busybox: {line}");
+    }
+    if line.contains("chosen by probe") {
+        assert!(line.contains("accelerator=\"tcg\"") || line.contains("accelerator=\"kvm\""), "{line}");
+    }
+    if line.contains("accelerator=\"tcg\"") {
+        assert!(line.contains("kvm_unusable="), "TCG is chosen only with a reason: {line}");
+    }
+    r.stop();
+}

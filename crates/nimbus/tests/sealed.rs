@@ -13,7 +13,7 @@ fn up(dir: &std::path::Path, extra: &[&str], pass: Option<&str>) -> std::process
     c.args(["up", "--data-dir"])
         .arg(dir)
         .args(["--api-addr", "127.0.0.1:0", "--api-http-addr", "127.0.0.1:0"])
-        .args(["--oss-addr", "127.0.0.1:0", "--oss-http-addr", "127.0.0.1:0"])
+        .args(["--oss-addr", "127.0.0.1:0", "--oss-http-addr", "127.0.0.1:0", "--accel", "tcg"])
         .args(extra);
     c.env_remove("NIMBUS_ROOT_PASSPHRASE");
     if let Some(p) = pass {

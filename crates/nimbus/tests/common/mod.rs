@@ -40,6 +40,8 @@ impl Region {
             .arg(dir)
             .args(["--api-addr", "127.0.0.1:0", "--api-http-addr", "127.0.0.1:0"])
             .args(["--oss-addr", "127.0.0.1:0", "--oss-http-addr", "127.0.0.1:0"])
+            // No probe VM per test region (a test that wants the probe sets NIMBUS_ACCEL=auto).
+            .env("NIMBUS_ACCEL", "tcg")
             .args(extra)
             .envs(env.iter().copied())
             .stdout(Stdio::piped())

@@ -1,0 +1,350 @@
+//! Virtual machines as QEMU processes, supervised over QMP.
+//!
+//! The accelerator is chosen by a real probe: a tiny VM (the host's kernel and a busybox
+//! initramfs that prints a marker) must reach its init within a deadline under KVM; if it does
+//! not (no `/dev/kvm`, or a KVM that cannot run a stock kernel, as on nested/PVM hosts), TCG is
+//! used and the reason is kept for the logs. Machines are `microvm` (fast boot, virtio-mmio).
+
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, thiserror::Error)]
+pub enum VmError {
+    #[error("{0}")]
+    Missing(String),
+    #[error("starting QEMU: {0}")]
+    Spawn(std::io::Error),
+    #[error("QMP: {0}")]
+    Qmp(String),
+    #[error("the VM did not reach its init within {0:?}: {1}")]
+    Boot(Duration, String),
+    #[error("{path}: {source}")]
+    Io { path: String, source: std::io::Error },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> VmError + '_ {
+    move |source| VmError::Io { path: path.display().to_string(), source }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Accel {
+    Kvm,
+    Tcg,
+}
+
+impl Accel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Accel::Kvm => "kvm",
+            Accel::Tcg => "tcg",
+        }
+    }
+}
+
+/// What the probe found.
+#[derive(Clone, Debug)]
+pub struct Probe {
+    pub accel: Accel,
+    /// Why KVM is not used (absent when it is).
+    pub kvm_unusable: Option<String>,
+    /// Time from QEMU start to the probe VM's init, under the chosen accelerator.
+    pub boot: Duration,
+}
+
+/// Where the host's QEMU, kernel and busybox are.
+#[derive(Clone, Debug)]
+pub struct Toolchain {
+    pub qemu: PathBuf,
+    pub kernel: PathBuf,
+    pub busybox: PathBuf,
+}
+
+impl Toolchain {
+    /// Finds `qemu-system-x86_64`, the newest `/boot/vmlinuz-*` and a static busybox, or says
+    /// which is missing and which Debian package provides it.
+    pub fn find() -> Result<Toolchain, VmError> {
+        let which = |name: &str| {
+            std::env::var_os("PATH").and_then(|p| std::env::split_paths(&p).map(|d| d.join(name)).find(|f| f.is_file()))
+        };
+        let qemu = which("qemu-system-x86_64")
+            .ok_or_else(|| VmError::Missing("qemu-system-x86_64 not found (Debian package qemu-system-x86)".into()))?;
+        let busybox = ["/usr/bin/busybox", "/bin/busybox"]
+            .iter()
+            .map(PathBuf::from)
+            .find(|p| p.is_file())
+            .ok_or_else(|| VmError::Missing("busybox not found (Debian package busybox-static)".into()))?;
+        // An initramfs has no C library: a dynamically linked busybox would not start.
+        let bytes = std::fs::read(&busybox).map_err(io(&busybox))?;
+        if bytes.windows(12).any(|w| w == b"/lib64/ld-li") {
+            return Err(VmError::Missing(format!(
+                "{} is dynamically linked; install the Debian package busybox-static",
+                busybox.display()
+            )));
+        }
+        let mut kernels: Vec<PathBuf> = std::fs::read_dir("/boot")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("vmlinuz-")))
+            .collect();
+        kernels.sort();
+        let kernel = kernels
+            .pop()
+            .ok_or_else(|| VmError::Missing("no kernel in /boot (Debian package linux-image-cloud-amd64)".into()))?;
+        Ok(Toolchain { qemu, kernel, busybox })
+    }
+}
+
+/// Appends one `newc` cpio entry.
+fn cpio_entry(out: &mut Vec<u8>, name: &str, mode: u32, data: &[u8], ino: u32) {
+    let header = format!(
+        "070701{ino:08X}{mode:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}",
+        0,
+        0,
+        1,
+        0,
+        data.len(),
+        0,
+        0,
+        0,
+        0,
+        name.len() + 1,
+        0
+    );
+    out.extend_from_slice(header.as_bytes());
+    out.extend_from_slice(name.as_bytes());
+    out.push(0);
+    while out.len() % 4 != 0 {
+        out.push(0);
+    }
+    out.extend_from_slice(data);
+    while out.len() % 4 != 0 {
+        out.push(0);
+    }
+}
+
+/// The marker the probe VM's init prints.
+pub const PROBE_MARKER: &str = "NIMBUS-PROBE-INIT";
+
+/// A minimal initramfs (uncompressed `newc` cpio, which the kernel accepts as is): busybox and an
+/// `/init` script. Written here rather than by `cpio(1)` so building one needs no extra tool.
+pub fn initramfs(busybox: &Path, init_script: &str) -> Result<Vec<u8>, VmError> {
+    let bb = std::fs::read(busybox).map_err(io(busybox))?;
+    let mut out = Vec::with_capacity(bb.len() + 4096);
+    let mut ino = 1;
+    for dir in ["bin", "dev", "proc", "sys", "tmp", "etc", "run"] {
+        cpio_entry(&mut out, dir, 0o040755, &[], ino);
+        ino += 1;
+    }
+    cpio_entry(&mut out, "bin/busybox", 0o100755, &bb, ino);
+    cpio_entry(&mut out, "bin/sh", 0o120777, b"busybox", ino + 1);
+    cpio_entry(&mut out, "init", 0o100755, init_script.as_bytes(), ino + 2);
+    cpio_entry(&mut out, "TRAILER!!!", 0, &[], 0);
+    Ok(out)
+}
+
+/// How to start one VM.
+#[derive(Clone, Debug)]
+pub struct VmSpec {
+    pub name: String,
+    pub accel: Accel,
+    pub vcpus: u32,
+    pub memory_mib: u32,
+    pub kernel: PathBuf,
+    pub initrd: PathBuf,
+    pub cmdline: String,
+    /// Working directory of the VM: QMP socket, serial log, pid file.
+    pub dir: PathBuf,
+}
+
+/// A running QEMU process and its QMP socket.
+pub struct Vm {
+    pub spec: VmSpec,
+    child: Child,
+}
+
+impl Vm {
+    pub fn serial_log(&self) -> PathBuf {
+        self.spec.dir.join("serial.log")
+    }
+
+    pub fn qmp_path(&self) -> PathBuf {
+        self.spec.dir.join("qmp.sock")
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Starts QEMU. The kernel console goes to `serial.log`; QMP listens on `qmp.sock`.
+    pub fn start(qemu: &Path, spec: VmSpec) -> Result<Vm, VmError> {
+        std::fs::create_dir_all(&spec.dir).map_err(io(&spec.dir))?;
+        let serial = spec.dir.join("serial.log");
+        let qmp = spec.dir.join("qmp.sock");
+        let _ = std::fs::remove_file(&qmp);
+        let mut cmd = Command::new(qemu);
+        cmd.args(["-name", &spec.name, "-M", "microvm", "-accel", spec.accel.as_str()])
+            .args(["-cpu", if spec.accel == Accel::Kvm { "host" } else { "max" }])
+            .args(["-smp", &spec.vcpus.to_string(), "-m", &spec.memory_mib.to_string()])
+            .args(["-nodefaults", "-no-user-config", "-nographic", "-no-reboot"])
+            .args(["-serial", &format!("file:{}", serial.display())])
+            .args(["-qmp", &format!("unix:{},server=on,wait=off", qmp.display())])
+            .arg("-kernel")
+            .arg(&spec.kernel)
+            .arg("-initrd")
+            .arg(&spec.initrd)
+            .args(["-append", &spec.cmdline])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let child = cmd.spawn().map_err(VmError::Spawn)?;
+        Ok(Vm { spec, child })
+    }
+
+    /// Waits until the serial console shows `marker`; fails on timeout or if QEMU exits.
+    pub fn wait_for_console(&mut self, marker: &str, deadline: Duration) -> Result<Duration, VmError> {
+        let start = Instant::now();
+        loop {
+            if std::fs::read_to_string(self.serial_log()).is_ok_and(|s| s.contains(marker)) {
+                return Ok(start.elapsed());
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                let mut err = String::new();
+                if let Some(mut e) = self.child.stderr.take() {
+                    let _ = e.read_to_string(&mut err);
+                }
+                return Err(VmError::Boot(deadline, format!("QEMU exited ({status}): {}", err.trim())));
+            }
+            if start.elapsed() > deadline {
+                return Err(VmError::Boot(deadline, "no init marker on the console".into()));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// One QMP command on a fresh connection (greeting, capabilities, command).
+    pub fn qmp(&self, command: &str, arguments: Value) -> Result<Value, VmError> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let stream = loop {
+            match UnixStream::connect(self.qmp_path()) {
+                Ok(s) => break s,
+                Err(e) if Instant::now() < deadline => {
+                    let _ = e;
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err(e) => return Err(VmError::Qmp(format!("connect: {e}"))),
+            }
+        };
+        stream.set_read_timeout(Some(Duration::from_secs(10))).map_err(|e| VmError::Qmp(e.to_string()))?;
+        let mut reader = BufReader::new(stream.try_clone().map_err(|e| VmError::Qmp(e.to_string()))?);
+        let mut writer = stream;
+        let mut line = String::new();
+        let mut read_reply = |reader: &mut BufReader<UnixStream>| -> Result<Value, VmError> {
+            loop {
+                line.clear();
+                if reader.read_line(&mut line).map_err(|e| VmError::Qmp(e.to_string()))? == 0 {
+                    return Err(VmError::Qmp("connection closed".into()));
+                }
+                let v: Value = serde_json::from_str(&line).map_err(|e| VmError::Qmp(e.to_string()))?;
+                // Skip the greeting and asynchronous events.
+                if v.get("return").is_some() || v.get("error").is_some() {
+                    return Ok(v);
+                }
+            }
+        };
+        for (cmd, args) in [("qmp_capabilities", json!({})), (command, arguments)] {
+            writeln!(writer, "{}", json!({"execute": cmd, "arguments": args}))
+                .map_err(|e| VmError::Qmp(e.to_string()))?;
+            let reply = read_reply(&mut reader)?;
+            if let Some(e) = reply.get("error") {
+                return Err(VmError::Qmp(format!("{cmd}: {e}")));
+            }
+            if cmd == command {
+                return Ok(reply["return"].clone());
+            }
+        }
+        unreachable!("the loop returns on the second command")
+    }
+
+    /// Resident memory of the QEMU process (KiB), from /proc.
+    pub fn rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    }
+
+    /// Stops QEMU at once (`quit`), then reaps it.
+    pub fn kill(mut self) {
+        let _ = self.qmp("quit", json!({}));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Vm {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Boots the probe VM under `accel`; returns the time to its init.
+fn boot_probe(
+    tools: &Toolchain,
+    initrd: &Path,
+    dir: &Path,
+    accel: Accel,
+    deadline: Duration,
+) -> Result<Duration, VmError> {
+    let spec = VmSpec {
+        name: format!("nimbus-probe-{}", accel.as_str()),
+        accel,
+        vcpus: 1,
+        memory_mib: 128,
+        kernel: tools.kernel.clone(),
+        initrd: initrd.to_path_buf(),
+        // tsc_early_khz: without it a TCG guest hangs calibrating its clock one boot in four.
+        cmdline: "console=ttyS0 panic=-1 quiet tsc_early_khz=2000000".into(),
+        dir: dir.join(accel.as_str()),
+    };
+    let _ = std::fs::remove_dir_all(&spec.dir);
+    let mut vm = Vm::start(&tools.qemu, spec)?;
+    let r = vm.wait_for_console(PROBE_MARKER, deadline);
+    vm.kill();
+    r
+}
+
+/// Chooses the accelerator by booting the probe VM: KVM if it reaches init within `deadline`,
+/// otherwise TCG (which must then boot too). `dir` holds the probe's files.
+pub fn probe(tools: &Toolchain, dir: &Path, deadline: Duration) -> Result<Probe, VmError> {
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let initrd = dir.join("probe-initrd.cpio");
+    let script = format!("#!/bin/busybox sh\n/bin/busybox echo {PROBE_MARKER}\n/bin/busybox reboot -f\n");
+    std::fs::write(&initrd, initramfs(&tools.busybox, &script)?).map_err(io(&initrd))?;
+    let kvm_unusable = if !Path::new("/dev/kvm").exists() {
+        Some("/dev/kvm does not exist".to_string())
+    } else {
+        match boot_probe(tools, &initrd, dir, Accel::Kvm, deadline) {
+            Ok(boot) => return Ok(Probe { accel: Accel::Kvm, kvm_unusable: None, boot }),
+            Err(e) => Some(e.to_string()),
+        }
+    };
+    let boot = boot_probe(tools, &initrd, dir, Accel::Tcg, deadline)?;
+    Ok(Probe { accel: Accel::Tcg, kvm_unusable, boot })
+}
