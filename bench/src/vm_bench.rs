@@ -35,6 +35,8 @@ fn main() -> Result<()> {
                 initrd: initrd.clone(),
                 cmdline: "console=ttyS0 panic=-1 quiet tsc_early_khz=2000000".into(),
                 dir: dir.path().join(format!("vm-{i}")),
+                netns: None,
+                nics: vec![],
             },
         )?;
         boots.push(vm.wait_for_console("BENCH-UP", Duration::from_secs(120))?.as_secs_f64());

@@ -115,6 +115,18 @@ impl NetDriver {
         self.remove_bridge(vpc_id, &Self::bridge(vswitch_id))
     }
 
+    /// Creates tap `tap` in the VPC's namespace, enslaved to the vSwitch's bridge and up; a VM
+    /// started in the namespace then opens it as its network card.
+    pub fn attach_tap(&self, vpc_id: &str, vswitch_id: &str, tap: &str) -> Result<(), NetError> {
+        let ns = self.namespace(vpc_id);
+        if ip(&["-n", &ns, "link", "show", tap]).is_err() {
+            ip(&["-n", &ns, "tuntap", "add", "dev", tap, "mode", "tap"])?;
+        }
+        ip(&["-n", &ns, "link", "set", tap, "master", &Self::bridge(vswitch_id)])?;
+        ip(&["-n", &ns, "link", "set", tap, "up"])?;
+        Ok(())
+    }
+
     /// Removes a bridge of a VPC's namespace by name; absent is fine.
     pub fn remove_bridge(&self, vpc_id: &str, bridge: &str) -> Result<(), NetError> {
         let ns = self.namespace(vpc_id);

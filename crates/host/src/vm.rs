@@ -134,18 +134,61 @@ pub const PROBE_MARKER: &str = "NIMBUS-PROBE-INIT";
 /// A minimal initramfs (uncompressed `newc` cpio, which the kernel accepts as is): busybox and an
 /// `/init` script. Written here rather than by `cpio(1)` so building one needs no extra tool.
 pub fn initramfs(busybox: &Path, init_script: &str) -> Result<Vec<u8>, VmError> {
+    initramfs_with(busybox, init_script, &[])
+}
+
+/// Like [`initramfs`], with extra regular files (`name` inside the archive, contents), e.g.
+/// kernel modules under `lib/modules/`.
+pub fn initramfs_with(busybox: &Path, init_script: &str, files: &[(String, Vec<u8>)]) -> Result<Vec<u8>, VmError> {
     let bb = std::fs::read(busybox).map_err(io(busybox))?;
     let mut out = Vec::with_capacity(bb.len() + 4096);
     let mut ino = 1;
-    for dir in ["bin", "dev", "proc", "sys", "tmp", "etc", "run"] {
+    for dir in ["bin", "dev", "proc", "sys", "tmp", "etc", "run", "lib", "lib/modules"] {
         cpio_entry(&mut out, dir, 0o040755, &[], ino);
         ino += 1;
     }
     cpio_entry(&mut out, "bin/busybox", 0o100755, &bb, ino);
     cpio_entry(&mut out, "bin/sh", 0o120777, b"busybox", ino + 1);
     cpio_entry(&mut out, "init", 0o100755, init_script.as_bytes(), ino + 2);
+    ino += 3;
+    for (name, data) in files {
+        cpio_entry(&mut out, name, 0o100644, data, ino);
+        ino += 1;
+    }
     cpio_entry(&mut out, "TRAILER!!!", 0, &[], 0);
     Ok(out)
+}
+
+/// The kernel modules a guest needs for virtio-mmio networking, in load order, read from the
+/// host's `/lib/modules/<kernel version>` (Debian's cloud kernel builds them as modules).
+pub fn virtio_net_modules(kernel: &Path) -> Result<Vec<(String, Vec<u8>)>, VmError> {
+    let version = kernel
+        .file_name()
+        .and_then(|n| n.to_string_lossy().strip_prefix("vmlinuz-").map(str::to_string))
+        .ok_or_else(|| VmError::Missing(format!("cannot tell the version of kernel {}", kernel.display())))?;
+    let base = PathBuf::from("/lib/modules").join(&version).join("kernel");
+    let mut out = vec![];
+    for m in [
+        "drivers/virtio/virtio_ring.ko",
+        "drivers/virtio/virtio.ko",
+        "drivers/virtio/virtio_mmio.ko",
+        "net/core/failover.ko",
+        "drivers/net/net_failover.ko",
+        "drivers/net/virtio_net.ko",
+    ] {
+        let p = base.join(m);
+        if !p.exists() {
+            continue; // built into this kernel
+        }
+        let name = format!("lib/modules/{}", p.file_name().unwrap_or_default().to_string_lossy());
+        out.push((name, std::fs::read(&p).map_err(io(&p))?));
+    }
+    Ok(out)
+}
+
+/// Shell lines for a guest's init: load the modules in [`virtio_net_modules`] order.
+pub fn insmod_lines(modules: &[(String, Vec<u8>)]) -> String {
+    modules.iter().map(|(name, _)| format!("/bin/busybox insmod /{name}\n")).collect()
 }
 
 /// How to start one VM.
@@ -160,6 +203,10 @@ pub struct VmSpec {
     pub cmdline: String,
     /// Working directory of the VM: QMP socket, serial log, pid file.
     pub dir: PathBuf,
+    /// Network namespace QEMU runs in (where its tap devices are).
+    pub netns: Option<String>,
+    /// Network cards: (tap device in `netns`, MAC address).
+    pub nics: Vec<(String, String)>,
 }
 
 /// A running QEMU process and its QMP socket.
@@ -187,7 +234,19 @@ impl Vm {
         let serial = spec.dir.join("serial.log");
         let qmp = spec.dir.join("qmp.sock");
         let _ = std::fs::remove_file(&qmp);
-        let mut cmd = Command::new(qemu);
+        let mut cmd = match &spec.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(qemu);
+                c
+            }
+            None => Command::new(qemu),
+        };
+        for (i, (tap, mac)) in spec.nics.iter().enumerate() {
+            // vhost=off: no vhost-net on these hosts.
+            cmd.args(["-netdev", &format!("tap,id=n{i},ifname={tap},script=no,downscript=no,vhost=off")])
+                .args(["-device", &format!("virtio-net-device,netdev=n{i},mac={mac}")]);
+        }
         cmd.args(["-name", &spec.name, "-M", "microvm", "-accel", spec.accel.as_str()])
             .args(["-cpu", if spec.accel == Accel::Kvm { "host" } else { "max" }])
             .args(["-smp", &spec.vcpus.to_string(), "-m", &spec.memory_mib.to_string()])
@@ -322,6 +381,8 @@ fn boot_probe(
         // tsc_early_khz: without it a TCG guest hangs calibrating its clock one boot in four.
         cmdline: "console=ttyS0 panic=-1 quiet tsc_early_khz=2000000".into(),
         dir: dir.join(accel.as_str()),
+        netns: None,
+        nics: vec![],
     };
     let _ = std::fs::remove_dir_all(&spec.dir);
     let mut vm = Vm::start(&tools.qemu, spec)?;

@@ -35,6 +35,8 @@ fn the_probe_picks_an_accelerator_and_a_vm_boots_under_it() {
             initrd,
             cmdline: "console=ttyS0 panic=-1 quiet tsc_early_khz=2000000".into(),
             dir: dir.path().join("vm"),
+            netns: None,
+            nics: vec![],
         },
     )
     .expect("start");
@@ -45,4 +47,85 @@ fn the_probe_picks_an_accelerator_and_a_vm_boots_under_it() {
     assert_eq!(status["status"], "running");
     eprintln!("VM booted to init in {boot:?}; QEMU RSS {:?} KiB", vm.rss_kib());
     vm.kill();
+}
+
+/// Two VMs on one vSwitch of a VPC reach each other and their gateway; a VM in another VPC with
+/// the very same address plan reaches neither (nothing connects two VPC namespaces).
+#[test]
+fn vms_on_a_vswitch_talk_and_another_vpc_cannot_reach_them() {
+    use nimbus_host::net::NetDriver;
+    use nimbus_host::vm::{initramfs_with, insmod_lines, virtio_net_modules};
+    let tools = match Toolchain::find() {
+        Ok(t) => t,
+        Err(e) if std::env::var_os("CI").is_none() => {
+            eprintln!("SKIPPED: {e}");
+            return;
+        }
+        Err(e) => panic!("CI must have the VM toolchain: {e}"),
+    };
+    let net = NetDriver::new(&format!("vt{}", std::process::id() % 100_000));
+    let (vpc_a, vpc_b) = ("vpc-testaaaaaaaaaaaaa1", "vpc-testbbbbbbbbbbbbb2");
+    let (sw_a, sw_b) = ("vsw-testaaaaaaaaaaaaa1", "vsw-testbbbbbbbbbbbbb2");
+    let block: ipnet::Ipv4Net = "198.18.10.0/24".parse().expect("cidr");
+    for (vpc, sw) in [(vpc_a, sw_a), (vpc_b, sw_b)] {
+        net.ensure_vpc(vpc).expect("vpc");
+        net.ensure_vswitch(vpc, sw, block).expect("vswitch");
+    }
+    let modules = virtio_net_modules(&tools.kernel).expect("modules");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let start = |name: &str, vpc: &str, sw: &str, ip: &str, then: &str| {
+        let tap = format!("tap-{name}");
+        net.attach_tap(vpc, sw, &tap).expect("tap");
+        let script = format!(
+            "#!/bin/busybox sh\n/bin/busybox mount -t proc proc /proc\n/bin/busybox mount -t sysfs sys /sys\n{}\
+             /bin/busybox ip link set lo up\n/bin/busybox ip link set eth0 up\n/bin/busybox ip addr add {ip}/24 dev eth0\n\
+             /bin/busybox ip route add default via 198.18.10.1\n/bin/busybox echo NET-UP\n{then}\n\
+             while true; do /bin/busybox sleep 1; done\n",
+            insmod_lines(&modules)
+        );
+        let initrd = dir.path().join(format!("{name}.cpio"));
+        std::fs::write(&initrd, initramfs_with(&tools.busybox, &script, &modules).expect("initramfs")).expect("write");
+        let n = name.bytes().fold(0u32, |a, b| a.wrapping_mul(31).wrapping_add(b.into())) & 0xffff;
+        Vm::start(
+            &tools.qemu,
+            VmSpec {
+                name: name.into(),
+                accel: Accel::Tcg,
+                vcpus: 1,
+                memory_mib: 160,
+                kernel: tools.kernel.clone(),
+                initrd,
+                cmdline: "console=ttyS0 panic=-1 quiet tsc_early_khz=2000000".into(),
+                dir: dir.path().join(name),
+                netns: Some(net.namespace(vpc)),
+                nics: vec![(tap, format!("52:54:00:00:{:02x}:{:02x}", n >> 8, n & 0xff))],
+            },
+        )
+        .expect("start")
+    };
+    let pinger = |target: &str| {
+        format!(
+            "for i in 1 2 3 4 5 6 7 8 9 10; do if /bin/busybox ping -c 1 -W 1 {target} >/dev/null 2>&1; then \
+             /bin/busybox echo PING-OK-{target}; break; fi; done; /bin/busybox echo PING-DONE"
+        )
+    };
+    let mut server = start("server", vpc_a, sw_a, "198.18.10.10", "");
+    server.wait_for_console("NET-UP", Duration::from_secs(90)).expect("server up");
+    let both = format!("{}\n{}", pinger("198.18.10.1"), pinger("198.18.10.10"));
+    let mut neighbour = start("neighbour", vpc_a, sw_a, "198.18.10.11", &both);
+    let mut stranger = start("stranger", vpc_b, sw_b, "198.18.10.12", &pinger("198.18.10.10"));
+    for vm in [&mut neighbour, &mut stranger] {
+        vm.wait_for_console("PING-DONE", Duration::from_secs(120)).expect("pings finish");
+    }
+    let n = std::fs::read_to_string(neighbour.serial_log()).expect("log");
+    let s = std::fs::read_to_string(stranger.serial_log()).expect("log");
+    for vm in [server, neighbour, stranger] {
+        vm.kill();
+    }
+    for vpc in [vpc_a, vpc_b] {
+        net.remove_vpc(vpc).expect("cleanup");
+    }
+    assert!(n.contains("PING-OK-198.18.10.1"), "a VM reaches its gateway:\n{n}");
+    assert!(n.contains("PING-OK-198.18.10.10"), "VMs on one vSwitch reach each other:\n{n}");
+    assert!(!s.contains("PING-OK"), "a VM in another VPC reaches nothing of this one:\n{s}");
 }
