@@ -36,6 +36,28 @@ fn ip(args: &[&str]) -> Result<String, NetError> {
     }
 }
 
+/// Runs an nftables script inside namespace `ns`; returns what `nft` printed.
+fn nft(ns: &str, script: &str) -> Result<String, NetError> {
+    use std::io::Write;
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", ns, "nft", "-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(NetError::Spawn)?;
+    child.stdin.take().map(|mut i| i.write_all(script.as_bytes())).transpose().map_err(NetError::Spawn)?;
+    let out = child.wait_with_output().map_err(NetError::Spawn)?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(NetError::Command {
+            command: format!("nft -f - (in {ns}): {}", script.lines().next().unwrap_or_default()),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        })
+    }
+}
+
 /// The last `n` characters of a resource id (ids end in random lowercase alphanumerics).
 fn tail(id: &str, n: usize) -> &str {
     &id[id.len().saturating_sub(n)..]
@@ -124,6 +146,33 @@ impl NetDriver {
         }
         ip(&["-n", &ns, "link", "set", tap, "master", &Self::bridge(vswitch_id)])?;
         ip(&["-n", &ns, "link", "set", tap, "up"])?;
+        Ok(())
+    }
+
+    /// Binds a port to its instance: frames entering the VPC from `tap` must carry the instance's
+    /// own MAC, and its IPv4 packets and ARP its own address; anything else is dropped at the port
+    /// (an instance cannot spoof). One nftables chain per port in the namespace's `bridge nimbus`
+    /// table, replaced whole on every call.
+    pub fn bind_port(&self, vpc_id: &str, tap: &str, mac: &str, ip_addr: std::net::Ipv4Addr) -> Result<(), NetError> {
+        let ns = self.namespace(vpc_id);
+        let chain = format!("port_{}", tap.replace('-', "_"));
+        let script = format!(
+            "table bridge nimbus {{\n\
+               chain prerouting {{ type filter hook prerouting priority -200; policy accept; }}\n\
+               chain {chain} {{}}\n\
+             }}\n\
+             flush chain bridge nimbus {chain}\n\
+             add rule bridge nimbus {chain} ether saddr != {mac} counter drop\n\
+             add rule bridge nimbus {chain} ether type ip ip saddr != {ip_addr} counter drop\n\
+             add rule bridge nimbus {chain} ether type arp arp saddr ip != {ip_addr} counter drop\n\
+             add rule bridge nimbus {chain} ether type ip6 counter drop\n"
+        );
+        nft(&ns, &script)?;
+        // The jump from the hook chain, once per port.
+        let listing = nft(&ns, "list chain bridge nimbus prerouting\n")?;
+        if !listing.contains(&format!("jump {chain}")) {
+            nft(&ns, &format!("add rule bridge nimbus prerouting iifname \"{tap}\" jump {chain}\n"))?;
+        }
         Ok(())
     }
 

@@ -129,3 +129,80 @@ fn vms_on_a_vswitch_talk_and_another_vpc_cannot_reach_them() {
     assert!(n.contains("PING-OK-198.18.10.10"), "VMs on one vSwitch reach each other:\n{n}");
     assert!(!s.contains("PING-OK"), "a VM in another VPC reaches nothing of this one:\n{s}");
 }
+
+/// A VM bound to its address cannot send from another: its legitimate pings arrive, the same
+/// pings from a spoofed source are dropped at its port (the target counts only the first).
+#[test]
+fn a_spoofed_source_address_never_arrives() {
+    use nimbus_host::net::NetDriver;
+    use nimbus_host::vm::{initramfs_with, insmod_lines, virtio_net_modules};
+    let tools = match Toolchain::find() {
+        Ok(t) => t,
+        Err(e) if std::env::var_os("CI").is_none() => {
+            eprintln!("SKIPPED: {e}");
+            return;
+        }
+        Err(e) => panic!("CI must have the VM toolchain: {e}"),
+    };
+    let net = NetDriver::new(&format!("vs{}", std::process::id() % 100_000));
+    let (vpc, sw) = ("vpc-spoofaaaaaaaaaaaaa", "vsw-spoofaaaaaaaaaaaaa");
+    net.ensure_vpc(vpc).expect("vpc");
+    net.ensure_vswitch(vpc, sw, "198.18.20.0/24".parse().expect("cidr")).expect("vswitch");
+    let modules = virtio_net_modules(&tools.kernel).expect("modules");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let start = |name: &str, ip: &str, mac: &str, then: &str| {
+        let tap = format!("tap-{name}");
+        net.attach_tap(vpc, sw, &tap).expect("tap");
+        net.bind_port(vpc, &tap, mac, ip.parse().expect("ip")).expect("anti-spoofing");
+        let script = format!(
+            "#!/bin/busybox sh\n/bin/busybox mount -t proc proc /proc\n/bin/busybox mount -t sysfs sys /sys\n{}\
+             /bin/busybox ip link set lo up\n/bin/busybox ip link set eth0 up\n/bin/busybox ip addr add {ip}/24 dev eth0\n\
+             /bin/busybox echo NET-UP\n{then}\nwhile true; do /bin/busybox sleep 1; done\n",
+            insmod_lines(&modules)
+        );
+        let initrd = dir.path().join(format!("{name}.cpio"));
+        std::fs::write(&initrd, initramfs_with(&tools.busybox, &script, &modules).expect("initramfs")).expect("write");
+        Vm::start(
+            &tools.qemu,
+            VmSpec {
+                name: name.into(),
+                accel: Accel::Tcg,
+                vcpus: 1,
+                memory_mib: 160,
+                kernel: tools.kernel.clone(),
+                initrd,
+                cmdline: "console=ttyS0 panic=-1 quiet tsc_early_khz=2000000".into(),
+                dir: dir.path().join(name),
+                netns: Some(net.namespace(vpc)),
+                nics: vec![(tap, mac.into())],
+            },
+        )
+        .expect("start")
+    };
+    // The target prints its ICMP counters every second.
+    let counters = "while true; do /bin/busybox echo \"SNMP $(/bin/busybox grep '^Icmp:' /proc/net/snmp | /bin/busybox tail -1)\"; /bin/busybox sleep 1; done";
+    let mut target = start("target", "198.18.20.10", "52:54:00:00:20:10", counters);
+    target.wait_for_console("NET-UP", Duration::from_secs(90)).expect("target up");
+    let spoof = "/bin/busybox ping -c 3 -W 2 198.18.20.10 >/dev/null 2>&1 && /bin/busybox echo LEGIT-OK\n\
+                 /bin/busybox ip addr add 198.18.20.99/24 dev eth0\n\
+                 /bin/busybox ping -c 3 -W 1 -I 198.18.20.99 198.18.20.10 >/dev/null 2>&1\n/bin/busybox echo SPOOF-DONE";
+    let mut spoofer = start("spoofer", "198.18.20.11", "52:54:00:00:20:11", spoof);
+    spoofer.wait_for_console("SPOOF-DONE", Duration::from_secs(120)).expect("spoofer ran");
+    std::thread::sleep(Duration::from_secs(3));
+    let log = std::fs::read_to_string(target.serial_log()).expect("log");
+    let spoofer_log = std::fs::read_to_string(spoofer.serial_log()).expect("log");
+    for vm in [target, spoofer] {
+        vm.kill();
+    }
+    net.remove_vpc(vpc).expect("cleanup");
+    assert!(spoofer_log.contains("LEGIT-OK"), "legitimate traffic flows:\n{spoofer_log}");
+    // `Icmp: InMsgs InErrors InCsumErrors InDestUnreachs InTimeExcds InParmProbs InSrcQuenchs InRedirects InEchos …`
+    let in_echos: u64 = log
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("SNMP Icmp:"))
+        .last()
+        .and_then(|v| v.split_whitespace().nth(8))
+        .and_then(|n| n.parse().ok())
+        .expect("counters on the target's console");
+    assert_eq!(in_echos, 3, "only the 3 legitimate echo requests arrived, none of the 3 spoofed ones:\n{log}");
+}
