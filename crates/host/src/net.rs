@@ -99,6 +99,9 @@ impl NetDriver {
         ip(&["-n", &ns, "link", "set", "lo", "up"])?;
         // The namespace is the VPC's router between its vSwitches.
         ip(&["netns", "exec", &ns, "sysctl", "-qw", "net.ipv4.ip_forward=1"])?;
+        // Bridged IPv4 goes through the inet hooks, where conntrack makes security groups
+        // stateful (conntrack does not work in the bridge family on these hosts).
+        ip(&["netns", "exec", &ns, "sysctl", "-qw", "net.bridge.bridge-nf-call-iptables=1"])?;
         Ok(())
     }
 
@@ -208,6 +211,74 @@ impl NetDriver {
     }
 }
 
+/// One security group rule as the data plane applies it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SgRule {
+    /// `true`: ingress (to the port); `false`: egress (from it).
+    pub ingress: bool,
+    /// `all`, `tcp`, `udp` or `icmp`.
+    pub protocol: String,
+    /// Destination ports for tcp/udp (inclusive).
+    pub ports: Option<(u16, u16)>,
+    /// The other side: a CIDR (a group-to-group rule is expanded to its members' addresses).
+    pub peer: Ipv4Net,
+    pub accept: bool,
+    /// 1 (first) to 100; at equal priority a drop wins.
+    pub priority: u8,
+}
+
+/// The rules that apply to one port (the union of its instance's groups).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PortPolicy {
+    pub ip: std::net::Ipv4Addr,
+    pub rules: Vec<SgRule>,
+}
+
+/// The nftables script for a VPC's security groups. Ports are matched by address, which is
+/// sound because [`NetDriver::bind_port`] makes a port's source address unforgeable. Replies to
+/// allowed traffic pass (conntrack); new ingress is dropped unless a rule accepts it; egress is
+/// allowed unless a rule drops it. The table is replaced atomically (one nft transaction).
+pub fn security_script(ports: &[PortPolicy]) -> String {
+    let mut s = String::from("table inet nimbus_sg {}\ndelete table inet nimbus_sg\ntable inet nimbus_sg {\n");
+    s += "  chain forward {\n    type filter hook forward priority 0; policy accept;\n    ct state established,related accept\n    ct state invalid drop\n";
+    for (i, p) in ports.iter().enumerate() {
+        s += &format!("    ip saddr {} jump out_{i}\n    ip daddr {} jump in_{i}\n", p.ip, p.ip);
+    }
+    s += "  }\n";
+    for (i, p) in ports.iter().enumerate() {
+        for ingress in [true, false] {
+            let mut rules: Vec<&SgRule> = p.rules.iter().filter(|r| r.ingress == ingress).collect();
+            rules.sort_by_key(|r| (r.priority, r.accept));
+            s += &format!("  chain {}_{i} {{\n", if ingress { "in" } else { "out" });
+            for r in rules {
+                let peer = if ingress { format!("ip saddr {}", r.peer) } else { format!("ip daddr {}", r.peer) };
+                let proto = match (r.protocol.as_str(), r.ports) {
+                    ("tcp" | "udp", Some((a, b))) => format!(" meta l4proto {0} {0} dport {a}-{b}", r.protocol),
+                    ("tcp" | "udp" | "icmp", _) => format!(" meta l4proto {}", r.protocol),
+                    _ => String::new(),
+                };
+                // An egress accept only lets the packet on to the destination's ingress check.
+                let verdict = match (r.accept, ingress) {
+                    (false, _) => "drop",
+                    (true, true) => "accept",
+                    (true, false) => "return",
+                };
+                s += &format!("    {peer}{proto} {verdict}\n");
+            }
+            s += if ingress { "    drop\n  }\n" } else { "    return\n  }\n" };
+        }
+    }
+    s += "}\n";
+    s
+}
+
+impl NetDriver {
+    /// Applies the security policy of every port of a VPC (replacing what was there).
+    pub fn apply_security(&self, vpc_id: &str, ports: &[PortPolicy]) -> Result<(), NetError> {
+        nft(&self.namespace(vpc_id), &security_script(ports)).map(|_| ())
+    }
+}
+
 /// A vSwitch's gateway: the first host address of its CIDR.
 pub fn gateway(cidr: Ipv4Net) -> std::net::Ipv4Addr {
     std::net::Ipv4Addr::from(u32::from(cidr.network()) + 1)
@@ -216,6 +287,32 @@ pub fn gateway(cidr: Ipv4Net) -> std::net::Ipv4Addr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn security_script_orders_rules_and_defaults() {
+        let rule = |ingress, protocol: &str, ports, peer: &str, accept, priority| SgRule {
+            ingress,
+            protocol: protocol.into(),
+            ports,
+            peer: peer.parse().expect("cidr"),
+            accept,
+            priority,
+        };
+        let s = security_script(&[PortPolicy {
+            ip: "198.18.1.10".parse().expect("ip"),
+            rules: vec![
+                rule(true, "tcp", Some((22, 22)), "0.0.0.0/0", true, 10),
+                rule(true, "tcp", Some((22, 22)), "198.18.9.0/24", false, 10),
+                rule(false, "all", None, "10.0.0.0/8", false, 1),
+            ],
+        }]);
+        let drop_at = s.find("ip saddr 198.18.9.0/24 meta l4proto tcp tcp dport 22-22 drop").expect("drop rule");
+        let accept_at = s.find("ip saddr 0.0.0.0/0 meta l4proto tcp tcp dport 22-22 accept").expect("accept rule");
+        assert!(drop_at < accept_at, "at equal priority the drop comes first:\n{s}");
+        assert!(s.contains("chain in_0 {") && s.contains("    drop\n  }"), "ingress ends in drop");
+        assert!(s.contains("ip daddr 10.0.0.0/8 drop") && s.contains("    return\n  }"), "egress ends in return");
+        assert!(s.starts_with("table inet nimbus_sg {}\ndelete table inet nimbus_sg\n"), "replaced atomically");
+    }
 
     #[test]
     fn names_fit_linux_limits() {

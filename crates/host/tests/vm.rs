@@ -206,3 +206,119 @@ fn a_spoofed_source_address_never_arrives() {
         .expect("counters on the target's console");
     assert_eq!(in_echos, 3, "only the 3 legitimate echo requests arrived, none of the 3 spoofed ones:\n{log}");
 }
+
+/// Security groups on real traffic: a rule lets the client ping the server and the replies come
+/// back although nothing allows them into the client (stateful); the server cannot start a
+/// conversation with the client; revoking the rule cuts the client off.
+#[test]
+fn security_groups_are_stateful_and_revoking_a_rule_cuts_traffic() {
+    use nimbus_host::net::{NetDriver, PortPolicy, SgRule};
+    use nimbus_host::vm::{initramfs_with, insmod_lines, virtio_net_modules};
+    let tools = match Toolchain::find() {
+        Ok(t) => t,
+        Err(e) if std::env::var_os("CI").is_none() => {
+            eprintln!("SKIPPED: {e}");
+            return;
+        }
+        Err(e) => panic!("CI must have the VM toolchain: {e}"),
+    };
+    let net = NetDriver::new(&format!("sg{}", std::process::id() % 100_000));
+    let (vpc, sw) = ("vpc-sgtestaaaaaaaaaaaa", "vsw-sgtestaaaaaaaaaaaa");
+    net.ensure_vpc(vpc).expect("vpc");
+    net.ensure_vswitch(vpc, sw, "198.18.40.0/24".parse().expect("cidr")).expect("vswitch");
+    let (server_ip, client_ip) = ("198.18.40.10", "198.18.40.11");
+    let allow_client = |allowed: bool| {
+        let rules = if allowed {
+            vec![SgRule {
+                ingress: true,
+                protocol: "icmp".into(),
+                ports: None,
+                peer: format!("{client_ip}/32").parse().expect("cidr"),
+                accept: true,
+                priority: 1,
+            }]
+        } else {
+            vec![]
+        };
+        net.apply_security(
+            vpc,
+            &[
+                PortPolicy { ip: server_ip.parse().expect("ip"), rules },
+                PortPolicy { ip: client_ip.parse().expect("ip"), rules: vec![] },
+            ],
+        )
+        .expect("apply");
+    };
+    allow_client(true);
+    let modules = virtio_net_modules(&tools.kernel).expect("modules");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let looped = |tag: &str, target: &str| {
+        format!(
+            "i=0; while true; do i=$((i+1)); if /bin/busybox ping -c 1 -W 1 {target} >/dev/null 2>&1; then \
+             /bin/busybox echo \"{tag}-OK $i\"; else /bin/busybox echo \"{tag}-FAIL $i\"; fi; /bin/busybox sleep 1; done"
+        )
+    };
+    let start = |name: &str, ip: &str, mac: &str, then: &str| {
+        let tap = format!("tap-{name}");
+        net.attach_tap(vpc, sw, &tap).expect("tap");
+        net.bind_port(vpc, &tap, mac, ip.parse().expect("ip")).expect("bind");
+        let script = format!(
+            "#!/bin/busybox sh\n/bin/busybox mount -t proc proc /proc\n/bin/busybox mount -t sysfs sys /sys\n{}\
+             /bin/busybox ip link set lo up\n/bin/busybox ip link set eth0 up\n/bin/busybox ip addr add {ip}/24 dev eth0\n\
+             /bin/busybox echo NET-UP\n{then}\n",
+            insmod_lines(&modules)
+        );
+        let initrd = dir.path().join(format!("{name}.cpio"));
+        std::fs::write(&initrd, initramfs_with(&tools.busybox, &script, &modules).expect("initramfs")).expect("write");
+        Vm::start(
+            &tools.qemu,
+            VmSpec {
+                name: name.into(),
+                accel: Accel::Tcg,
+                vcpus: 1,
+                memory_mib: 160,
+                kernel: tools.kernel.clone(),
+                initrd,
+                cmdline: "console=ttyS0 panic=-1 quiet tsc_early_khz=2000000".into(),
+                dir: dir.path().join(name),
+                netns: Some(net.namespace(vpc)),
+                nics: vec![(tap, mac.into())],
+            },
+        )
+        .expect("start")
+    };
+    let mut server = start("server", server_ip, "52:54:00:00:40:10", &looped("S", client_ip));
+    let mut client = start("client", client_ip, "52:54:00:00:40:11", &looped("C", server_ip));
+    for vm in [&mut server, &mut client] {
+        vm.wait_for_console("NET-UP", Duration::from_secs(90)).expect("up");
+    }
+    let lines = |vm: &Vm, tag: &str| -> Vec<bool> {
+        std::fs::read_to_string(vm.serial_log())
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix(&format!("{tag}-")))
+            .map(|l| l.starts_with("OK"))
+            .collect()
+    };
+    let wait = |vm: &Vm, tag: &str, want: bool| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let l = lines(vm, tag);
+            if l.len() >= 2 && l[l.len() - 2..].iter().all(|&ok| ok == want) {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "{tag} never settled on {want}: {l:?}");
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    };
+    wait(&client, "C", true);
+    assert!(lines(&server, "S").iter().all(|ok| !ok), "the server cannot open a conversation with the client");
+    allow_client(false);
+    let before = lines(&client, "C").len();
+    wait(&client, "C", false);
+    assert!(lines(&client, "C").len() > before, "new pings ran after the revoke");
+    for vm in [server, client] {
+        vm.kill();
+    }
+    net.remove_vpc(vpc).expect("cleanup");
+}
