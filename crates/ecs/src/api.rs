@@ -1,14 +1,17 @@
 //! ECS action handlers.
 
 use crate::model::{DISK_CATEGORIES, INSTANCE_TYPES, RESOURCE_TYPES};
-use nimbus_api::{Access, ActionSpec, ApiError, BoxFut, CallContext, Params, Service};
+use crate::security_group as sg;
+use nimbus_api::{ActionSpec, ApiError, BoxFut, CallContext, Params, Service};
 use serde_json::{Value, json};
 
 pub struct Ecs;
 
-const ACTIONS: &[ActionSpec] = &[
-    ActionSpec { name: "DescribeRegions", ram_action: "ecs:DescribeRegions", access: Access::Read },
-    ActionSpec { name: "DescribeZones", ram_action: "ecs:DescribeZones", access: Access::Read },
+const ACTIONS: &[ActionSpec] = nimbus_api::actions!["ecs:";
+    "DescribeRegions" => Read, "DescribeZones" => Read,
+    "CreateSecurityGroup" => Write, "DescribeSecurityGroups" => Read, "DescribeSecurityGroupAttribute" => Read,
+    "AuthorizeSecurityGroup" => Write, "AuthorizeSecurityGroupEgress" => Write,
+    "RevokeSecurityGroup" => Write, "RevokeSecurityGroupEgress" => Write, "DeleteSecurityGroup" => Write,
 ];
 
 impl Service for Ecs {
@@ -25,6 +28,13 @@ impl Service for Ecs {
         ACTIONS
     }
 
+    fn resources(&self, ctx: &CallContext, _action: &ActionSpec, p: &Params) -> Vec<String> {
+        match p.get("SecurityGroupId").filter(|v| !v.is_empty()) {
+            Some(id) => vec![ctx.arn("ecs", &format!("securitygroup/{id}"))],
+            None => vec![ctx.arn("ecs", "*")],
+        }
+    }
+
     fn handle<'a>(
         &'a self,
         ctx: &'a CallContext,
@@ -35,6 +45,19 @@ impl Service for Ecs {
             match action.name {
                 "DescribeRegions" => Ok(describe_regions(ctx)),
                 "DescribeZones" => describe_zones(ctx, params),
+                name if name.contains("SecurityGroup") => {
+                    ctx.require_region(params)?;
+                    match name {
+                        "CreateSecurityGroup" => sg::create(ctx, params).await,
+                        "DescribeSecurityGroups" => sg::describe(ctx, params).await,
+                        "DescribeSecurityGroupAttribute" => sg::attribute(ctx, params).await,
+                        "AuthorizeSecurityGroup" => sg::authorize(ctx, params, true).await,
+                        "AuthorizeSecurityGroupEgress" => sg::authorize(ctx, params, false).await,
+                        "RevokeSecurityGroup" => sg::revoke(ctx, params, true).await,
+                        "RevokeSecurityGroupEgress" => sg::revoke(ctx, params, false).await,
+                        _ => sg::delete(ctx, params).await,
+                    }
+                }
                 other => Err(ApiError::new(404, "InvalidAction.NotFound", format!("ECS has no action {other}."))),
             }
         })

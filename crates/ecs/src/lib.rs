@@ -2,8 +2,10 @@
 //!
 //! - [`api`]: one handler per action.
 //! - [`model`]: the instance-type and disk catalog this region offers.
+//! - [`security_group`]: security groups and their rules.
 
 pub mod api;
 pub mod model;
+pub mod security_group;
 
 pub use api::Ecs;

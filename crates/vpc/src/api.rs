@@ -247,6 +247,13 @@ async fn delete_vpc(ctx: &CallContext, p: &Params) -> Result<Value, ApiError> {
             "The VPC still has vSwitches; delete them first.",
         ));
     }
+    if all(ctx, "ecs.securitygroup").await?.iter().any(|g| g.spec["VpcId"] == id) {
+        return Err(ApiError::new(
+            400,
+            "DependencyViolation.SecurityGroup",
+            "The VPC still has security groups; delete them first.",
+        ));
+    }
     ctx.store.delete_resource(&ctx.caller.account_id, id, r.version).await?;
     reconcile_later(ctx, id).await?;
     Ok(json!({}))
