@@ -105,3 +105,26 @@ def test_bad_cidrs_and_unknown_ids_get_documented_errors(region):
     assert error(region, missing) == (404, "InvalidVpcId.NotFound")
     x = DeleteVSwitchRequest.DeleteVSwitchRequest(); x.set_VSwitchId(vsw); call(region, x)
     d = DeleteVpcRequest.DeleteVpcRequest(); d.set_VpcId(vpc); call(region, d)
+
+
+def test_eips_are_allocated_from_the_pool_and_released(region):
+    from aliyunsdkvpc.request.v20160428 import (AllocateEipAddressRequest, AssociateEipAddressRequest,
+                                                DescribeEipAddressesRequest, ReleaseEipAddressRequest)
+    import ipaddress
+    got = [call(region, AllocateEipAddressRequest.AllocateEipAddressRequest()) for _ in range(2)]
+    addrs = [ipaddress.ip_address(g["EipAddress"]) for g in got]
+    assert len(set(addrs)) == 2 and all(a in ipaddress.ip_network("100.64.0.0/10") for a in addrs)
+    d = DescribeEipAddressesRequest.DescribeEipAddressesRequest(); d.set_AllocationId(got[0]["AllocationId"])
+    shown = call(region, d)["EipAddresses"]["EipAddress"]
+    assert [(e["IpAddress"], e["Status"]) for e in shown] == [(got[0]["EipAddress"], "Available")]
+    a = AssociateEipAddressRequest.AssociateEipAddressRequest(); a.set_AllocationId(got[0]["AllocationId"])
+    a.set_InstanceId("i-doesnotexist000000")
+    assert error(region, a) == (404, "InvalidInstanceId.NotFound")
+    for g in got:
+        r = ReleaseEipAddressRequest.ReleaseEipAddressRequest(); r.set_AllocationId(g["AllocationId"]); call(region, r)
+    r = ReleaseEipAddressRequest.ReleaseEipAddressRequest(); r.set_AllocationId(got[0]["AllocationId"])
+    assert error(region, r) == (404, "InvalidAllocationId.NotFound")
+    # A released address goes back to the pool.
+    again = call(region, AllocateEipAddressRequest.AllocateEipAddressRequest())
+    assert ipaddress.ip_address(again["EipAddress"]) == min(addrs)
+    r = ReleaseEipAddressRequest.ReleaseEipAddressRequest(); r.set_AllocationId(again["AllocationId"]); call(region, r)

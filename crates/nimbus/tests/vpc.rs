@@ -121,5 +121,13 @@ fn tenants_never_see_each_others_networks() {
     assert_eq!(sw.code(), Some("InvalidVpcId.NotFound"));
     assert_eq!(a.call(VPC, "DeleteVpc", &p(&[("VpcId", &vpc)])).expect("delete").status, 200);
     eventually("no namespace left", || namespaces(&prefix).is_empty());
+    // EIP addresses are unique across accounts; one tenant cannot see or release another's.
+    let ea = a.call(VPC, "AllocateEipAddress", &p(&[])).expect("eip").body;
+    let eb = b.call(VPC, "AllocateEipAddress", &p(&[])).expect("eip").body;
+    assert_ne!(ea["EipAddress"], eb["EipAddress"]);
+    let theirs = ea["AllocationId"].as_str().expect("id");
+    let denied = b.call(VPC, "ReleaseEipAddress", &p(&[("AllocationId", theirs)])).expect("release");
+    assert_eq!(denied.code(), Some("InvalidAllocationId.NotFound"));
+    assert_eq!(b.call(VPC, "DescribeEipAddresses", &p(&[])).expect("list").body["TotalCount"], 1);
     r.stop();
 }

@@ -14,6 +14,8 @@ pub struct Vpc;
 const ACTIONS: &[ActionSpec] = nimbus_api::actions!["vpc:";
     "CreateVpc" => Write, "DescribeVpcs" => Read, "ModifyVpcAttribute" => Write, "DeleteVpc" => Write,
     "CreateVSwitch" => Write, "DescribeVSwitches" => Read, "ModifyVSwitchAttribute" => Write, "DeleteVSwitch" => Write,
+    "AllocateEipAddress" => Write, "DescribeEipAddresses" => Read, "ReleaseEipAddress" => Write,
+    "AssociateEipAddress" => Write, "UnassociateEipAddress" => Write,
 ];
 
 /// Per account (Alibaba's default quotas).
@@ -41,6 +43,9 @@ impl Service for Vpc {
         }
         if let Some(v) = p.get("VSwitchId").filter(|v| !v.is_empty()) {
             out.push(ctx.arn("vpc", &format!("vswitch/{v}")));
+        }
+        if let Some(v) = p.get("AllocationId").filter(|v| !v.is_empty()) {
+            out.push(ctx.arn("vpc", &format!("eip/{v}")));
         }
         if out.is_empty() || action.name.starts_with("Describe") && out.is_empty() {
             out.push(ctx.arn(
@@ -71,6 +76,11 @@ impl Service for Vpc {
                 "DescribeVSwitches" => describe_vswitches(ctx, p).await,
                 "ModifyVSwitchAttribute" => modify(ctx, p, VSWITCH, "VSwitchId", "VSwitchName").await,
                 "DeleteVSwitch" => delete_vswitch(ctx, p).await,
+                "AllocateEipAddress" => crate::eip::allocate(ctx, p).await,
+                "DescribeEipAddresses" => crate::eip::describe(ctx, p).await,
+                "ReleaseEipAddress" => crate::eip::release(ctx, p).await,
+                "AssociateEipAddress" => crate::eip::associate(ctx, p).await,
+                "UnassociateEipAddress" => crate::eip::unassociate(ctx, p).await,
                 other => Err(ApiError::new(404, "InvalidAction.NotFound", format!("VPC has no action {other}."))),
             }
         })
