@@ -104,3 +104,34 @@ def test_bad_rules_get_documented_errors(region, vpc):
     assert error(region, nowhere) == (404, "InvalidVpcId.NotFound")
     assert rules(region, sg) == [], "nothing was stored by the refused requests"
     rm = DeleteSecurityGroupRequest.DeleteSecurityGroupRequest(); rm.set_SecurityGroupId(sg); call(region, rm)
+
+
+def test_key_pairs_create_import_describe_delete(region, tmp_path):
+    import subprocess
+    from aliyunsdkecs.request.v20140526 import (CreateKeyPairRequest, DeleteKeyPairsRequest, DescribeKeyPairsRequest,
+                                                ImportKeyPairRequest)
+    c = CreateKeyPairRequest.CreateKeyPairRequest(); c.set_KeyPairName("made-here")
+    made = call(region, c)
+    key = tmp_path / "id"
+    key.write_text(made["PrivateKeyBody"]); key.chmod(0o600)
+    derived = subprocess.run(["ssh-keygen", "-y", "-f", str(key)], capture_output=True, text=True, check=True).stdout
+    fp = subprocess.run(["ssh-keygen", "-l", "-E", "md5", "-f", str(key)], capture_output=True, text=True, check=True).stdout
+    assert f"MD5:{made['KeyPairFingerPrint']}" in fp
+    subprocess.run(["ssh-keygen", "-q", "-t", "rsa", "-b", "2048", "-N", "", "-f", str(tmp_path / "mine")], check=True)
+    pub = (tmp_path / "mine.pub").read_text().strip()
+    i = ImportKeyPairRequest.ImportKeyPairRequest(); i.set_KeyPairName("brought"); i.set_PublicKeyBody(pub)
+    imported = call(region, i)
+    theirs = subprocess.run(["ssh-keygen", "-l", "-E", "md5", "-f", str(tmp_path / "mine.pub")], capture_output=True,
+                            text=True, check=True).stdout
+    assert f"MD5:{imported['KeyPairFingerPrint']}" in theirs
+    assert error(region, i) == (400, "KeyPair.AlreadyExist")
+    bad = ImportKeyPairRequest.ImportKeyPairRequest(); bad.set_KeyPairName("bad"); bad.set_PublicKeyBody("ssh-rsa nope")
+    assert error(region, bad) == (400, "InvalidKeyPair.FormatError")
+    listed = call(region, DescribeKeyPairsRequest.DescribeKeyPairsRequest())["KeyPairs"]["KeyPair"]
+    by_name = {k["KeyPairName"]: k for k in listed}
+    assert by_name["made-here"]["PublicKey"].split()[1] == derived.split()[1], "only the public half is kept"
+    assert set(by_name) >= {"made-here", "brought"}
+    d = DeleteKeyPairsRequest.DeleteKeyPairsRequest(); d.set_KeyPairNames(json.dumps(["made-here", "brought"]))
+    call(region, d)
+    assert not {"made-here", "brought"} & {k["KeyPairName"] for k in
+                                          call(region, DescribeKeyPairsRequest.DescribeKeyPairsRequest())["KeyPairs"]["KeyPair"]}

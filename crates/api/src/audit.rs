@@ -80,6 +80,19 @@ const SECRET_MARKERS: &[&str] = &[
     "mfacode",
 ];
 
+/// Whether a response holds a secret anywhere (an object key naming one: `AccessKeySecret`,
+/// `PrivateKeyBody`, `Plaintext`, `SecurityToken`, …), so it must not be stored as it is.
+pub fn contains_secret(v: &serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::Object(m) => m.iter().any(|(k, v)| {
+            let lower = k.to_ascii_lowercase();
+            (SECRET_MARKERS.iter().any(|m| lower.contains(m)) && !lower.starts_with("signature")) || contains_secret(v)
+        }),
+        serde_json::Value::Array(a) => a.iter().any(contains_secret),
+        _ => false,
+    }
+}
+
 /// The parameters with every secret-bearing value replaced by `******`.
 pub fn redact_params(p: &Params) -> Map<String, Value> {
     p.iter()

@@ -14,7 +14,7 @@ mod object;
 mod params;
 mod service;
 
-pub use audit::{AuditEvent, Auditor, LogAuditor, redact_params};
+pub use audit::{AuditEvent, Auditor, LogAuditor, contains_secret, redact_params};
 pub use authz::{Authorizer, Decision, RootOnly};
 pub use caller::{Caller, Credential, CredentialSource, PrincipalType, Session, SignIn, SignInRequest, SignedIn};
 pub use error::{ApiError, ErrorExtra};

@@ -12,6 +12,7 @@ const ACTIONS: &[ActionSpec] = nimbus_api::actions!["ecs:";
     "CreateSecurityGroup" => Write, "DescribeSecurityGroups" => Read, "DescribeSecurityGroupAttribute" => Read,
     "AuthorizeSecurityGroup" => Write, "AuthorizeSecurityGroupEgress" => Write,
     "RevokeSecurityGroup" => Write, "RevokeSecurityGroupEgress" => Write, "DeleteSecurityGroup" => Write,
+    "CreateKeyPair" => Write, "ImportKeyPair" => Write, "DescribeKeyPairs" => Read, "DeleteKeyPairs" => Write,
 ];
 
 impl Service for Ecs {
@@ -29,10 +30,13 @@ impl Service for Ecs {
     }
 
     fn resources(&self, ctx: &CallContext, _action: &ActionSpec, p: &Params) -> Vec<String> {
-        match p.get("SecurityGroupId").filter(|v| !v.is_empty()) {
-            Some(id) => vec![ctx.arn("ecs", &format!("securitygroup/{id}"))],
-            None => vec![ctx.arn("ecs", "*")],
+        if let Some(id) = p.get("SecurityGroupId").filter(|v| !v.is_empty()) {
+            return vec![ctx.arn("ecs", &format!("securitygroup/{id}"))];
         }
+        if let Some(name) = p.get("KeyPairName").filter(|v| !v.is_empty()) {
+            return vec![ctx.arn("ecs", &format!("keypair/{name}"))];
+        }
+        vec![ctx.arn("ecs", "*")]
     }
 
     fn handle<'a>(
@@ -45,6 +49,15 @@ impl Service for Ecs {
             match action.name {
                 "DescribeRegions" => Ok(describe_regions(ctx)),
                 "DescribeZones" => describe_zones(ctx, params),
+                "CreateKeyPair" | "ImportKeyPair" | "DescribeKeyPairs" | "DeleteKeyPairs" => {
+                    ctx.require_region(params)?;
+                    match action.name {
+                        "CreateKeyPair" => crate::key_pair::create(ctx, params).await,
+                        "ImportKeyPair" => crate::key_pair::import(ctx, params).await,
+                        "DescribeKeyPairs" => crate::key_pair::describe(ctx, params).await,
+                        _ => crate::key_pair::delete(ctx, params).await,
+                    }
+                }
                 name if name.contains("SecurityGroup") => {
                     ctx.require_region(params)?;
                     match name {

@@ -3,8 +3,10 @@
 //! - [`api`]: one handler per action.
 //! - [`model`]: the instance-type and disk catalog this region offers.
 //! - [`security_group`]: security groups and their rules.
+//! - [`key_pair`]: SSH key pairs (public halves only are kept).
 
 pub mod api;
+pub mod key_pair;
 pub mod model;
 pub mod security_group;
 

@@ -44,6 +44,10 @@ pub struct Hooks {
     pub auditor: Arc<dyn Auditor>,
     /// Console password sign-in at [`SIGN_IN_PATH`]; `None` serves no sign-in.
     pub sign_in: Option<Arc<dyn SignIn>>,
+    /// Seals `ClientToken` replies that carry secrets (a created AccessKey's secret, a new key
+    /// pair's private key, a data key's plaintext) before they are kept for replay; without it
+    /// such replies are not kept at all and a retry is refused.
+    pub sealer: Option<Arc<dyn nimbus_core::secret::KeyProvider>>,
 }
 
 /// Where the console signs in: `POST` a form with `AccountId`, `UserName`, `Password` and, for a
@@ -333,8 +337,20 @@ impl Gateway {
         }
         let account = &ctx.caller.account_id;
         let hash = business_hash(params);
+        let purpose = format!("idempotency:{account}:{}:{token}", spec.name);
         match self.store.claim_idempotency(account, spec.name, &token, &hash).await? {
-            Claim::Replay(v) => return Ok(v),
+            Claim::Replay(v) => {
+                let Some(sealed) = v.get("NimbusSealedReply").and_then(Value::as_str) else { return Ok(v) };
+                let Some(keys) = &self.hooks.sealer else {
+                    return Err(ApiError::new(
+                        400,
+                        "IdempotentProcessed",
+                        "This ClientToken was already used for a request whose answer held a secret, which is not kept.",
+                    ));
+                };
+                let plain = keys.root_key().unwrap(&purpose, sealed).map_err(|_| ApiError::internal())?;
+                return serde_json::from_slice(&plain).map_err(|_| ApiError::internal());
+            }
             Claim::Mismatch => {
                 return Err(ApiError::new(
                     400,
@@ -353,7 +369,18 @@ impl Gateway {
         }
         match service.handle(ctx, spec, params).await {
             Ok(v) => {
-                self.store.complete_idempotency(account, spec.name, &token, &v).await?;
+                // Secrets are never stored in plaintext, replies kept for replay included.
+                let kept = if nimbus_api::contains_secret(&v) {
+                    match &self.hooks.sealer {
+                        Some(keys) => {
+                            json!({"NimbusSealedReply": keys.root_key().wrap(&purpose, v.to_string().as_bytes())})
+                        }
+                        None => json!({"NimbusSealedReply": ""}),
+                    }
+                } else {
+                    v.clone()
+                };
+                self.store.complete_idempotency(account, spec.name, &token, &kept).await?;
                 Ok(v)
             }
             Err(e) => {

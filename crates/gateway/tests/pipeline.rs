@@ -119,7 +119,7 @@ fn gateway_with(
             throttle: ThrottleConfig { per_key_rps: 0, burst: 0 },
         },
         Arc::new(reg),
-        Hooks { credentials: Arc::new(OneKey), authorizer, auditor: audit, sign_in: None },
+        Hooks { credentials: Arc::new(OneKey), authorizer, auditor: audit, sign_in: None, sealer: None },
         store,
     )
 }

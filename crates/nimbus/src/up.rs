@@ -134,6 +134,7 @@ pub async fn run(s: Settings) -> Result<()> {
             authorizer,
             auditor,
             sign_in: Some(Arc::new(ConsoleSignIn::new(store.clone(), keys.clone()))),
+            sealer: Some(keys.clone()),
         },
         store.clone(),
     ));

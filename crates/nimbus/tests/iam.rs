@@ -662,3 +662,31 @@ fn console_sign_in_enforces_password_policy_lockout_and_mfa() {
         }
     }
 }
+
+/// A retried CreateAccessKey with the same ClientToken gets the same key and secret back, and the
+/// reply kept for that replay is sealed: the secret is nowhere in the data directory.
+#[test]
+fn client_token_replays_of_secrets_are_sealed_at_rest() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let r = Region::start(&tmp.path().join("d"), &[]);
+    let root = r.client_http();
+    ok(ram(&root, "CreateUser", &[("UserName", "retrier")]));
+    let first = ok(ram(&root, "CreateAccessKey", &[("UserName", "retrier"), ("ClientToken", "tok-1")]));
+    let again = ok(ram(&root, "CreateAccessKey", &[("UserName", "retrier"), ("ClientToken", "tok-1")]));
+    assert_eq!(first["AccessKey"], again["AccessKey"], "the retry gets the first answer");
+    let secret = first["AccessKey"]["AccessKeySecret"].as_str().expect("secret").to_string();
+    let keys = ok(ram(&root, "ListAccessKeys", &[("UserName", "retrier")]));
+    assert_eq!(keys["AccessKeys"]["AccessKey"].as_array().expect("keys").len(), 1, "created once");
+    r.stop();
+    for entry in std::fs::read_dir(tmp.path().join("d")).expect("dir").flatten() {
+        let path = entry.path();
+        if path.is_file() && path.file_name().is_some_and(|n| n != "root-credentials") {
+            let bytes = std::fs::read(&path).expect("read");
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "plaintext secret in {}",
+                path.display()
+            );
+        }
+    }
+}
