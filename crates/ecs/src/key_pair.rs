@@ -50,7 +50,7 @@ pub fn generate(comment: &str) -> (String, String) {
     put_string(&mut private, &secret);
     put_string(&mut private, comment.as_bytes());
     let mut pad = 1u8;
-    while private.len() % 8 != 0 {
+    while !private.len().is_multiple_of(8) {
         private.push(pad);
         pad += 1;
     }

@@ -199,8 +199,8 @@ fn a_spoofed_source_address_never_arrives() {
     // `Icmp: InMsgs InErrors InCsumErrors InDestUnreachs InTimeExcds InParmProbs InSrcQuenchs InRedirects InEchos …`
     let in_echos: u64 = log
         .lines()
-        .filter_map(|l| l.trim().strip_prefix("SNMP Icmp:"))
-        .last()
+        .rev()
+        .find_map(|l| l.trim().strip_prefix("SNMP Icmp:"))
         .and_then(|v| v.split_whitespace().nth(8))
         .and_then(|n| n.parse().ok())
         .expect("counters on the target's console");
