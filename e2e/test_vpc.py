@@ -128,3 +128,27 @@ def test_eips_are_allocated_from_the_pool_and_released(region):
     again = call(region, AllocateEipAddressRequest.AllocateEipAddressRequest())
     assert ipaddress.ip_address(again["EipAddress"]) == min(addrs)
     r = ReleaseEipAddressRequest.ReleaseEipAddressRequest(); r.set_AllocationId(again["AllocationId"]); call(region, r)
+
+
+def test_route_tables_show_each_vswitch_block(region):
+    from aliyunsdkvpc.request.v20160428 import (CreateRouteEntryRequest, DescribeRouteEntryListRequest,
+                                                DescribeRouteTableListRequest)
+    r = CreateVpcRequest.CreateVpcRequest(); r.set_CidrBlock("198.18.96.0/20")
+    created = call(region, r)
+    vpc, table = created["VpcId"], created["RouteTableId"]
+    s = CreateVSwitchRequest.CreateVSwitchRequest(); s.set_VpcId(vpc); s.set_ZoneId("local-1a"); s.set_CidrBlock("198.18.97.0/24")
+    vsw = call(region, s)["VSwitchId"]
+    lst = DescribeRouteTableListRequest.DescribeRouteTableListRequest(); lst.set_VpcId(vpc)
+    tables = call(region, lst)["RouterTableList"]["RouterTableListType"]
+    assert [(t["RouteTableId"], t["RouteTableType"], t["VSwitchIds"]["VSwitchId"]) for t in tables] == [(table, "System", [vsw])]
+    e = DescribeRouteEntryListRequest.DescribeRouteEntryListRequest(); e.set_RouteTableId(table)
+    routes = call(region, e)["RouteEntrys"]["RouteEntry"]
+    assert [(x["DestinationCidrBlock"], x["Type"], x["NextHops"]["NextHop"][0]["NextHopType"]) for x in routes] == \
+        [("198.18.97.0/24", "System", "local")]
+    c = CreateRouteEntryRequest.CreateRouteEntryRequest(); c.set_RouteTableId(table)
+    c.set_DestinationCidrBlock("0.0.0.0/0"); c.set_NextHopId("i-doesnotexist000000")
+    assert error(region, c) == (404, "InvalidInstanceId.NotFound")
+    c.set_DestinationCidrBlock("nonsense")
+    assert error(region, c) == (400, "InvalidDestinationCidrBlock.Malformed")
+    x = DeleteVSwitchRequest.DeleteVSwitchRequest(); x.set_VSwitchId(vsw); call(region, x)
+    d = DeleteVpcRequest.DeleteVpcRequest(); d.set_VpcId(vpc); call(region, d)

@@ -16,6 +16,8 @@ const ACTIONS: &[ActionSpec] = nimbus_api::actions!["vpc:";
     "CreateVSwitch" => Write, "DescribeVSwitches" => Read, "ModifyVSwitchAttribute" => Write, "DeleteVSwitch" => Write,
     "AllocateEipAddress" => Write, "DescribeEipAddresses" => Read, "ReleaseEipAddress" => Write,
     "AssociateEipAddress" => Write, "UnassociateEipAddress" => Write,
+    "DescribeRouteTables" => Read, "DescribeRouteTableList" => Read, "DescribeRouteEntryList" => Read,
+    "CreateRouteEntry" => Write, "DeleteRouteEntry" => Write,
 ];
 
 /// Per account (Alibaba's default quotas).
@@ -81,6 +83,11 @@ impl Service for Vpc {
                 "ReleaseEipAddress" => crate::eip::release(ctx, p).await,
                 "AssociateEipAddress" => crate::eip::associate(ctx, p).await,
                 "UnassociateEipAddress" => crate::eip::unassociate(ctx, p).await,
+                "DescribeRouteTables" => crate::route::describe(ctx, p).await,
+                "DescribeRouteTableList" => crate::route::list(ctx, p).await,
+                "DescribeRouteEntryList" => crate::route::entry_list(ctx, p).await,
+                "CreateRouteEntry" => crate::route::create_entry(ctx, p).await,
+                "DeleteRouteEntry" => crate::route::delete_entry(ctx, p).await,
                 other => Err(ApiError::new(404, "InvalidAction.NotFound", format!("VPC has no action {other}."))),
             }
         })

@@ -3,6 +3,7 @@
 //! - [`api`]: the handlers. They write the desired state (resources in the store) and queue a
 //!   `vpc.reconcile` job; they never touch the host.
 //! - [`eip`]: elastic IP addresses from the region's pool.
+//! - [`route`]: each VPC's system route table (its vSwitches' blocks).
 //! - [`cidr`]: address-block rules (what a VPC or vSwitch may use, containment, overlap).
 //! - [`reconcile`]: makes the host match the store for one VPC (namespace, one bridge per
 //!   vSwitch), run by the job worker; idempotent, so a crash mid-way converges on the next run.
@@ -11,6 +12,7 @@ pub mod api;
 pub mod cidr;
 pub mod eip;
 pub mod reconcile;
+pub mod route;
 
 pub use api::Vpc;
 
