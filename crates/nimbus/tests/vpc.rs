@@ -131,3 +131,33 @@ fn tenants_never_see_each_others_networks() {
     assert_eq!(b.call(VPC, "DescribeEipAddresses", &p(&[])).expect("list").body["TotalCount"], 1);
     r.stop();
 }
+
+/// Deleting right after creating races the reconciler marking the resource Available; the
+/// delete must win every time, not answer OperationConflict.
+#[test]
+fn delete_right_after_create_never_conflicts_with_the_reconciler() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let prefix = format!("dc{}", std::process::id() % 100_000);
+    let r = Region::start(&tmp.path().join("data"), &["--net-prefix", prefix.as_str()]);
+    let c = r.client_http();
+    for i in 0..10 {
+        let cidr = format!("198.18.{i}.0/24");
+        let vpc = c.call(VPC, "CreateVpc", &p(&[("CidrBlock", &cidr)])).expect("create").body["VpcId"]
+            .as_str()
+            .expect("id")
+            .to_string();
+        let sw = c
+            .call(VPC, "CreateVSwitch", &p(&[("VpcId", &vpc), ("ZoneId", "local-1a"), ("CidrBlock", &cidr)]))
+            .expect("vswitch")
+            .body["VSwitchId"]
+            .as_str()
+            .expect("id")
+            .to_string();
+        let d = c.call(VPC, "DeleteVSwitch", &p(&[("VSwitchId", &sw)])).expect("delete");
+        assert_eq!(d.status, 200, "{:?}", d.body);
+        let d = c.call(VPC, "DeleteVpc", &p(&[("VpcId", &vpc)])).expect("delete");
+        assert_eq!(d.status, 200, "{:?}", d.body);
+    }
+    eventually("no namespace left", || namespaces(&prefix).is_empty());
+    r.stop();
+}

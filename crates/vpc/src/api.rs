@@ -256,7 +256,6 @@ async fn modify(
 
 async fn delete_vpc(ctx: &CallContext, p: &Params) -> Result<Value, ApiError> {
     let id = p.require("VpcId")?;
-    let r = load(ctx, VPC, id).await?;
     if all(ctx, VSWITCH).await?.iter().any(|v| v.spec["VpcId"] == id) {
         return Err(ApiError::new(
             400,
@@ -271,9 +270,23 @@ async fn delete_vpc(ctx: &CallContext, p: &Params) -> Result<Value, ApiError> {
             "The VPC still has security groups; delete them first.",
         ));
     }
-    ctx.store.delete_resource(&ctx.caller.account_id, id, r.version).await?;
+    delete_current(ctx, VPC, id).await?;
     reconcile_later(ctx, id).await?;
     Ok(json!({}))
+}
+
+/// Deletes a resource at whatever version it has now: the reconciler may have just marked it
+/// Available, which is no reason to fail the user's delete.
+async fn delete_current(ctx: &CallContext, kind: &str, id: &str) -> Result<Resource, ApiError> {
+    for _ in 0..5 {
+        let r = load(ctx, kind, id).await?;
+        match ctx.store.delete_resource(&ctx.caller.account_id, id, r.version).await {
+            Ok(()) => return Ok(r),
+            Err(StoreError::Conflict) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::new(409, "OperationConflict", "The resource is being changed by another request; retry."))
 }
 
 async fn create_vswitch(ctx: &CallContext, p: &Params) -> Result<Value, ApiError> {
@@ -356,8 +369,7 @@ async fn describe_vswitches(ctx: &CallContext, p: &Params) -> Result<Value, ApiE
 
 async fn delete_vswitch(ctx: &CallContext, p: &Params) -> Result<Value, ApiError> {
     let id = p.require("VSwitchId")?;
-    let r = load(ctx, VSWITCH, id).await?;
-    ctx.store.delete_resource(&ctx.caller.account_id, id, r.version).await?;
+    let r = delete_current(ctx, VSWITCH, id).await?;
     reconcile_later(ctx, r.spec["VpcId"].as_str().unwrap_or_default()).await?;
     Ok(json!({}))
 }

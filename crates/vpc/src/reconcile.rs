@@ -55,14 +55,29 @@ pub async fn reconcile(store: &Store, net: &NetDriver, account: &str, vpc_id: &s
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())?;
     }
-    for mut r in std::iter::once(vpc).chain(vswitches) {
-        if r.status["Status"] != "Available" {
-            r.status = json!({"Status": "Available"});
-            match store.update_resource(&r).await {
-                Ok(_) | Err(StoreError::Conflict) | Err(StoreError::NotFound) => {}
-                Err(e) => return Err(e.to_string()),
-            }
-        }
+    for r in std::iter::once(vpc).chain(vswitches) {
+        mark_available(store, account, r).await?;
     }
     Ok(())
+}
+
+/// Sets `Status: Available`, re-reading when a concurrent change (a rename) moved the version on;
+/// a resource deleted meanwhile is left alone.
+async fn mark_available(store: &Store, account: &str, mut r: nimbus_store::Resource) -> Result<(), String> {
+    for _ in 0..5 {
+        if r.status["Status"] == "Available" {
+            return Ok(());
+        }
+        r.status = json!({"Status": "Available"});
+        match store.update_resource(&r).await {
+            Ok(_) | Err(StoreError::NotFound) => return Ok(()),
+            Err(StoreError::Conflict) => match store.get_resource(account, &r.id).await {
+                Ok(fresh) => r = fresh,
+                Err(StoreError::NotFound) => return Ok(()),
+                Err(e) => return Err(e.to_string()),
+            },
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Err(format!("{} kept changing; the job retries", r.id))
 }
