@@ -113,6 +113,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn finds_secrets_anywhere_in_a_reply() {
+        use serde_json::json;
+        assert!(contains_secret(&json!({"AccessKey": {"AccessKeyId": "LTAI", "AccessKeySecret": "s"}})));
+        assert!(contains_secret(&json!({"KeyPairName": "k", "PrivateKeyBody": "-----BEGIN"})));
+        assert!(contains_secret(&json!({"Items": [{"Plaintext": "x"}]})));
+        assert!(contains_secret(&json!({"Credentials": {"SecurityToken": "t"}})));
+        assert!(!contains_secret(
+            &json!({"VpcId": "vpc-1", "Items": [{"KeyId": "k"}], "SignatureMethod": "HMAC-SHA1"})
+        ));
+    }
+
+    #[test]
     fn redacts_secrets_keeps_the_rest() {
         let p = Params::from_pairs(
             [

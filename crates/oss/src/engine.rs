@@ -408,6 +408,19 @@ mod tests {
     }
 
     #[test]
+    fn orphans_are_swept_only_when_unreferenced_and_old_enough() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let e = engine(dir.path());
+        let kept = e.put(&data(1000)[..]).expect("put");
+        let orphan = e.put(&data(2000)[..]).expect("put");
+        let referenced: std::collections::HashSet<String> = [kept.id.clone()].into();
+        assert_eq!(e.sweep_orphans(&referenced, std::time::Duration::from_secs(3600)), 0, "young files are spared");
+        assert_eq!(e.sweep_orphans(&referenced, std::time::Duration::ZERO), REPLICAS, "the orphan's three replicas go");
+        assert_eq!(e.read(&kept, None).expect("kept"), data(1000));
+        assert!(matches!(e.read(&orphan, None), Err(EngineError::Lost(_, 0))));
+    }
+
+    #[test]
     fn crc64_is_the_xz_variant() {
         assert_eq!(CRC64.checksum(b"123456789"), 0x995D_C9BB_DF19_39FA);
     }
