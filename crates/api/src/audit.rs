@@ -37,6 +37,40 @@ pub struct AuditEvent {
 }
 
 impl AuditEvent {
+    /// The event of a request as it arrives: who sent it from where, to which endpoint; the
+    /// rest is filled in as the request is understood.
+    pub fn incoming(
+        event_source: String,
+        acs_region: &str,
+        request_id: &str,
+        source_ip: std::net::IpAddr,
+        user_agent: Option<&str>,
+    ) -> Self {
+        AuditEvent {
+            event_id: nimbus_core::ids::request_id().to_lowercase(),
+            event_time: nimbus_core::clock::iso8601(nimbus_core::clock::now_millis()),
+            event_name: String::new(),
+            event_source,
+            service_name: String::new(),
+            api_version: String::new(),
+            event_rw: String::new(),
+            acs_region: acs_region.to_string(),
+            request_id: request_id.to_string(),
+            source_ip_address: source_ip.to_string(),
+            user_agent: user_agent.map(str::to_string),
+            account_id: None,
+            principal_type: None,
+            principal_id: None,
+            principal_name: None,
+            access_key_id: None,
+            request_parameters: Default::default(),
+            resources: vec![],
+            http_status: 0,
+            error_code: None,
+            error_message: None,
+        }
+    }
+
     pub fn set_caller(&mut self, c: &Caller) {
         self.account_id = Some(c.account_id.clone());
         self.principal_type = Some(c.principal_type.as_str().to_string());

@@ -14,7 +14,7 @@ use nimbus_api::{
     ActionSpec, ApiError, AuditEvent, Auditor, Authorizer, CallContext, Caller, Credential, CredentialSource, Decision,
     Params, Registry, Service, SignIn, redact_params,
 };
-use nimbus_core::clock::{iso8601, now_millis, parse_iso8601};
+use nimbus_core::clock::{now_millis, parse_iso8601};
 use nimbus_core::ids;
 use nimbus_core::region::Region;
 use nimbus_store::{Claim, Store};
@@ -108,29 +108,13 @@ impl Gateway {
         let query: Vec<(String, String)> =
             parts.uri.query().map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
         let format = Format::from_param(query.iter().rev().find(|(k, _)| k == "Format").map(|(_, v)| v.as_str()));
-        let mut audit = AuditEvent {
-            event_id: ids::request_id().to_lowercase(),
-            event_time: iso8601(now_millis()),
-            event_name: String::new(),
-            event_source: self.cfg.region.endpoint_host(UNKNOWN_PRODUCT),
-            service_name: String::new(),
-            api_version: String::new(),
-            event_rw: String::new(),
-            acs_region: self.cfg.region.id.clone(),
-            request_id: request_id.clone(),
-            source_ip_address: peer.ip().to_string(),
-            user_agent: header(&parts, "user-agent").map(str::to_string),
-            account_id: None,
-            principal_type: None,
-            principal_id: None,
-            principal_name: None,
-            access_key_id: None,
-            request_parameters: Default::default(),
-            resources: vec![],
-            http_status: 0,
-            error_code: None,
-            error_message: None,
-        };
+        let mut audit = AuditEvent::incoming(
+            self.cfg.region.endpoint_host(UNKNOWN_PRODUCT),
+            &self.cfg.region.id,
+            &request_id,
+            peer.ip(),
+            header(&parts, "user-agent"),
+        );
 
         // What the request claims, before it is authenticated: so failed and forged calls are
         // findable in the trail by action and parameters too (redacted like any other).
@@ -603,11 +587,12 @@ impl Gateway {
     }
 }
 
-fn header<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
+pub(crate) fn header<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
     parts.headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-fn caller_of(c: &Credential) -> Caller {
+/// Who signed a request (transport facts are filled in by the caller of this).
+pub(crate) fn caller_of(c: &Credential) -> Caller {
     Caller {
         account_id: c.account_id.clone(),
         principal_type: c.principal_type,

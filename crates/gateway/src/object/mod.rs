@@ -8,6 +8,7 @@
 mod auth;
 mod chunked;
 
+pub(crate) use crate::pipeline::{caller_of, header};
 use crate::server::{ResponseBody, full};
 use crate::throttle::{Throttle, ThrottleConfig};
 use base64::Engine as _;
@@ -20,10 +21,9 @@ use http_body_util::{BodyExt, Full, Limited, StreamBody};
 use hyper::body::Body;
 use hyper::body::Frame;
 use nimbus_api::{
-    ApiError, AuditEvent, Auditor, Authorizer, Caller, CredentialSource, Dialect, ObjectRequest, ObjectResponse,
-    ObjectService, Params, redact_params,
+    ApiError, AuditEvent, Auditor, Authorizer, CredentialSource, Dialect, ObjectRequest, ObjectResponse, ObjectService,
+    Params, redact_params,
 };
-use nimbus_core::clock::{iso8601, now_millis};
 use nimbus_core::ids;
 use nimbus_core::region::Region;
 use std::net::SocketAddr;
@@ -152,29 +152,14 @@ impl ObjectGateway {
         } else {
             Dialect::Oss
         };
-        let mut audit = AuditEvent {
-            event_id: ids::request_id().to_lowercase(),
-            event_time: iso8601(now_millis()),
-            event_name: String::new(),
-            event_source: self.cfg.domain.clone(),
-            service_name: "Oss".into(),
-            api_version: String::new(),
-            event_rw: String::new(),
-            acs_region: self.cfg.region.id.clone(),
-            request_id: request_id.clone(),
-            source_ip_address: peer.ip().to_string(),
-            user_agent: header(&parts, "user-agent").map(str::to_string),
-            account_id: None,
-            principal_type: None,
-            principal_id: None,
-            principal_name: None,
-            access_key_id: None,
-            request_parameters: Default::default(),
-            resources: vec![],
-            http_status: 0,
-            error_code: None,
-            error_message: None,
-        };
+        let mut audit = AuditEvent::incoming(
+            self.cfg.domain.clone(),
+            &self.cfg.region.id,
+            &request_id,
+            peer.ip(),
+            header(&parts, "user-agent"),
+        );
+        audit.service_name = "Oss".into();
         let work = self.process(&parts, body, peer, secure, dialect, &request_id, &mut audit);
         let outcome = match tokio::time::timeout(self.cfg.request_timeout, AssertUnwindSafe(work).catch_unwind()).await
         {
@@ -390,10 +375,6 @@ impl ObjectGateway {
     }
 }
 
-fn header<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
-    parts.headers.get(name).and_then(|v| v.to_str().ok())
-}
-
 fn render_ok(r: ObjectResponse, dialect: Dialect, request_id: &str, is_head: bool) -> Response<ResponseBody> {
     let body = match (is_head, r.stream) {
         (true, _) => full(Full::new(Bytes::new())),
@@ -478,20 +459,4 @@ fn render_error(
     }
     common_headers(h, request_id);
     resp
-}
-
-/// Who signed a request; used by [`auth`].
-pub(crate) fn caller_of(c: &nimbus_api::Credential) -> Caller {
-    Caller {
-        account_id: c.account_id.clone(),
-        principal_type: c.principal_type,
-        principal_id: c.principal_id.clone(),
-        principal_name: c.principal_name.clone(),
-        session: c.session.clone(),
-        mfa_present: c.mfa_present,
-        access_key_id: c.access_key_id.clone(),
-        source_ip: std::net::IpAddr::from([0, 0, 0, 0]),
-        secure_transport: false,
-        user_agent: None,
-    }
 }

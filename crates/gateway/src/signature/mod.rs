@@ -18,6 +18,14 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 /// RFC 3986 unreserved characters stay; every other byte becomes `%XX` (uppercase hex).
 const RFC3986: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
 
+/// HMAC-SHA256 of `data` under `key` (the step every SHA-256 key derivation repeats).
+pub(crate) fn hmac256(key: &[u8], data: &str) -> Vec<u8> {
+    use hmac::{KeyInit, Mac};
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(data.as_bytes());
+    mac.finalize().into_bytes().to_vec()
+}
+
 /// Percent-encodes as both signature versions require: space → `%20`, `*` → `%2A`, `~` kept.
 pub fn pct(s: &str) -> String {
     utf8_percent_encode(s, RFC3986).to_string()

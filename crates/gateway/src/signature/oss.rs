@@ -1,13 +1,12 @@
 //! OSS request signatures: v1 (`Authorization: OSS ak:sig`, HMAC-SHA1) and v4
 //! (`OSS4-HMAC-SHA256`), header and presigned forms. Reference §3.2–3.3.
 
-use super::pct;
+use super::{hmac256, pct};
 use base64::Engine as _;
 use hmac::{KeyInit, Mac};
 use sha2::{Digest, Sha256};
 
 type HmacSha1 = hmac::Hmac<sha1::Sha1>;
-type HmacSha256 = hmac::Hmac<Sha256>;
 
 pub const V4_ALGORITHM: &str = "OSS4-HMAC-SHA256";
 
@@ -255,12 +254,6 @@ pub fn v4_string_to_sign(datetime: &str, date: &str, region: &str, canonical_req
         "{V4_ALGORITHM}\n{datetime}\n{date}/{region}/oss/aliyun_v4_request\n{}",
         hex::encode(Sha256::digest(canonical_request.as_bytes()))
     )
-}
-
-fn hmac256(key: &[u8], data: &str) -> Vec<u8> {
-    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes any key length");
-    mac.update(data.as_bytes());
-    mac.finalize().into_bytes().to_vec()
 }
 
 pub fn v4_sign(secret: &str, date: &str, region: &str, string_to_sign: &str) -> String {

@@ -1,11 +1,8 @@
 //! AWS Signature Version 4 as S3 clients (boto3, the aws CLI) send it: header
 //! (`Authorization: AWS4-HMAC-SHA256 …`) and presigned (`X-Amz-Signature=…`) forms.
 
-use super::pct;
-use hmac::{KeyInit, Mac};
+use super::{hmac256, pct};
 use sha2::{Digest, Sha256};
-
-type HmacSha256 = hmac::Hmac<Sha256>;
 
 pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 pub const UNSIGNED: &str = "UNSIGNED-PAYLOAD";
@@ -75,12 +72,6 @@ where
 
 pub fn string_to_sign(amz_date: &str, scope: &str, canonical_request: &str) -> String {
     format!("{ALGORITHM}\n{amz_date}\n{scope}\n{}", hex::encode(Sha256::digest(canonical_request.as_bytes())))
-}
-
-fn hmac256(key: &[u8], data: &str) -> Vec<u8> {
-    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes any key length");
-    mac.update(data.as_bytes());
-    mac.finalize().into_bytes().to_vec()
 }
 
 pub fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> Vec<u8> {
