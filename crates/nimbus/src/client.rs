@@ -47,36 +47,45 @@ pub struct RpcClient {
     agent: ureq::Agent,
 }
 
+/// The endpoint (no trailing `/`, checked to be http(s)) and an HTTP agent that trusts `ca_pem`
+/// when given (a Nimbus region's `ca.pem`) and hands non-2xx answers back instead of failing.
+pub(crate) fn agent(
+    endpoint: &str,
+    timeout: std::time::Duration,
+    ca_pem: Option<&[u8]>,
+) -> Result<(String, ureq::Agent)> {
+    let endpoint = endpoint.trim_end_matches('/').to_string();
+    if !endpoint.starts_with("http://") && !endpoint.starts_with("https://") {
+        bail!("endpoint {endpoint:?} must start with http:// or https://");
+    }
+    let mut cfg = ureq::Agent::config_builder().http_status_as_error(false).timeout_global(Some(timeout));
+    if let Some(pem) = ca_pem {
+        let mut certs = vec![];
+        for item in ureq::tls::parse_pem(pem) {
+            if let ureq::tls::PemItem::Certificate(c) = item.context("reading the CA file")? {
+                certs.push(c);
+            }
+        }
+        if certs.is_empty() {
+            bail!("the CA file holds no certificate");
+        }
+        cfg = cfg.tls_config(
+            ureq::tls::TlsConfig::builder().root_certs(ureq::tls::RootCerts::Specific(Arc::new(certs))).build(),
+        );
+    }
+    Ok((endpoint, cfg.build().into()))
+}
+
 impl RpcClient {
     /// `ca_pem`: the CA to trust for `https://` endpoints (a Nimbus region's `ca.pem`).
     pub fn new(endpoint: &str, access_key_id: &str, secret: &str, ca_pem: Option<&[u8]>) -> Result<Self> {
-        let endpoint = endpoint.trim_end_matches('/').to_string();
-        if !endpoint.starts_with("http://") && !endpoint.starts_with("https://") {
-            bail!("endpoint {endpoint:?} must start with http:// or https://");
-        }
-        let mut cfg = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(std::time::Duration::from_secs(60)));
-        if let Some(pem) = ca_pem {
-            let mut certs = vec![];
-            for item in ureq::tls::parse_pem(pem) {
-                if let ureq::tls::PemItem::Certificate(c) = item.context("reading the CA file")? {
-                    certs.push(c);
-                }
-            }
-            if certs.is_empty() {
-                bail!("the CA file holds no certificate");
-            }
-            cfg = cfg.tls_config(
-                ureq::tls::TlsConfig::builder().root_certs(ureq::tls::RootCerts::Specific(Arc::new(certs))).build(),
-            );
-        }
+        let (endpoint, agent) = agent(endpoint, std::time::Duration::from_secs(60), ca_pem)?;
         Ok(RpcClient {
             endpoint,
             access_key_id: access_key_id.to_string(),
             secret: Secret::new(secret),
             security_token: None,
-            agent: cfg.build().into(),
+            agent,
         })
     }
 

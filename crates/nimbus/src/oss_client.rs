@@ -5,7 +5,6 @@ use base64::Engine as _;
 use nimbus_core::secret::Secret;
 use nimbus_gateway::signature::oss::{self, SubresourceSet};
 use nimbus_gateway::signature::pct;
-use std::sync::Arc;
 
 /// An answer: status, headers (lowercase names), body.
 #[derive(Debug)]
@@ -59,30 +58,14 @@ fn encode_key(key: &str) -> String {
 
 impl OssClient {
     pub fn new(endpoint: &str, access_key_id: &str, secret: &str, ca_pem: Option<&[u8]>) -> Result<Self> {
-        let endpoint = endpoint.trim_end_matches('/').to_string();
-        if !endpoint.starts_with("http://") && !endpoint.starts_with("https://") {
-            bail!("OSS endpoint {endpoint:?} must start with http:// or https://");
-        }
-        let mut cfg = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(std::time::Duration::from_secs(600)));
-        if let Some(pem) = ca_pem {
-            let mut certs = vec![];
-            for item in ureq::tls::parse_pem(pem) {
-                if let ureq::tls::PemItem::Certificate(c) = item.context("reading the CA file")? {
-                    certs.push(c);
-                }
-            }
-            cfg = cfg.tls_config(
-                ureq::tls::TlsConfig::builder().root_certs(ureq::tls::RootCerts::Specific(Arc::new(certs))).build(),
-            );
-        }
+        // Long timeout: one request may carry a whole large object.
+        let (endpoint, agent) = crate::client::agent(endpoint, std::time::Duration::from_secs(600), ca_pem)?;
         Ok(OssClient {
             endpoint,
             access_key_id: access_key_id.into(),
             secret: Secret::new(secret),
             security_token: None,
-            agent: cfg.build().into(),
+            agent,
         })
     }
 
