@@ -2,19 +2,77 @@
 //! accelerator, answers QMP and is stopped. Skipped with the reason when QEMU, a kernel or
 //! busybox is missing, except under CI, where the test command installs them.
 
-use nimbus_host::vm::{Accel, Toolchain, Vm, VmSpec, initramfs, probe};
+use nimbus_host::net::NetDriver;
+use nimbus_host::vm::{
+    Accel, Toolchain, Vm, VmSpec, initramfs, initramfs_with, insmod_lines, probe, virtio_net_modules,
+};
+use std::path::Path;
 use std::time::Duration;
+
+/// The host's VM toolchain, or `None` (the test skips, saying why) — never under CI, where the
+/// test command installs it.
+fn toolchain() -> Option<Toolchain> {
+    match Toolchain::find() {
+        Ok(t) => Some(t),
+        Err(e) if std::env::var_os("CI").is_none() => {
+            eprintln!("SKIPPED: {e}");
+            None
+        }
+        Err(e) => panic!("CI must have the VM toolchain: {e}"),
+    }
+}
+
+/// Where a test VM sits: its VPC and vSwitch, its address and MAC.
+struct Port<'a> {
+    vpc: &'a str,
+    vswitch: &'a str,
+    ip: &'a str,
+    mac: &'a str,
+    /// Bind the port to its address (anti-spoofing).
+    bind: bool,
+    /// Default route, if any.
+    gateway: Option<&'a str>,
+}
+
+/// Boots a busybox VM on `port` (TCG) that configures eth0, prints `NET-UP`, then runs `then`.
+fn boot(tools: &Toolchain, net: &NetDriver, dir: &Path, name: &str, port: &Port, then: &str) -> Vm {
+    let modules = virtio_net_modules(&tools.kernel).expect("modules");
+    let tap = format!("tap-{name}");
+    net.attach_tap(port.vpc, port.vswitch, &tap).expect("tap");
+    if port.bind {
+        net.bind_port(port.vpc, &tap, port.mac, port.ip.parse().expect("ip")).expect("anti-spoofing");
+    }
+    let route = port.gateway.map(|g| format!("/bin/busybox ip route add default via {g}\n")).unwrap_or_default();
+    let script = format!(
+        "#!/bin/busybox sh\n/bin/busybox mount -t proc proc /proc\n/bin/busybox mount -t sysfs sys /sys\n{}\
+         /bin/busybox ip link set lo up\n/bin/busybox ip link set eth0 up\n/bin/busybox ip addr add {}/24 dev eth0\n\
+         {route}/bin/busybox echo NET-UP\n{then}\nwhile true; do /bin/busybox sleep 1; done\n",
+        insmod_lines(&modules),
+        port.ip
+    );
+    let initrd = dir.join(format!("{name}.cpio"));
+    std::fs::write(&initrd, initramfs_with(&tools.busybox, &script, &modules).expect("initramfs")).expect("write");
+    Vm::start(
+        &tools.qemu,
+        VmSpec {
+            name: name.into(),
+            accel: Accel::Tcg,
+            vcpus: 1,
+            memory_mib: 160,
+            kernel: tools.kernel.clone(),
+            initrd,
+            cmdline: "console=ttyS0 panic=-1 quiet tsc_early_khz=2000000".into(),
+            dir: dir.join(name),
+            netns: Some(net.namespace(port.vpc)),
+            nics: vec![(tap, port.mac.into())],
+        },
+    )
+    .expect("start")
+}
 
 #[test]
 fn the_probe_picks_an_accelerator_and_a_vm_boots_under_it() {
-    let tools = match Toolchain::find() {
-        Ok(t) => t,
-        Err(e) if std::env::var_os("CI").is_none() => {
-            eprintln!("SKIPPED: {e}");
-            return;
-        }
-        Err(e) => panic!("CI must have the VM toolchain: {e}"),
-    };
+    let Some(tools) = toolchain() else { return };
     let dir = tempfile::tempdir().expect("tempdir");
     let p = probe(&tools, dir.path(), Duration::from_secs(30)).expect("some accelerator boots the probe VM");
     eprintln!("accelerator {} (kvm: {:?}); probe boot {:?}", p.accel.as_str(), p.kvm_unusable, p.boot);
@@ -53,16 +111,7 @@ fn the_probe_picks_an_accelerator_and_a_vm_boots_under_it() {
 /// the very same address plan reaches neither (nothing connects two VPC namespaces).
 #[test]
 fn vms_on_a_vswitch_talk_and_another_vpc_cannot_reach_them() {
-    use nimbus_host::net::NetDriver;
-    use nimbus_host::vm::{initramfs_with, insmod_lines, virtio_net_modules};
-    let tools = match Toolchain::find() {
-        Ok(t) => t,
-        Err(e) if std::env::var_os("CI").is_none() => {
-            eprintln!("SKIPPED: {e}");
-            return;
-        }
-        Err(e) => panic!("CI must have the VM toolchain: {e}"),
-    };
+    let Some(tools) = toolchain() else { return };
     let net = NetDriver::new(&format!("vt{}", std::process::id() % 100_000));
     let (vpc_a, vpc_b) = ("vpc-testaaaaaaaaaaaaa1", "vpc-testbbbbbbbbbbbbb2");
     let (sw_a, sw_b) = ("vsw-testaaaaaaaaaaaaa1", "vsw-testbbbbbbbbbbbbb2");
@@ -71,49 +120,28 @@ fn vms_on_a_vswitch_talk_and_another_vpc_cannot_reach_them() {
         net.ensure_vpc(vpc).expect("vpc");
         net.ensure_vswitch(vpc, sw, block).expect("vswitch");
     }
-    let modules = virtio_net_modules(&tools.kernel).expect("modules");
     let dir = tempfile::tempdir().expect("tempdir");
-    let start = |name: &str, vpc: &str, sw: &str, ip: &str, then: &str| {
-        let tap = format!("tap-{name}");
-        net.attach_tap(vpc, sw, &tap).expect("tap");
-        let script = format!(
-            "#!/bin/busybox sh\n/bin/busybox mount -t proc proc /proc\n/bin/busybox mount -t sysfs sys /sys\n{}\
-             /bin/busybox ip link set lo up\n/bin/busybox ip link set eth0 up\n/bin/busybox ip addr add {ip}/24 dev eth0\n\
-             /bin/busybox ip route add default via 198.18.10.1\n/bin/busybox echo NET-UP\n{then}\n\
-             while true; do /bin/busybox sleep 1; done\n",
-            insmod_lines(&modules)
-        );
-        let initrd = dir.path().join(format!("{name}.cpio"));
-        std::fs::write(&initrd, initramfs_with(&tools.busybox, &script, &modules).expect("initramfs")).expect("write");
-        let n = name.bytes().fold(0u32, |a, b| a.wrapping_mul(31).wrapping_add(b.into())) & 0xffff;
-        Vm::start(
-            &tools.qemu,
-            VmSpec {
-                name: name.into(),
-                accel: Accel::Tcg,
-                vcpus: 1,
-                memory_mib: 160,
-                kernel: tools.kernel.clone(),
-                initrd,
-                cmdline: "console=ttyS0 panic=-1 quiet tsc_early_khz=2000000".into(),
-                dir: dir.path().join(name),
-                netns: Some(net.namespace(vpc)),
-                nics: vec![(tap, format!("52:54:00:00:{:02x}:{:02x}", n >> 8, n & 0xff))],
-            },
-        )
-        .expect("start")
-    };
+    let port = |vpc, vswitch, ip, mac| Port { vpc, vswitch, ip, mac, bind: false, gateway: Some("198.18.10.1") };
     let pinger = |target: &str| {
         format!(
             "for i in 1 2 3 4 5 6 7 8 9 10; do if /bin/busybox ping -c 1 -W 1 {target} >/dev/null 2>&1; then \
              /bin/busybox echo PING-OK-{target}; break; fi; done; /bin/busybox echo PING-DONE"
         )
     };
-    let mut server = start("server", vpc_a, sw_a, "198.18.10.10", "");
+    let mut server =
+        boot(&tools, &net, dir.path(), "server", &port(vpc_a, sw_a, "198.18.10.10", "52:54:00:00:10:10"), "");
     server.wait_for_console("NET-UP", Duration::from_secs(90)).expect("server up");
     let both = format!("{}\n{}", pinger("198.18.10.1"), pinger("198.18.10.10"));
-    let mut neighbour = start("neighbour", vpc_a, sw_a, "198.18.10.11", &both);
-    let mut stranger = start("stranger", vpc_b, sw_b, "198.18.10.12", &pinger("198.18.10.10"));
+    let mut neighbour =
+        boot(&tools, &net, dir.path(), "neighbour", &port(vpc_a, sw_a, "198.18.10.11", "52:54:00:00:10:11"), &both);
+    let mut stranger = boot(
+        &tools,
+        &net,
+        dir.path(),
+        "stranger",
+        &port(vpc_b, sw_b, "198.18.10.12", "52:54:00:00:10:12"),
+        &pinger("198.18.10.10"),
+    );
     for vm in [&mut neighbour, &mut stranger] {
         vm.wait_for_console("PING-DONE", Duration::from_secs(120)).expect("pings finish");
     }
@@ -134,50 +162,14 @@ fn vms_on_a_vswitch_talk_and_another_vpc_cannot_reach_them() {
 /// pings from a spoofed source are dropped at its port (the target counts only the first).
 #[test]
 fn a_spoofed_source_address_never_arrives() {
-    use nimbus_host::net::NetDriver;
-    use nimbus_host::vm::{initramfs_with, insmod_lines, virtio_net_modules};
-    let tools = match Toolchain::find() {
-        Ok(t) => t,
-        Err(e) if std::env::var_os("CI").is_none() => {
-            eprintln!("SKIPPED: {e}");
-            return;
-        }
-        Err(e) => panic!("CI must have the VM toolchain: {e}"),
-    };
+    let Some(tools) = toolchain() else { return };
     let net = NetDriver::new(&format!("vs{}", std::process::id() % 100_000));
     let (vpc, sw) = ("vpc-spoofaaaaaaaaaaaaa", "vsw-spoofaaaaaaaaaaaaa");
     net.ensure_vpc(vpc).expect("vpc");
     net.ensure_vswitch(vpc, sw, "198.18.20.0/24".parse().expect("cidr")).expect("vswitch");
-    let modules = virtio_net_modules(&tools.kernel).expect("modules");
     let dir = tempfile::tempdir().expect("tempdir");
     let start = |name: &str, ip: &str, mac: &str, then: &str| {
-        let tap = format!("tap-{name}");
-        net.attach_tap(vpc, sw, &tap).expect("tap");
-        net.bind_port(vpc, &tap, mac, ip.parse().expect("ip")).expect("anti-spoofing");
-        let script = format!(
-            "#!/bin/busybox sh\n/bin/busybox mount -t proc proc /proc\n/bin/busybox mount -t sysfs sys /sys\n{}\
-             /bin/busybox ip link set lo up\n/bin/busybox ip link set eth0 up\n/bin/busybox ip addr add {ip}/24 dev eth0\n\
-             /bin/busybox echo NET-UP\n{then}\nwhile true; do /bin/busybox sleep 1; done\n",
-            insmod_lines(&modules)
-        );
-        let initrd = dir.path().join(format!("{name}.cpio"));
-        std::fs::write(&initrd, initramfs_with(&tools.busybox, &script, &modules).expect("initramfs")).expect("write");
-        Vm::start(
-            &tools.qemu,
-            VmSpec {
-                name: name.into(),
-                accel: Accel::Tcg,
-                vcpus: 1,
-                memory_mib: 160,
-                kernel: tools.kernel.clone(),
-                initrd,
-                cmdline: "console=ttyS0 panic=-1 quiet tsc_early_khz=2000000".into(),
-                dir: dir.path().join(name),
-                netns: Some(net.namespace(vpc)),
-                nics: vec![(tap, mac.into())],
-            },
-        )
-        .expect("start")
+        boot(&tools, &net, dir.path(), name, &Port { vpc, vswitch: sw, ip, mac, bind: true, gateway: None }, then)
     };
     // The target prints its ICMP counters every second.
     let counters = "while true; do /bin/busybox echo \"SNMP $(/bin/busybox grep '^Icmp:' /proc/net/snmp | /bin/busybox tail -1)\"; /bin/busybox sleep 1; done";
@@ -212,16 +204,8 @@ fn a_spoofed_source_address_never_arrives() {
 /// conversation with the client; revoking the rule cuts the client off.
 #[test]
 fn security_groups_are_stateful_and_revoking_a_rule_cuts_traffic() {
-    use nimbus_host::net::{NetDriver, PortPolicy, SgRule};
-    use nimbus_host::vm::{initramfs_with, insmod_lines, virtio_net_modules};
-    let tools = match Toolchain::find() {
-        Ok(t) => t,
-        Err(e) if std::env::var_os("CI").is_none() => {
-            eprintln!("SKIPPED: {e}");
-            return;
-        }
-        Err(e) => panic!("CI must have the VM toolchain: {e}"),
-    };
+    use nimbus_host::net::{PortPolicy, SgRule};
+    let Some(tools) = toolchain() else { return };
     let net = NetDriver::new(&format!("sg{}", std::process::id() % 100_000));
     let (vpc, sw) = ("vpc-sgtestaaaaaaaaaaaa", "vsw-sgtestaaaaaaaaaaaa");
     net.ensure_vpc(vpc).expect("vpc");
@@ -250,7 +234,6 @@ fn security_groups_are_stateful_and_revoking_a_rule_cuts_traffic() {
         .expect("apply");
     };
     allow_client(true);
-    let modules = virtio_net_modules(&tools.kernel).expect("modules");
     let dir = tempfile::tempdir().expect("tempdir");
     let looped = |tag: &str, target: &str| {
         format!(
@@ -259,33 +242,7 @@ fn security_groups_are_stateful_and_revoking_a_rule_cuts_traffic() {
         )
     };
     let start = |name: &str, ip: &str, mac: &str, then: &str| {
-        let tap = format!("tap-{name}");
-        net.attach_tap(vpc, sw, &tap).expect("tap");
-        net.bind_port(vpc, &tap, mac, ip.parse().expect("ip")).expect("bind");
-        let script = format!(
-            "#!/bin/busybox sh\n/bin/busybox mount -t proc proc /proc\n/bin/busybox mount -t sysfs sys /sys\n{}\
-             /bin/busybox ip link set lo up\n/bin/busybox ip link set eth0 up\n/bin/busybox ip addr add {ip}/24 dev eth0\n\
-             /bin/busybox echo NET-UP\n{then}\n",
-            insmod_lines(&modules)
-        );
-        let initrd = dir.path().join(format!("{name}.cpio"));
-        std::fs::write(&initrd, initramfs_with(&tools.busybox, &script, &modules).expect("initramfs")).expect("write");
-        Vm::start(
-            &tools.qemu,
-            VmSpec {
-                name: name.into(),
-                accel: Accel::Tcg,
-                vcpus: 1,
-                memory_mib: 160,
-                kernel: tools.kernel.clone(),
-                initrd,
-                cmdline: "console=ttyS0 panic=-1 quiet tsc_early_khz=2000000".into(),
-                dir: dir.path().join(name),
-                netns: Some(net.namespace(vpc)),
-                nics: vec![(tap, mac.into())],
-            },
-        )
-        .expect("start")
+        boot(&tools, &net, dir.path(), name, &Port { vpc, vswitch: sw, ip, mac, bind: true, gateway: None }, then)
     };
     let mut server = start("server", server_ip, "52:54:00:00:40:10", &looped("S", client_ip));
     let mut client = start("client", client_ip, "52:54:00:00:40:11", &looped("C", server_ip));
