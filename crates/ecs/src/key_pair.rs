@@ -162,7 +162,7 @@ pub async fn describe(ctx: &CallContext, p: &Params) -> Result<Value, ApiError> 
     let finger = p.get("KeyPairFingerPrint").filter(|v| !v.is_empty());
     let keys: Vec<Resource> = ctx
         .store
-        .list_resources(&ctx.caller.account_id, KIND, None, 1000)
+        .all_resources(&ctx.caller.account_id, KIND)
         .await?
         .into_iter()
         .filter(|k| name.is_none_or(|n| k.spec["KeyPairName"] == n))

@@ -25,17 +25,7 @@ async fn load(ctx: &CallContext, id: &str) -> Result<Resource, ApiError> {
 }
 
 async fn all(ctx: &CallContext) -> Result<Vec<Resource>, ApiError> {
-    let mut out = vec![];
-    let mut after: Option<String> = None;
-    loop {
-        let page = ctx.store.list_resources(&ctx.caller.account_id, KIND, after.as_deref(), 500).await?;
-        let done = page.len() < 500;
-        after = page.last().map(|r| r.id.clone());
-        out.extend(page);
-        if done {
-            return Ok(out);
-        }
-    }
+    Ok(ctx.store.all_resources(&ctx.caller.account_id, KIND).await?)
 }
 
 pub async fn create(ctx: &CallContext, p: &Params) -> Result<Value, ApiError> {

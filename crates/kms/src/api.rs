@@ -291,20 +291,12 @@ impl Call<'_> {
     }
 
     async fn all_keys(&self) -> Result<Vec<Resource>, ApiError> {
-        let mut out = vec![];
-        let mut after: Option<String> = None;
-        loop {
-            let page = self.ctx.store.list_resources(self.account(), KIND, after.as_deref(), 500).await?;
-            let done = page.len() < 500;
-            after = page.last().map(|r| r.id.clone());
-            out.extend(page.into_iter().filter(|k| {
-                !(k.spec["KeyState"] == "PendingDeletion"
-                    && k.spec["DeleteDateMillis"].as_i64().is_some_and(|d| d <= now_millis()))
-            }));
-            if done {
-                return Ok(out);
-            }
-        }
+        let mut keys = self.ctx.store.all_resources(self.account(), KIND).await?;
+        keys.retain(|k| {
+            !(k.spec["KeyState"] == "PendingDeletion"
+                && k.spec["DeleteDateMillis"].as_i64().is_some_and(|d| d <= now_millis()))
+        });
+        Ok(keys)
     }
 
     fn page_args(&self) -> Result<(i64, i64), ApiError> {

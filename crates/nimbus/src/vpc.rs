@@ -32,17 +32,7 @@ impl JobHandler for ReconcileJob {
 
 /// Removes namespaces no VPC owns and queues a reconcile of every VPC.
 pub async fn converge_at_start(store: &Store, net: &NetDriver) -> anyhow::Result<usize> {
-    let mut vpcs = vec![];
-    let mut after: Option<String> = None;
-    loop {
-        let page = store.list_resources_all_accounts(nimbus_vpc::VPC, after.as_deref(), 500).await?;
-        let done = page.len() < 500;
-        after = page.last().map(|r| r.id.clone());
-        vpcs.extend(page);
-        if done {
-            break;
-        }
-    }
+    let vpcs = store.all_resources_all_accounts(nimbus_vpc::VPC).await?;
     let owned: Vec<String> = vpcs.iter().map(|v| net.namespace(&v.id)).collect();
     let net2 = net.clone();
     let stray = tokio::task::spawn_blocking(move || -> anyhow::Result<usize> {

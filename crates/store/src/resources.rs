@@ -135,6 +135,32 @@ impl Store {
 
     /// Resources of one kind in every account, in id order: for controllers and background work,
     /// never for answering a tenant's request.
+    /// Every resource of `kind` in `account_id`, in id order (read page by page).
+    pub async fn all_resources(&self, account_id: &str, kind: &str) -> Result<Vec<Resource>, StoreError> {
+        let mut out: Vec<Resource> = vec![];
+        loop {
+            let page = self.list_resources(account_id, kind, out.last().map(|r| r.id.as_str()), 500).await?;
+            let done = page.len() < 500;
+            out.extend(page);
+            if done {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// Every resource of `kind` of every account, in id order (background work).
+    pub async fn all_resources_all_accounts(&self, kind: &str) -> Result<Vec<Resource>, StoreError> {
+        let mut out: Vec<Resource> = vec![];
+        loop {
+            let page = self.list_resources_all_accounts(kind, out.last().map(|r| r.id.as_str()), 500).await?;
+            let done = page.len() < 500;
+            out.extend(page);
+            if done {
+                return Ok(out);
+            }
+        }
+    }
+
     pub async fn list_resources_all_accounts(
         &self,
         kind: &str,

@@ -111,17 +111,7 @@ async fn load(ctx: &CallContext, kind: &str, id: &str) -> Result<Resource, ApiEr
 }
 
 async fn all(ctx: &CallContext, kind: &str) -> Result<Vec<Resource>, ApiError> {
-    let mut out = vec![];
-    let mut after: Option<String> = None;
-    loop {
-        let page = ctx.store.list_resources(&ctx.caller.account_id, kind, after.as_deref(), 500).await?;
-        let done = page.len() < 500;
-        after = page.last().map(|r| r.id.clone());
-        out.extend(page);
-        if done {
-            return Ok(out);
-        }
-    }
+    Ok(ctx.store.all_resources(&ctx.caller.account_id, kind).await?)
 }
 
 fn name_param(p: &Params, param: &str) -> Result<String, ApiError> {

@@ -36,7 +36,7 @@ async fn load(ctx: &CallContext, id: &str) -> Result<Resource, ApiError> {
 }
 
 async fn mine(ctx: &CallContext) -> Result<Vec<Resource>, ApiError> {
-    Ok(ctx.store.list_resources(&ctx.caller.account_id, KIND, None, 1000).await?)
+    Ok(ctx.store.all_resources(&ctx.caller.account_id, KIND).await?)
 }
 
 pub async fn allocate(ctx: &CallContext, p: &Params) -> Result<Value, ApiError> {

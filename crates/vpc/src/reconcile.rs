@@ -21,17 +21,13 @@ pub async fn reconcile(store: &Store, net: &NetDriver, account: &str, vpc_id: &s
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string());
     };
-    let mut vswitches = vec![];
-    let mut after: Option<String> = None;
-    loop {
-        let page = store.list_resources(account, VSWITCH, after.as_deref(), 500).await.map_err(|e| e.to_string())?;
-        let done = page.len() < 500;
-        after = page.last().map(|r| r.id.clone());
-        vswitches.extend(page.into_iter().filter(|v| v.spec["VpcId"] == vpc_id));
-        if done {
-            break;
-        }
-    }
+    let vswitches: Vec<_> = store
+        .all_resources(account, VSWITCH)
+        .await
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .filter(|v| v.spec["VpcId"] == vpc_id)
+        .collect();
     let wanted: Vec<(String, ipnet::Ipv4Net)> = vswitches
         .iter()
         .filter_map(|v| v.spec["CidrBlock"].as_str().and_then(|c| c.parse().ok()).map(|c| (v.id.clone(), c)))

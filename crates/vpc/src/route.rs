@@ -8,8 +8,8 @@ use nimbus_store::Resource;
 use serde_json::{Value, json};
 
 async fn vpcs_and_vswitches(ctx: &CallContext) -> Result<(Vec<Resource>, Vec<Resource>), ApiError> {
-    let vpcs = ctx.store.list_resources(&ctx.caller.account_id, VPC, None, 1000).await?;
-    let vsw = ctx.store.list_resources(&ctx.caller.account_id, VSWITCH, None, 10_000).await?;
+    let vpcs = ctx.store.all_resources(&ctx.caller.account_id, VPC).await?;
+    let vsw = ctx.store.all_resources(&ctx.caller.account_id, VSWITCH).await?;
     Ok((vpcs, vsw))
 }
 
