@@ -37,6 +37,8 @@ fn main() -> Result<()> {
                 dir: dir.path().join(format!("vm-{i}")),
                 netns: None,
                 nics: vec![],
+                disk: vec![],
+                disk: vec![],
             },
         )?;
         boots.push(vm.wait_for_console("BENCH-UP", Duration::from_secs(120))?.as_secs_f64());

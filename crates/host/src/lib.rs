@@ -3,7 +3,9 @@
 //! was interrupted (`kill -9`) can simply run again.
 //!
 //! - [`net`]: VPC data plane from Linux network namespaces and bridges.
+//! - [`image`]: the system image built from the host's Debian packages.
 //! - [`vm`]: QEMU virtual machines supervised over QMP, and the accelerator probe.
 
+pub mod image;
 pub mod net;
 pub mod vm;

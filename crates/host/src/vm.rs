@@ -101,7 +101,7 @@ impl Toolchain {
 }
 
 /// Appends one `newc` cpio entry.
-fn cpio_entry(out: &mut Vec<u8>, name: &str, mode: u32, data: &[u8], ino: u32) {
+pub(crate) fn cpio_entry(out: &mut Vec<u8>, name: &str, mode: u32, data: &[u8], ino: u32) {
     let header = format!(
         "070701{ino:08X}{mode:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}{:08X}",
         0,
@@ -207,6 +207,112 @@ pub struct VmSpec {
     pub netns: Option<String>,
     /// Network cards: (tap device in `netns`, MAC address).
     pub nics: Vec<(String, String)>,
+    /// The system disk's replicas (qcow2 files): none, one, or three kept in step by QEMU's
+    /// `quorum` driver (writes go to all, reads are voted on, so a bad replica is outvoted).
+    pub disk: Vec<PathBuf>,
+}
+
+impl VmSpec {
+    /// The QEMU command line (without the program) for this spec.
+    fn args(&self, detached: bool) -> Vec<String> {
+        let mut a: Vec<String> = vec![];
+        let mut push = |xs: &[&str]| a.extend(xs.iter().map(|x| x.to_string()));
+        for (i, (tap, mac)) in self.nics.iter().enumerate() {
+            // vhost=off: no vhost-net on these hosts.
+            push(&["-netdev", &format!("tap,id=n{i},ifname={tap},script=no,downscript=no,vhost=off")]);
+            push(&["-device", &format!("virtio-net-device,netdev=n{i},mac={mac}")]);
+        }
+        match self.disk.len() {
+            0 => {}
+            1 => {
+                push(&[
+                    "-blockdev",
+                    &format!("driver=qcow2,node-name=sys,file.driver=file,file.filename={}", self.disk[0].display()),
+                ]);
+                push(&["-device", "virtio-blk-device,drive=sys"]);
+            }
+            n => {
+                let mut quorum =
+                    format!("driver=quorum,node-name=sys,vote-threshold={},rewrite-corrupted=on", n / 2 + 1);
+                for (i, d) in self.disk.iter().enumerate() {
+                    push(&[
+                        "-blockdev",
+                        &format!("driver=qcow2,node-name=r{i},file.driver=file,file.filename={}", d.display()),
+                    ]);
+                    quorum += &format!(",children.{i}=r{i}");
+                }
+                push(&["-blockdev", &quorum]);
+                push(&["-device", "virtio-blk-device,drive=sys"]);
+            }
+        }
+        let serial = self.dir.join("serial.log");
+        let qmp = self.dir.join("qmp.sock");
+        push(&["-name", &self.name, "-M", "microvm", "-accel", self.accel.as_str()]);
+        push(&["-cpu", if self.accel == Accel::Kvm { "host" } else { "max" }]);
+        push(&["-smp", &self.vcpus.to_string(), "-m", &self.memory_mib.to_string()]);
+        push(&["-nodefaults", "-no-user-config", "-nographic"]);
+        if !detached {
+            push(&["-no-reboot"]);
+        }
+        push(&["-serial", &format!("file:{}", serial.display())]);
+        push(&["-qmp", &format!("unix:{},server=on,wait=off", qmp.display())]);
+        push(&["-kernel", &self.kernel.display().to_string(), "-initrd", &self.initrd.display().to_string()]);
+        push(&["-append", &self.cmdline]);
+        a
+    }
+
+    fn command(&self, qemu: &Path, detached: bool) -> Command {
+        let mut cmd = match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(qemu);
+                c
+            }
+            None => Command::new(qemu),
+        };
+        cmd.args(self.args(detached));
+        cmd
+    }
+}
+
+/// Starts QEMU as a daemon that outlives this process (an instance keeps running across a
+/// control-plane restart); returns its pid, also written to `dir/qemu.pid`. `-no-reboot` is not
+/// used: a guest reboot resets the machine in place, as on real hardware.
+pub fn start_detached(qemu: &Path, spec: &VmSpec) -> Result<u32, VmError> {
+    std::fs::create_dir_all(&spec.dir).map_err(io(&spec.dir))?;
+    let pidfile = spec.dir.join("qemu.pid");
+    let _ = std::fs::remove_file(&pidfile);
+    let _ = std::fs::remove_file(spec.dir.join("qmp.sock"));
+    let mut cmd = spec.command(qemu, true);
+    cmd.arg("-daemonize").arg("-pidfile").arg(&pidfile);
+    let out = cmd.stdin(Stdio::null()).output().map_err(VmError::Spawn)?;
+    if !out.status.success() {
+        return Err(VmError::Boot(
+            Duration::ZERO,
+            format!("QEMU did not start: {}", String::from_utf8_lossy(&out.stderr).trim()),
+        ));
+    }
+    read_pid(&pidfile).ok_or_else(|| VmError::Qmp(format!("QEMU started but wrote no pid to {}", pidfile.display())))
+}
+
+/// The pid in a pid file, if that process is alive.
+pub fn read_pid(pidfile: &Path) -> Option<u32> {
+    let pid: u32 = std::fs::read_to_string(pidfile).ok()?.trim().parse().ok()?;
+    Path::new(&format!("/proc/{pid}")).exists().then_some(pid)
+}
+
+/// One QMP command against the socket of a VM this process did not start.
+pub fn qmp_at(socket: &Path, command: &str, arguments: Value) -> Result<Value, VmError> {
+    qmp_call(socket, command, arguments)
+}
+
+/// Resident memory of a process (KiB), from /proc.
+pub fn rss_kib_of(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 /// A running QEMU process and its QMP socket.
@@ -231,36 +337,9 @@ impl Vm {
     /// Starts QEMU. The kernel console goes to `serial.log`; QMP listens on `qmp.sock`.
     pub fn start(qemu: &Path, spec: VmSpec) -> Result<Vm, VmError> {
         std::fs::create_dir_all(&spec.dir).map_err(io(&spec.dir))?;
-        let serial = spec.dir.join("serial.log");
-        let qmp = spec.dir.join("qmp.sock");
-        let _ = std::fs::remove_file(&qmp);
-        let mut cmd = match &spec.netns {
-            Some(ns) => {
-                let mut c = Command::new("ip");
-                c.args(["netns", "exec", ns]).arg(qemu);
-                c
-            }
-            None => Command::new(qemu),
-        };
-        for (i, (tap, mac)) in spec.nics.iter().enumerate() {
-            // vhost=off: no vhost-net on these hosts.
-            cmd.args(["-netdev", &format!("tap,id=n{i},ifname={tap},script=no,downscript=no,vhost=off")])
-                .args(["-device", &format!("virtio-net-device,netdev=n{i},mac={mac}")]);
-        }
-        cmd.args(["-name", &spec.name, "-M", "microvm", "-accel", spec.accel.as_str()])
-            .args(["-cpu", if spec.accel == Accel::Kvm { "host" } else { "max" }])
-            .args(["-smp", &spec.vcpus.to_string(), "-m", &spec.memory_mib.to_string()])
-            .args(["-nodefaults", "-no-user-config", "-nographic", "-no-reboot"])
-            .args(["-serial", &format!("file:{}", serial.display())])
-            .args(["-qmp", &format!("unix:{},server=on,wait=off", qmp.display())])
-            .arg("-kernel")
-            .arg(&spec.kernel)
-            .arg("-initrd")
-            .arg(&spec.initrd)
-            .args(["-append", &spec.cmdline])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+        let _ = std::fs::remove_file(spec.dir.join("qmp.sock"));
+        let mut cmd = spec.command(qemu, false);
+        cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
         let child = cmd.spawn().map_err(VmError::Spawn)?;
         Ok(Vm { spec, child })
     }
@@ -288,55 +367,12 @@ impl Vm {
 
     /// One QMP command on a fresh connection (greeting, capabilities, command).
     pub fn qmp(&self, command: &str, arguments: Value) -> Result<Value, VmError> {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        let stream = loop {
-            match UnixStream::connect(self.qmp_path()) {
-                Ok(s) => break s,
-                Err(e) if Instant::now() < deadline => {
-                    let _ = e;
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-                Err(e) => return Err(VmError::Qmp(format!("connect: {e}"))),
-            }
-        };
-        stream.set_read_timeout(Some(Duration::from_secs(10))).map_err(|e| VmError::Qmp(e.to_string()))?;
-        let mut reader = BufReader::new(stream.try_clone().map_err(|e| VmError::Qmp(e.to_string()))?);
-        let mut writer = stream;
-        let mut line = String::new();
-        let mut read_reply = |reader: &mut BufReader<UnixStream>| -> Result<Value, VmError> {
-            loop {
-                line.clear();
-                if reader.read_line(&mut line).map_err(|e| VmError::Qmp(e.to_string()))? == 0 {
-                    return Err(VmError::Qmp("connection closed".into()));
-                }
-                let v: Value = serde_json::from_str(&line).map_err(|e| VmError::Qmp(e.to_string()))?;
-                // Skip the greeting and asynchronous events.
-                if v.get("return").is_some() || v.get("error").is_some() {
-                    return Ok(v);
-                }
-            }
-        };
-        for (cmd, args) in [("qmp_capabilities", json!({})), (command, arguments)] {
-            writeln!(writer, "{}", json!({"execute": cmd, "arguments": args}))
-                .map_err(|e| VmError::Qmp(e.to_string()))?;
-            let reply = read_reply(&mut reader)?;
-            if let Some(e) = reply.get("error") {
-                return Err(VmError::Qmp(format!("{cmd}: {e}")));
-            }
-            if cmd == command {
-                return Ok(reply["return"].clone());
-            }
-        }
-        unreachable!("the loop returns on the second command")
+        qmp_call(&self.qmp_path(), command, arguments)
     }
 
     /// Resident memory of the QEMU process (KiB), from /proc.
     pub fn rss_kib(&self) -> Option<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        rss_kib_of(self.child.id())
     }
 
     /// Stops QEMU at once (`quit`), then reaps it.
@@ -383,6 +419,7 @@ fn boot_probe(
         dir: dir.join(accel.as_str()),
         netns: None,
         nics: vec![],
+        disk: vec![],
     };
     let _ = std::fs::remove_dir_all(&spec.dir);
     let mut vm = Vm::start(&tools.qemu, spec)?;
@@ -408,4 +445,47 @@ pub fn probe(tools: &Toolchain, dir: &Path, deadline: Duration) -> Result<Probe,
     };
     let boot = boot_probe(tools, &initrd, dir, Accel::Tcg, deadline)?;
     Ok(Probe { accel: Accel::Tcg, kvm_unusable, boot })
+}
+
+/// One QMP command on a fresh connection (greeting, capabilities, command).
+fn qmp_call(socket: &Path, command: &str, arguments: Value) -> Result<Value, VmError> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let stream = loop {
+        match UnixStream::connect(socket) {
+            Ok(s) => break s,
+            Err(e) if Instant::now() < deadline => {
+                let _ = e;
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => return Err(VmError::Qmp(format!("connect: {e}"))),
+        }
+    };
+    stream.set_read_timeout(Some(Duration::from_secs(10))).map_err(|e| VmError::Qmp(e.to_string()))?;
+    let mut reader = BufReader::new(stream.try_clone().map_err(|e| VmError::Qmp(e.to_string()))?);
+    let mut writer = stream;
+    let mut line = String::new();
+    let mut read_reply = |reader: &mut BufReader<UnixStream>| -> Result<Value, VmError> {
+        loop {
+            line.clear();
+            if reader.read_line(&mut line).map_err(|e| VmError::Qmp(e.to_string()))? == 0 {
+                return Err(VmError::Qmp("connection closed".into()));
+            }
+            let v: Value = serde_json::from_str(&line).map_err(|e| VmError::Qmp(e.to_string()))?;
+            // Skip the greeting and asynchronous events.
+            if v.get("return").is_some() || v.get("error").is_some() {
+                return Ok(v);
+            }
+        }
+    };
+    for (cmd, args) in [("qmp_capabilities", json!({})), (command, arguments)] {
+        writeln!(writer, "{}", json!({"execute": cmd, "arguments": args})).map_err(|e| VmError::Qmp(e.to_string()))?;
+        let reply = read_reply(&mut reader)?;
+        if let Some(e) = reply.get("error") {
+            return Err(VmError::Qmp(format!("{cmd}: {e}")));
+        }
+        if cmd == command {
+            return Ok(reply["return"].clone());
+        }
+    }
+    unreachable!("the loop returns on the second command")
 }

@@ -65,6 +65,7 @@ fn boot(tools: &Toolchain, net: &NetDriver, dir: &Path, name: &str, port: &Port,
             dir: dir.join(name),
             netns: Some(net.namespace(port.vpc)),
             nics: vec![(tap, port.mac.into())],
+            disk: vec![],
         },
     )
     .expect("start")
@@ -95,6 +96,7 @@ fn the_probe_picks_an_accelerator_and_a_vm_boots_under_it() {
             dir: dir.path().join("vm"),
             netns: None,
             nics: vec![],
+            disk: vec![],
         },
     )
     .expect("start");

@@ -1,0 +1,240 @@
+//! Builds Nimbus's public system image from the host's Debian packages: the host kernel, a small
+//! initramfs that finds the system disk, and an ext4 system disk holding busybox, Dropbear (the SSH
+//! server, with the shared libraries it links) and a boot script that configures the network and
+//! reads the instance's identity, SSH key and user-data from the metadata service — what
+//! cloud-init does on a full distribution.
+//!
+//! The disk is built with `mke2fs -d` (populates a file system from a directory without mounting
+//! anything) and stored as compressed qcow2, so an image of a 256 MiB disk is a few MiB in OSS.
+
+use crate::vm::VmError;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The marker the guest's boot script prints once SSH is up (`NIMBUS-READY <instance id>`).
+pub const READY_MARKER: &str = "NIMBUS-READY";
+
+/// Size of the system disk the image describes.
+pub const DISK_MIB: u64 = 256;
+
+/// The three files of an image.
+#[derive(Clone, Debug)]
+pub struct ImageFiles {
+    pub kernel: PathBuf,
+    pub initrd: PathBuf,
+    /// qcow2, compressed.
+    pub disk: PathBuf,
+}
+
+/// The guest kernel modules, in load order: virtio-mmio transport, block (system disk) and net.
+pub fn guest_modules(kernel: &Path) -> Result<Vec<(String, Vec<u8>)>, VmError> {
+    let version = kernel
+        .file_name()
+        .and_then(|n| n.to_string_lossy().strip_prefix("vmlinuz-").map(str::to_string))
+        .ok_or_else(|| VmError::Missing(format!("cannot tell the version of kernel {}", kernel.display())))?;
+    let base = PathBuf::from("/lib/modules").join(&version).join("kernel");
+    let mut out = vec![];
+    for m in [
+        "drivers/virtio/virtio_ring.ko",
+        "drivers/virtio/virtio.ko",
+        "drivers/virtio/virtio_mmio.ko",
+        "drivers/block/virtio_blk.ko",
+        "net/core/failover.ko",
+        "drivers/net/net_failover.ko",
+        "drivers/net/virtio_net.ko",
+    ] {
+        let p = base.join(m);
+        if !p.exists() {
+            continue; // built into this kernel
+        }
+        let name = format!("lib/modules/{}", p.file_name().unwrap_or_default().to_string_lossy());
+        out.push((name, std::fs::read(&p).map_err(|e| io_err(&p, e))?));
+    }
+    Ok(out)
+}
+
+fn io_err(path: &Path, source: std::io::Error) -> VmError {
+    VmError::Io { path: path.display().to_string(), source }
+}
+
+fn run(cmd: &mut Command) -> Result<String, VmError> {
+    let out = cmd.output().map_err(|e| VmError::Missing(format!("{cmd:?}: {e}")))?;
+    if !out.status.success() {
+        return Err(VmError::Missing(format!("{cmd:?} failed: {}", String::from_utf8_lossy(&out.stderr).trim())));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The initramfs: loads the virtio modules, mounts the system disk and switches to it.
+fn boot_initrd(busybox: &Path, modules: &[(String, Vec<u8>)]) -> Result<Vec<u8>, VmError> {
+    let insmod: String = modules.iter().map(|(n, _)| format!("/bin/busybox insmod /{n}\n")).collect();
+    let script = format!(
+        "#!/bin/busybox sh\n\
+         /bin/busybox mount -t proc proc /proc\n\
+         /bin/busybox mount -t devtmpfs dev /dev\n\
+         {insmod}\
+         /bin/busybox mkdir -p /newroot\n\
+         n=0; while [ ! -b /dev/vda ] && [ $n -lt 100 ]; do /bin/busybox sleep 0.1; n=$((n+1)); done\n\
+         if ! /bin/busybox mount -t ext4 /dev/vda /newroot; then\n\
+           /bin/busybox echo NIMBUS-BOOT-FAILED: no system disk; /bin/busybox poweroff -f\n\
+         fi\n\
+         /bin/busybox mount --move /dev /newroot/dev\n\
+         /bin/busybox umount /proc\n\
+         exec /bin/busybox switch_root /newroot /sbin/init\n"
+    );
+    crate::vm::initramfs_with(busybox, &script, modules)
+}
+
+/// `/etc/init.d/rcS` on the system disk: network from the kernel command line (`nimbus.ip=`,
+/// `nimbus.gw=`), then identity, SSH key and user-data from the metadata service.
+const RCS: &str = r#"#!/bin/sh
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mkdir -p /dev/pts /run /tmp
+mount -t devpts devpts /dev/pts
+mount -t tmpfs run /run
+arg() { sed -n "s/.*nimbus\.$1=\([^ ]*\).*/\1/p" /proc/cmdline; }
+ip link set lo up
+ip link set eth0 up
+ip addr add "$(arg ip)" dev eth0
+ip route add default via "$(arg gw)"
+# HTTP by nc: busybox's wget looks the "http" service up through glibc's NSS, which a static
+# busybox cannot load next to the image's dynamic glibc (it crashes).
+get() {
+  printf 'GET /latest/%s HTTP/1.0\r\nHost: 169.254.169.254\r\n\r\n' "$1" | nc -w 3 169.254.169.254 80 > /run/md.reply || return 1
+  head -n 1 /run/md.reply | grep -q ' 200 ' || return 1
+  sed '1,/^\r*$/d' /run/md.reply
+}
+ID=""
+n=0
+while [ -z "$ID" ] && [ $n -lt 30 ]; do ID=$(get meta-data/instance-id 2>/dev/null); [ -z "$ID" ] && sleep 1; n=$((n+1)); done
+if [ -z "$ID" ]; then echo "NIMBUS: the metadata service does not answer:"; get meta-data/instance-id; cat /run/md.reply; ip addr; ip route; fi
+hostname "$(get meta-data/hostname 2>/dev/null || echo localhost)"
+mkdir -p /root/.ssh /etc/dropbear /var/lib/nimbus
+get meta-data/public-keys/0/openssh-key > /root/.ssh/authorized_keys 2>/dev/null
+chmod 700 /root/.ssh; chmod 600 /root/.ssh/authorized_keys
+# User-data runs once per instance (an image made from this instance carries the marker).
+if get user-data > /run/user-data 2>/dev/null && [ -s /run/user-data ] && [ "$(cat /var/lib/nimbus/user-data-ran 2>/dev/null)" != "$ID" ]; then
+  if head -c 2 /run/user-data | grep -q '#!'; then chmod +x /run/user-data; /run/user-data > /var/log/user-data.log 2>&1; fi
+  echo "$ID" > /var/lib/nimbus/user-data-ran
+fi
+sync
+echo "NIMBUS-READY $ID"
+"#;
+
+const INITTAB: &str = "::sysinit:/etc/init.d/rcS\n\
+::respawn:/usr/sbin/dropbear -F -E -R -s -p 22\n\
+::shutdown:/bin/sync\n";
+
+/// Builds the image into `out` (kernel, initrd, disk.qcow2). `progress(percent, step)` is told
+/// as each step starts.
+pub fn build_busybox_image(
+    tools: &crate::vm::Toolchain,
+    out: &Path,
+    progress: &mut dyn FnMut(u8, &str),
+) -> Result<ImageFiles, VmError> {
+    let dropbear = PathBuf::from("/usr/sbin/dropbear");
+    if !dropbear.is_file() {
+        return Err(VmError::Missing("/usr/sbin/dropbear not found (Debian package dropbear-bin)".into()));
+    }
+    let _ = std::fs::remove_dir_all(out);
+    let root = out.join("rootfs");
+    std::fs::create_dir_all(&root).map_err(|e| io_err(&root, e))?;
+    progress(5, "collecting busybox and its applets");
+    for d in ["bin", "sbin", "usr/bin", "usr/sbin", "etc/init.d", "etc/dropbear", "dev", "proc", "sys", "run", "tmp"] {
+        std::fs::create_dir_all(root.join(d)).map_err(|e| io_err(&root.join(d), e))?;
+    }
+    for d in ["root", "var/log", "var/lib/nimbus", "lib/modules"] {
+        std::fs::create_dir_all(root.join(d)).map_err(|e| io_err(&root.join(d), e))?;
+    }
+    copy(&tools.busybox, &root.join("bin/busybox"))?;
+    let applets = run(Command::new(&tools.busybox).arg("--list-full"))?;
+    for a in applets.lines().map(str::trim).filter(|a| !a.is_empty() && *a != "bin/busybox") {
+        let link = root.join(a);
+        if link.exists() {
+            continue;
+        }
+        let depth = a.matches('/').count();
+        let target = format!("{}bin/busybox", "../".repeat(depth));
+        std::os::unix::fs::symlink(&target, &link).map_err(|e| io_err(&link, e))?;
+    }
+    progress(20, "collecting dropbear and the libraries it links");
+    copy(&dropbear, &root.join("usr/sbin/dropbear"))?;
+    for lib in shared_libraries(&dropbear)? {
+        let rel = lib.strip_prefix("/").unwrap_or(&lib);
+        let dest = root.join(rel);
+        if let Some(p) = dest.parent() {
+            std::fs::create_dir_all(p).map_err(|e| io_err(p, e))?;
+        }
+        copy(&lib, &dest)?;
+    }
+    // Merged /usr: the loader is looked up as /lib64/ld-linux-x86-64.so.2.
+    progress(35, "writing the boot configuration");
+    let files: &[(&str, &str, u32)] = &[
+        ("etc/init.d/rcS", RCS, 0o755),
+        ("etc/inittab", INITTAB, 0o644),
+        ("etc/passwd", "root:x:0:0:root:/root:/bin/sh\n", 0o644),
+        ("etc/group", "root:x:0:\n", 0o644),
+        ("etc/shadow", "root:*:19000:0:99999:7:::\n", 0o600),
+        ("etc/shells", "/bin/sh\n", 0o644),
+        ("etc/hostname", "localhost\n", 0o644),
+        (
+            "etc/os-release",
+            "NAME=\"Nimbus busybox\"\nID=nimbus-busybox\nPRETTY_NAME=\"Nimbus busybox (Debian packages)\"\n",
+            0o644,
+        ),
+    ];
+    for (name, text, mode) in files {
+        let p = root.join(name);
+        std::fs::write(&p, text).map_err(|e| io_err(&p, e))?;
+        set_mode(&p, *mode)?;
+    }
+    set_mode(&root.join("root"), 0o700)?;
+    progress(50, "making the ext4 system disk");
+    let raw = out.join("disk.raw");
+    run(Command::new("mke2fs")
+        .args(["-q", "-F", "-t", "ext4", "-L", "nimbus-root", "-E", "root_owner=0:0", "-d"])
+        .arg(&root)
+        .arg(&raw)
+        .arg(format!("{DISK_MIB}M")))?;
+    progress(70, "compressing the disk to qcow2");
+    let disk = out.join("disk.qcow2");
+    run(Command::new("qemu-img").args(["convert", "-c", "-f", "raw", "-O", "qcow2"]).arg(&raw).arg(&disk))?;
+    let _ = std::fs::remove_file(&raw);
+    let _ = std::fs::remove_dir_all(&root);
+    progress(85, "building the initramfs");
+    let modules = guest_modules(&tools.kernel)?;
+    let initrd = out.join("initrd");
+    std::fs::write(&initrd, boot_initrd(&tools.busybox, &modules)?).map_err(|e| io_err(&initrd, e))?;
+    let kernel = out.join("kernel");
+    copy(&tools.kernel, &kernel)?;
+    progress(100, "done");
+    Ok(ImageFiles { kernel, initrd, disk })
+}
+
+fn copy(from: &Path, to: &Path) -> Result<(), VmError> {
+    std::fs::copy(from, to).map(|_| ()).map_err(|e| io_err(from, e))
+}
+
+fn set_mode(p: &Path, mode: u32) -> Result<(), VmError> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).map_err(|e| io_err(p, e))
+}
+
+/// The shared libraries `binary` loads (with the dynamic loader), as `ldd` resolves them.
+fn shared_libraries(binary: &Path) -> Result<Vec<PathBuf>, VmError> {
+    let text = run(Command::new("ldd").arg(binary))?;
+    let mut libs = vec![];
+    for line in text.lines() {
+        // "libz.so.1 => /lib/x86_64-linux-gnu/libz.so.1 (0x…)" or "/lib64/ld-linux-x86-64.so.2 (0x…)"
+        let path = match line.split_once("=>") {
+            Some((_, rhs)) => rhs.split_whitespace().next(),
+            None => line.split_whitespace().next().filter(|p| p.starts_with('/')),
+        };
+        if let Some(p) = path.filter(|p| p.starts_with('/')) {
+            libs.push(PathBuf::from(p));
+        }
+    }
+    Ok(libs)
+}
