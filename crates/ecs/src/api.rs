@@ -3,7 +3,10 @@
 use crate::model::{DISK_CATEGORIES, INSTANCE_TYPES, RESOURCE_TYPES};
 use crate::security_group as sg;
 use nimbus_api::{ActionSpec, ApiError, BoxFut, CallContext, Params, Service};
+use crate::image::{self, ImageObjects};
+use crate::instance;
 use serde_json::{Value, json};
+use std::sync::{Arc, OnceLock};
 
 pub struct Ecs;
 
@@ -13,7 +16,38 @@ const ACTIONS: &[ActionSpec] = nimbus_api::actions!["ecs:";
     "AuthorizeSecurityGroup" => Write, "AuthorizeSecurityGroupEgress" => Write,
     "RevokeSecurityGroup" => Write, "RevokeSecurityGroupEgress" => Write, "DeleteSecurityGroup" => Write,
     "CreateKeyPair" => Write, "ImportKeyPair" => Write, "DescribeKeyPairs" => Read, "DeleteKeyPairs" => Write,
+    "DescribeImages" => Read, "DeleteImage" => Write, "ModifyImageSharePermission" => Write,
+    "DescribeImageSharePermission" => Read, "DescribeInstanceTypes" => Read,
+    "RunInstances" => Write, "CreateInstance" => Write, "DescribeInstances" => Read,
+    "DescribeInstanceAttribute" => Read, "DescribeInstanceStatus" => Read, "StartInstance" => Write,
+    "StartInstances" => Write, "StopInstance" => Write, "StopInstances" => Write, "RebootInstance" => Write,
+    "DeleteInstance" => Write, "DeleteInstances" => Write, "ModifyInstanceAttribute" => Write,
+    "GetInstanceConsoleOutput" => Read,
 ];
+
+static IMAGE_OBJECTS: OnceLock<Arc<dyn ImageObjects>> = OnceLock::new();
+type ConsoleReader = Box<dyn Fn(&str) -> String + Send + Sync>;
+static CONSOLE: OnceLock<ConsoleReader> = OnceLock::new();
+
+/// Wires the region's image store (OSS) and the agent's console logs into ECS; called once at
+/// start-up by `nimbus up`. Without it RunInstances cannot verify images and refuses to run.
+pub fn install(objects: Arc<dyn ImageObjects>, console: ConsoleReader) {
+    let _ = IMAGE_OBJECTS.set(objects);
+    let _ = CONSOLE.set(console);
+}
+
+pub(crate) fn image_objects() -> Option<&'static Arc<dyn ImageObjects>> {
+    IMAGE_OBJECTS.get()
+}
+
+pub(crate) fn console_reader() -> Option<&'static ConsoleReader> {
+    CONSOLE.get()
+}
+
+/// A vSwitch's gateway: its CIDR's first host.
+pub fn gateway_of(cidr: ipnet::Ipv4Net) -> std::net::Ipv4Addr {
+    std::net::Ipv4Addr::from(u32::from(cidr.network()) + 1)
+}
 
 impl Service for Ecs {
     fn product(&self) -> &'static str {
@@ -32,6 +66,12 @@ impl Service for Ecs {
     fn resources(&self, ctx: &CallContext, _action: &ActionSpec, p: &Params) -> Vec<String> {
         if let Some(id) = p.get("SecurityGroupId").filter(|v| !v.is_empty()) {
             return vec![ctx.arn("ecs", &format!("securitygroup/{id}"))];
+        }
+        if let Some(id) = p.get("InstanceId").filter(|v| !v.is_empty()) {
+            return vec![ctx.arn("ecs", &format!("instance/{id}"))];
+        }
+        if let Some(id) = p.get("ImageId").filter(|v| !v.is_empty()) {
+            return vec![ctx.arn("ecs", &format!("image/{id}"))];
         }
         if let Some(name) = p.get("KeyPairName").filter(|v| !v.is_empty()) {
             return vec![ctx.arn("ecs", &format!("keypair/{name}"))];
@@ -58,6 +98,36 @@ impl Service for Ecs {
                         _ => crate::key_pair::delete(ctx, params).await,
                     }
                 }
+                "DescribeImages" | "DeleteImage" | "ModifyImageSharePermission" | "DescribeImageSharePermission" => {
+                    ctx.require_region(params)?;
+                    match action.name {
+                        "DescribeImages" => image::describe(ctx, params).await,
+                        "DeleteImage" => image::delete(ctx, params).await,
+                        "ModifyImageSharePermission" => image::modify_share(ctx, params).await,
+                        _ => image::describe_share(ctx, params).await,
+                    }
+                }
+                "DescribeInstanceTypes" => Ok(describe_instance_types(params)),
+                "RunInstances" | "CreateInstance" | "DescribeInstances" | "DescribeInstanceStatus" | "StartInstances"
+                | "StopInstances" | "DeleteInstances" => {
+                    ctx.require_region(params)?;
+                    match action.name {
+                        "RunInstances" => instance::run(ctx, params, true).await,
+                        "CreateInstance" => instance::run(ctx, params, false).await,
+                        "DescribeInstances" => instance::describe(ctx, params).await,
+                        "DescribeInstanceStatus" => instance::status(ctx, params).await,
+                        "StartInstances" => instance::batch(ctx, params, "start").await,
+                        "StopInstances" => instance::batch(ctx, params, "stop").await,
+                        _ => instance::delete_many(ctx, params).await,
+                    }
+                }
+                "DescribeInstanceAttribute" => instance::attribute(ctx, params).await,
+                "StartInstance" => instance::start(ctx, params).await,
+                "StopInstance" => instance::stop(ctx, params).await,
+                "RebootInstance" => instance::reboot(ctx, params).await,
+                "DeleteInstance" => instance::delete(ctx, params).await,
+                "ModifyInstanceAttribute" => instance::modify(ctx, params).await,
+                "GetInstanceConsoleOutput" => instance::console(ctx, params).await,
                 name if name.contains("SecurityGroup") => {
                     ctx.require_region(params)?;
                     match name {
@@ -110,4 +180,17 @@ fn describe_zones(ctx: &CallContext, params: &Params) -> Result<Value, ApiError>
         })
         .collect();
     Ok(json!({"Zones": {"Zone": zones}}))
+}
+
+/// `DescribeInstanceTypes`: the catalog in [`crate::model::INSTANCE_TYPES`].
+fn describe_instance_types(p: &Params) -> Value {
+    let wanted = p.list("InstanceTypes");
+    let types: Vec<Value> = INSTANCE_TYPES
+        .iter()
+        .filter(|t| wanted.is_empty() || wanted.contains(&t.0))
+        .filter(|t| p.get("InstanceTypeFamily").filter(|f| !f.is_empty()).is_none_or(|f| t.1 == f))
+        .map(|t| json!({"InstanceTypeId": t.0, "InstanceTypeFamily": t.1, "CpuCoreCount": t.2, "MemorySize": t.3,
+                        "GPUAmount": 0, "GPUSpec": "", "EniQuantity": 1, "LocalStorageCategory": ""}))
+        .collect();
+    json!({"InstanceTypes": {"InstanceType": types}, "NextToken": ""})
 }

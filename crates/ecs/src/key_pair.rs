@@ -103,7 +103,7 @@ pub fn fingerprint(blob: &[u8]) -> String {
     Md5::digest(blob).iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
 }
 
-fn id_of(account: &str, name: &str) -> String {
+pub fn id_of(account: &str, name: &str) -> String {
     format!("ecs-keypair:{account}:{name}")
 }
 

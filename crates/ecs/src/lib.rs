@@ -3,9 +3,13 @@
 //! - [`api`]: one handler per action.
 //! - [`model`]: the instance-type and disk catalog this region offers.
 //! - [`security_group`]: security groups and their rules.
+//! - [`image`]: images kept as OSS objects with SHA-256 digests, verified before every boot.
+//! - [`instance`]: instances; the host agent in the `nimbus` binary runs them as QEMU VMs.
 //! - [`key_pair`]: SSH key pairs (public halves only are kept).
 
 pub mod api;
+pub mod image;
+pub mod instance;
 pub mod key_pair;
 pub mod model;
 pub mod security_group;

@@ -2,6 +2,8 @@
 
 /// An instance type: `(id, family, vCPUs, memory in GiB)`.
 pub const INSTANCE_TYPES: &[(&str, &str, u32, f64)] = &[
+    ("ecs.t6-c1m0.small", "ecs.t6", 1, 0.25),
+    ("ecs.t6-c1m0.medium", "ecs.t6", 1, 0.5),
     ("ecs.t6-c1m1.large", "ecs.t6", 1, 1.0),
     ("ecs.t6-c1m2.large", "ecs.t6", 1, 2.0),
     ("ecs.g6.large", "ecs.g6", 2, 8.0),

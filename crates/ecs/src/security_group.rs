@@ -216,7 +216,18 @@ async fn update(
         f(&mut rules)?;
         g.spec["Permissions"] = Value::Array(rules);
         match ctx.store.update_resource(&g).await {
-            Ok(_) => return Ok(()),
+            Ok(_) => {
+                // The VPC's data plane recompiles its ports' rules.
+                ctx.store
+                    .enqueue_job(&nimbus_store::NewJob {
+                        kind: "vpc.reconcile".into(),
+                        account_id: ctx.caller.account_id.clone(),
+                        payload: json!({"VpcId": g.spec["VpcId"]}),
+                        max_attempts: 20,
+                    })
+                    .await?;
+                return Ok(());
+            }
             Err(StoreError::Conflict) => continue,
             Err(e) => return Err(e.into()),
         }

@@ -279,6 +279,118 @@ impl NetDriver {
     }
 }
 
+/// The metadata service's address inside every VPC namespace.
+pub const METADATA_ADDR: std::net::Ipv4Addr = std::net::Ipv4Addr::new(169, 254, 169, 254);
+
+impl NetDriver {
+    /// The host's "public" bridge, where EIPs live.
+    pub fn public_bridge(&self) -> String {
+        format!("{}-pub", self.prefix)
+    }
+
+    /// Gives the VPC namespace the metadata address on its loopback (served by the region).
+    pub fn ensure_metadata_address(&self, vpc_id: &str) -> Result<(), NetError> {
+        ip(&["-n", &self.namespace(vpc_id), "addr", "replace", &format!("{METADATA_ADDR}/32"), "dev", "lo"]).map(|_| ())
+    }
+
+    /// Removes an instance's tap device; absent is fine.
+    pub fn detach_tap(&self, vpc_id: &str, tap: &str) -> Result<(), NetError> {
+        let ns = self.namespace(vpc_id);
+        if ip(&["-n", &ns, "link", "show", tap]).is_ok() {
+            ip(&["-n", &ns, "link", "del", tap])?;
+        }
+        // Its anti-spoofing chain stays (a jump on a name no device has matches nothing) and is
+        // replaced whole if a port of that name is bound again.
+        Ok(())
+    }
+
+    /// EIPs of a VPC as 1:1 NAT: each `(eip, private)` is DNAT'd in and SNAT'd out through a veth
+    /// from the VPC namespace (`pub0`) to the host's public bridge, which holds the pool's first
+    /// address. Only instances with an EIP may leave the VPC; the host drops anything the public
+    /// bridge would forward onwards, so no instance packet reaches the machine's real interfaces.
+    pub fn apply_eips(&self, vpc_id: &str, pool: Ipv4Net, eips: &[(std::net::Ipv4Addr, std::net::Ipv4Addr)]) -> Result<(), NetError> {
+        let ns = self.namespace(vpc_id);
+        let pubbr = self.public_bridge();
+        let gw = gateway(pool);
+        if eips.is_empty() && ip(&["-n", &ns, "link", "show", "pub0"]).is_err() {
+            return Ok(());
+        }
+        if ip(&["link", "show", &pubbr]).is_err() {
+            ip(&["link", "add", &pubbr, "type", "bridge"])?;
+        }
+        ip(&["addr", "replace", &format!("{gw}/{}", pool.prefix_len()), "dev", &pubbr])?;
+        ip(&["link", "set", &pubbr, "up"])?;
+        let host_table = format!(
+            "table inet {p}_pub {{}}\ndelete table inet {p}_pub\ntable inet {p}_pub {{\n  chain forward {{\n    type filter hook forward priority 0; policy accept;\n    iifname \"{pubbr}\" drop\n    oifname \"{pubbr}\" drop\n  }}\n}}\n",
+            p = self.prefix.replace('-', "_")
+        );
+        nft_host(&host_table)?;
+        let host_veth = format!("vp{}", tail(vpc_id, 12));
+        if ip(&["-n", &ns, "link", "show", "pub0"]).is_err() {
+            let _ = ip(&["link", "del", &host_veth]);
+            ip(&["link", "add", &host_veth, "type", "veth", "peer", "name", "pub0", "netns", &ns])?;
+        }
+        ip(&["link", "set", &host_veth, "master", &pubbr])?;
+        ip(&["link", "set", &host_veth, "up"])?;
+        ip(&["-n", &ns, "link", "set", "pub0", "up"])?;
+        ip(&["-n", &ns, "addr", "flush", "dev", "pub0"])?;
+        for (eip, _) in eips {
+            ip(&["-n", &ns, "addr", "add", &format!("{eip}/32"), "dev", "pub0"])?;
+        }
+        ip(&["-n", &ns, "route", "replace", &format!("{gw}/32"), "dev", "pub0"])?;
+        let mut nat = String::from("table ip nimbus_nat {}\ndelete table ip nimbus_nat\ntable ip nimbus_nat {\n");
+        nat += "  chain pre {\n    type nat hook prerouting priority -100; policy accept;\n";
+        for (eip, private) in eips {
+            nat += &format!("    iifname \"pub0\" ip daddr {eip} dnat to {private}\n");
+        }
+        nat += "  }\n  chain post {\n    type nat hook postrouting priority 100; policy accept;\n";
+        for (eip, private) in eips {
+            nat += &format!("    oifname \"pub0\" ip saddr {private} snat to {eip}\n");
+        }
+        nat += "  }\n  chain edge {\n    type filter hook forward priority 10; policy accept;\n";
+        for (_, private) in eips {
+            nat += &format!("    oifname \"pub0\" ip saddr {private} accept\n");
+        }
+        nat += "    oifname \"pub0\" drop\n  }\n}\n";
+        nft(&ns, &nat)?;
+        if eips.is_empty() {
+            let _ = ip(&["-n", &ns, "route", "del", "default"]);
+        } else {
+            ip(&["-n", &ns, "route", "replace", "default", "via", &gw.to_string(), "dev", "pub0"])?;
+        }
+        Ok(())
+    }
+
+    /// Removes the host's public bridge and its table (when the region's last EIP goes, or at
+    /// start when none is associated).
+    pub fn remove_public(&self) {
+        let _ = ip(&["link", "del", &self.public_bridge()]);
+        let _ = nft_host(&format!("delete table inet {}_pub\n", self.prefix.replace('-', "_")));
+    }
+}
+
+/// Runs an nftables script in the host's own namespace.
+fn nft_host(script: &str) -> Result<String, NetError> {
+    use std::io::Write;
+    let mut child = Command::new("nft")
+        .args(["-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(NetError::Spawn)?;
+    child.stdin.take().map(|mut i| i.write_all(script.as_bytes())).transpose().map_err(NetError::Spawn)?;
+    let out = child.wait_with_output().map_err(NetError::Spawn)?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(NetError::Command {
+            command: format!("nft -f - (host): {}", script.lines().next().unwrap_or_default()),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        })
+    }
+}
+
 /// A vSwitch's gateway: the first host address of its CIDR.
 pub fn gateway(cidr: Ipv4Net) -> std::net::Ipv4Addr {
     std::net::Ipv4Addr::from(u32::from(cidr.network()) + 1)

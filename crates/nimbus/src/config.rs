@@ -212,6 +212,12 @@ fn store_of(a: &StoreArgs, f: &FileConfig) -> Result<(PathBuf, String)> {
 }
 
 impl Settings {
+    /// The three failure domains of instance system disks: `DIR/disks/r0..r2`. (Point them at
+    /// separate disks by making those directories mount points.)
+    pub fn disk_dirs(&self) -> [PathBuf; 3] {
+        [0, 1, 2].map(|i| self.data_dir.join("disks").join(format!("r{i}")))
+    }
+
     pub fn resolve(a: &UpArgs) -> Result<Settings> {
         let f = read_file(a.store.config.as_deref())?;
         let (data_dir, store_url) = store_of(&a.store, &f)?;

@@ -180,10 +180,53 @@ pub async fn run(s: Settings) -> Result<()> {
             tracing::error!(error = %e, "VPC data plane could not be checked at start (are we root, is iproute2 installed?)")
         }
     }
-    let accel = tokio::spawn(probe_accelerator(s.accel.clone(), dir.join("vm")));
+    let accel_cell = Arc::new(tokio::sync::OnceCell::new());
+    let accel = {
+        let (setting, probe_dir, cell) = (s.accel.clone(), dir.join("vm"), accel_cell.clone());
+        tokio::spawn(async move {
+            let a = probe_accelerator(setting, probe_dir).await;
+            let _ = cell.set(a);
+        })
+    };
+    let root_account = match &root {
+        RootOutcome::Created(c) | RootOutcome::Reused(c) => c.account_id.clone(),
+        RootOutcome::FileMissing => store
+            .list_accounts()
+            .await?
+            .into_iter()
+            .find(|a| a.name == bootstrap::ROOT_ACCOUNT_NAME)
+            .map(|a| a.id)
+            .unwrap_or_default(),
+    };
+    let vm_dir = dir.join("vm");
+    nimbus_ecs::api::install(
+        Arc::new(crate::ecs::OssImages(oss.clone())),
+        Box::new({
+            let vm_dir = vm_dir.clone();
+            move |id| crate::ecs::Agent::console(&vm_dir, id)
+        }),
+    );
+    let metadata = Arc::new(crate::metadata::MetadataServers::new(store.clone(), &region.id));
+    let agent = Arc::new(crate::ecs::Agent {
+        store: store.clone(),
+        net: net.clone(),
+        oss: oss.clone(),
+        region: region.id.clone(),
+        root_account,
+        dir: vm_dir,
+        disk_dirs: s.disk_dirs(),
+        accel: accel_cell,
+        metadata: metadata.clone(),
+    });
+    if let Err(e) = agent.ensure_system_image().await {
+        tracing::error!(error = %e, "could not queue the system image build");
+    }
+    let supervisor = tokio::spawn(agent.clone().supervise(stop_rx.clone()));
     let handlers: Vec<Arc<dyn JobHandler>> = vec![
         Arc::new(BackupJob { store: store.clone(), data_dir: dir.clone() }),
-        Arc::new(crate::vpc::ReconcileJob { store: store.clone(), net }),
+        Arc::new(crate::vpc::ReconcileJob { store: store.clone(), net, agent: Some(agent.clone()) }),
+        Arc::new(crate::ecs::InstanceJob(agent.clone())),
+        Arc::new(crate::ecs::BuildImageJob(agent.clone())),
     ];
     let worker = tokio::spawn(worker::run(store.clone(), node.clone(), handlers, stop_rx.clone()));
 
@@ -238,6 +281,8 @@ pub async fn run(s: Settings) -> Result<()> {
         let _ = s.await;
     }
     let _ = worker.await;
+    let _ = supervisor.await;
+    metadata.stop();
     let _ = refresher.await;
     let _ = maintenance.await;
     accel.abort();

@@ -11,6 +11,8 @@ use serde_json::{Value, json};
 pub struct ReconcileJob {
     pub store: Store,
     pub net: NetDriver,
+    /// Ports of instances (security groups, EIP NAT, metadata), once ECS runs on this host.
+    pub agent: Option<std::sync::Arc<crate::ecs::Agent>>,
 }
 
 impl JobHandler for ReconcileJob {
@@ -25,6 +27,10 @@ impl JobHandler for ReconcileJob {
             nimbus_vpc::reconcile::reconcile(&self.store, &self.net, &job.account_id, vpc)
                 .await
                 .map_err(JobError::Retry)?;
+            let exists = self.store.get_resource(&job.account_id, vpc).await.is_ok();
+            if let (Some(agent), true) = (&self.agent, exists) {
+                agent.refresh_vpc(&job.account_id, vpc).await?;
+            }
             Ok(json!({"VpcId": vpc}))
         })
     }

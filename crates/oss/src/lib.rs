@@ -14,6 +14,7 @@ mod bucket;
 mod cors;
 pub mod crc64;
 mod data;
+mod internal;
 pub mod engine;
 pub mod lifecycle;
 mod listing;

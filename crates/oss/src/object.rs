@@ -225,10 +225,15 @@ impl Oss {
         req: &ObjectRequest,
         _caller: Option<&Caller>,
     ) -> Result<ObjectResponse, ApiError> {
+        check_size(self, req.body.len())?;
+        self.put_object_unchecked(req).await
+    }
+
+    /// PutObject without the client size limit (service-internal writes).
+    pub(crate) async fn put_object_unchecked(&self, req: &ObjectRequest) -> Result<ObjectResponse, ApiError> {
         let (bucket, key) = bk(req);
         let b = self.bucket(bucket).await?;
         let cfg = Self::config(&b)?;
-        check_size(self, req.body.len())?;
         check_content_md5(req)?;
         let mut meta = meta_from_request(req, &b.account_id, &cfg.storage_class)?;
         let forbid_overwrite = req.header("x-oss-forbid-overwrite").is_some_and(|v| v.eq_ignore_ascii_case("true"));

@@ -1,6 +1,6 @@
 //! Elastic IP addresses: allocated from the region's public pool (100.64.0.0/16 by default, inside
 //! the shared address space the brief reserves for them), unique across accounts. Association
-//! needs instances, which ECS does not run yet: it answers `InvalidInstanceId.NotFound`.
+//! binds one to an ECS instance; the VPC data plane NATs it 1:1.
 
 use nimbus_api::{ApiError, CallContext, Params};
 use nimbus_core::clock::{iso8601, now_millis};
@@ -14,9 +14,10 @@ pub const KIND: &str = "vpc.eip";
 const CLAIM: &str = "vpc.eip-address";
 const MAX_EIPS: usize = 20;
 
-/// The pool. The first address is kept for the public bridge's gateway.
-fn pool() -> ipnet::Ipv4Net {
-    "100.64.0.0/16".parse().expect("built-in pool parses")
+/// The pool. The first address is kept for the public bridge's gateway. `NIMBUS_EIP_POOL`
+/// overrides the default (regions sharing a host need pools that do not overlap).
+pub fn pool() -> ipnet::Ipv4Net {
+    std::env::var("NIMBUS_EIP_POOL").ok().and_then(|p| p.parse().ok()).unwrap_or_else(|| "100.64.0.0/16".parse().expect("built-in pool parses"))
 }
 
 fn claim_id(ip: Ipv4Addr) -> String {
@@ -103,7 +104,7 @@ pub async fn describe(ctx: &CallContext, p: &Params) -> Result<Value, ApiError> 
             json!({
                 "AllocationId": r.id, "IpAddress": r.spec["IpAddress"], "Name": r.spec["Name"],
                 "Description": r.spec["Description"], "Status": r.status["Status"], "InstanceId": r.spec["InstanceId"],
-                "InstanceType": r.spec["InstanceType"], "InstanceRegionId": ctx.region.id, "PrivateIpAddress": "",
+                "InstanceType": r.spec["InstanceType"], "InstanceRegionId": ctx.region.id, "PrivateIpAddress": r.spec["PrivateIpAddress"],
                 "Bandwidth": r.spec["Bandwidth"], "InternetChargeType": r.spec["InternetChargeType"],
                 "ChargeType": "PostPaid", "AllocationTime": r.spec["AllocationTime"], "ExpiredTime": "",
                 "ISP": "BGP", "RegionId": ctx.region.id, "DeletionProtection": false,
@@ -128,18 +129,69 @@ pub async fn release(ctx: &CallContext, p: &Params) -> Result<Value, ApiError> {
     Ok(json!({}))
 }
 
+/// Binds the EIP 1:1 to an ECS instance (`InstanceType` EcsInstance, the default); the VPC's
+/// data plane then NATs it (`NetDriver::apply_eips`).
 pub async fn associate(ctx: &CallContext, p: &Params) -> Result<Value, ApiError> {
-    load(ctx, p.require("AllocationId")?).await?;
+    let mut r = load(ctx, p.require("AllocationId")?).await?;
     let instance = p.require("InstanceId")?;
-    // No instance exists yet in this region (ECS instances are still to come).
-    Err(ApiError::new(404, "InvalidInstanceId.NotFound", format!("Specified instance {instance:?} does not exist.")))
+    let kind = p.get("InstanceType").filter(|t| !t.is_empty()).unwrap_or("EcsInstance");
+    if kind != "EcsInstance" {
+        return Err(ApiError::invalid("InstanceType", "only EcsInstance is supported in this region"));
+    }
+    let inst = match ctx.store.get_resource(&ctx.caller.account_id, instance).await {
+        Ok(i) if i.kind == "ecs.instance" => i,
+        Ok(_) | Err(StoreError::NotFound) => {
+            return Err(ApiError::new(404, "InvalidInstanceId.NotFound", format!("Specified instance {instance:?} does not exist.")));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if r.spec["InstanceId"] == instance {
+        return Ok(json!({})); // a retry
+    }
+    if r.status["Status"] != "Available" {
+        return Err(ApiError::new(400, "IncorrectEipStatus", "The EIP is already associated with another instance."));
+    }
+    if mine(ctx).await?.iter().any(|e| e.spec["InstanceId"] == instance) {
+        return Err(ApiError::new(400, "InvalidAssociation.Duplicated", format!("Instance {instance} already has an EIP.")));
+    }
+    r.spec["InstanceId"] = json!(instance);
+    r.spec["InstanceType"] = json!("EcsInstance");
+    r.spec["PrivateIpAddress"] = inst.spec["PrivateIpAddress"].clone();
+    r.spec["VpcId"] = inst.spec["VpcId"].clone();
+    r.status = json!({"Status": "InUse"});
+    ctx.store.update_resource(&r).await?;
+    enqueue_reconcile(ctx, inst.spec["VpcId"].as_str().unwrap_or_default()).await?;
+    Ok(json!({}))
 }
 
 pub async fn unassociate(ctx: &CallContext, p: &Params) -> Result<Value, ApiError> {
-    let r = load(ctx, p.require("AllocationId")?).await?;
+    let mut r = load(ctx, p.require("AllocationId")?).await?;
     if r.status["Status"] == "Available" {
         return Err(ApiError::new(400, "IncorrectEipStatus", "The EIP is not associated with any instance."));
     }
-    // Unreachable until instances exist: nothing can associate an EIP yet.
-    Err(ApiError::internal())
+    if let Some(i) = p.get("InstanceId").filter(|i| !i.is_empty()) {
+        if r.spec["InstanceId"] != i {
+            return Err(ApiError::new(400, "IncorrectInstanceStatus", format!("The EIP is not associated with {i}.")));
+        }
+    }
+    let vpc = r.spec["VpcId"].as_str().unwrap_or_default().to_string();
+    for f in ["InstanceId", "InstanceType", "PrivateIpAddress", "VpcId"] {
+        r.spec[f] = json!("");
+    }
+    r.status = json!({"Status": "Available"});
+    ctx.store.update_resource(&r).await?;
+    enqueue_reconcile(ctx, &vpc).await?;
+    Ok(json!({}))
+}
+
+async fn enqueue_reconcile(ctx: &CallContext, vpc: &str) -> Result<(), ApiError> {
+    ctx.store
+        .enqueue_job(&nimbus_store::NewJob {
+            kind: crate::RECONCILE_JOB.into(),
+            account_id: ctx.caller.account_id.clone(),
+            payload: json!({"VpcId": vpc}),
+            max_attempts: 20,
+        })
+        .await?;
+    Ok(())
 }

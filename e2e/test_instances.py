@@ -1,0 +1,200 @@
+"""ECS instances end to end, through aliyun-python-sdk-ecs and -vpc and the real `ssh` client:
+VPC + vSwitch + security group allowing SSH → RunInstances → Running → SSH with the key pair
+through the EIP from the host; user-data and identity from the metadata service; two instances
+in one VPC talk; revoking the rule cuts SSH; power transitions; a tampered image refuses to boot;
+documented errors for bad input."""
+import base64
+import json
+import os
+import subprocess
+import tempfile
+import time
+
+import oss2
+import pytest
+from aliyunsdkcore.acs_exception.exceptions import ServerException
+from aliyunsdkcore.client import AcsClient
+from aliyunsdkecs.request.v20140526 import (AuthorizeSecurityGroupRequest, CreateKeyPairRequest,
+                                            CreateSecurityGroupRequest, DeleteInstanceRequest,
+                                            DescribeImagesRequest, DescribeInstanceAttributeRequest,
+                                            DescribeInstancesRequest, DescribeInstanceStatusRequest,
+                                            DescribeZonesRequest, GetInstanceConsoleOutputRequest,
+                                            RebootInstanceRequest, RevokeSecurityGroupRequest, RunInstancesRequest,
+                                            StartInstanceRequest, StopInstanceRequest)
+from aliyunsdkvpc.request.v20160428 import (AllocateEipAddressRequest, AssociateEipAddressRequest,
+                                            CreateVpcRequest, CreateVSwitchRequest, UnassociateEipAddressRequest)
+
+IMAGE = "nimbus_busybox_x64_dropbear"
+TYPE = "ecs.t6-c1m0.small"
+
+
+def call(region, request):
+    request.set_endpoint(region.https)
+    request.set_protocol_type("https")
+    return json.loads(AcsClient(region.ak, region.secret, "local-1", verify=region.ca).do_action_with_exception(request))
+
+
+def error(region, request):
+    with pytest.raises(ServerException) as e:
+        call(region, request)
+    return e.value.get_error_code(), e.value.get_error_msg()
+
+
+def wait(what, f, timeout=180):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = f()
+        if v:
+            return v
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def status(region, iid):
+    r = DescribeInstanceAttributeRequest.DescribeInstanceAttributeRequest(); r.set_InstanceId(iid)
+    return call(region, r)["Status"]
+
+
+def ssh(key, host, command, timeout=10):
+    return subprocess.run(["ssh", "-i", key, "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                           "-o", "BatchMode=yes", "-o", f"ConnectTimeout={timeout}", f"root@{host}", command],
+                          capture_output=True, text=True, timeout=timeout + 30)
+
+
+@pytest.fixture(scope="module")
+def world(region):
+    """An available system image, a VPC with a vSwitch, a group allowing SSH, a key pair."""
+    d = DescribeImagesRequest.DescribeImagesRequest(); d.set_ImageOwnerAlias("system")
+    img = wait("the system image", lambda: [i for i in call(region, d)["Images"]["Image"]
+                                             if i["ImageId"] == IMAGE and i["Status"] == "Available"], 300)
+    assert img[0]["ImageOwnerAlias"] == "system" and img[0]["Progress"] == "100%"
+    zone = call(region, DescribeZonesRequest.DescribeZonesRequest())["Zones"]["Zone"][0]["ZoneId"]
+    v = CreateVpcRequest.CreateVpcRequest(); v.set_CidrBlock("198.18.96.0/20")
+    vpc = call(region, v)["VpcId"]
+    s = CreateVSwitchRequest.CreateVSwitchRequest(); s.set_VpcId(vpc); s.set_ZoneId(zone); s.set_CidrBlock("198.18.97.0/24")
+    vsw = call(region, s)["VSwitchId"]
+    g = CreateSecurityGroupRequest.CreateSecurityGroupRequest(); g.set_VpcId(vpc); g.set_SecurityGroupName("ssh")
+    sg = call(region, g)["SecurityGroupId"]
+    a = AuthorizeSecurityGroupRequest.AuthorizeSecurityGroupRequest(); a.set_SecurityGroupId(sg)
+    a.set_IpProtocol("tcp"); a.set_PortRange("22/22"); a.set_SourceCidrIp("0.0.0.0/0")
+    call(region, a)
+    k = CreateKeyPairRequest.CreateKeyPairRequest(); k.set_KeyPairName(f"e2e-{os.getpid()}")
+    kp = call(region, k)
+    keyfile = os.path.join(tempfile.mkdtemp(), "id")
+    with open(keyfile, "w") as f:
+        f.write(kp["PrivateKeyBody"])
+    os.chmod(keyfile, 0o600)
+    return {"vpc": vpc, "vsw": vsw, "sg": sg, "key": keyfile, "key_name": kp["KeyPairName"], "zone": zone}
+
+
+def run(region, w, amount=1, user_data=None):
+    r = RunInstancesRequest.RunInstancesRequest()
+    r.set_ImageId(IMAGE); r.set_InstanceType(TYPE); r.set_VSwitchId(w["vsw"]); r.set_SecurityGroupId(w["sg"])
+    r.set_KeyPairName(w["key_name"]); r.set_Amount(amount); r.set_InstanceName("e2e")
+    if user_data:
+        r.set_UserData(base64.b64encode(user_data.encode()).decode())
+    return call(region, r)["InstanceIdSets"]["InstanceIdSet"]
+
+
+def test_run_ssh_metadata_talk_revoke_and_power(region, world):
+    w = world
+    ids = run(region, w, amount=2, user_data="#!/bin/sh\necho hello-from-user-data > /root/ud.txt\n")
+    assert len(ids) == 2
+    for i in ids:
+        wait(f"{i} Running", lambda: status(region, i) == "Running")
+    d = DescribeInstancesRequest.DescribeInstancesRequest(); d.set_InstanceIds(json.dumps(ids))
+    shown = {i["InstanceId"]: i for i in call(region, d)["Instances"]["Instance"]}
+    ips = [shown[i]["VpcAttributes"]["PrivateIpAddress"]["IpAddress"][0] for i in ids]
+    assert all(ip.startswith("198.18.97.") for ip in ips) and ips[0] != ips[1]
+    assert shown[ids[0]]["Cpu"] == 1 and shown[ids[0]]["Memory"] == 256
+    s = DescribeInstanceStatusRequest.DescribeInstanceStatusRequest(); s.set_InstanceIds(ids)
+
+    e = AllocateEipAddressRequest.AllocateEipAddressRequest()
+    eip = call(region, e)
+    a = AssociateEipAddressRequest.AssociateEipAddressRequest(); a.set_AllocationId(eip["AllocationId"]); a.set_InstanceId(ids[0])
+    call(region, a)
+    host = eip["EipAddress"]
+    assert host.startswith("100.64.")
+
+    # SSH through the EIP with the key pair; the boot script took the key from the metadata service.
+    out = wait("SSH through the EIP", lambda: (lambda r: r if r.returncode == 0 else None)(
+        ssh(w["key"], host, "cat /root/ud.txt; hostname; "
+                            "printf 'GET /latest/meta-data/instance-id HTTP/1.0\\r\\n\\r\\n' | nc 169.254.169.254 80 | tail -n 1; echo; "
+                            "printf 'GET /latest/user-data HTTP/1.0\\r\\n\\r\\n' | nc 169.254.169.254 80 | tail -n 1")), 120)
+    lines = out.stdout.split("\n")
+    assert lines[0] == "hello-from-user-data", out.stdout
+    assert lines[2] == ids[0], out.stdout
+    assert "echo hello-from-user-data" in out.stdout
+
+    # Two instances of one group in one VPC talk.
+    talk = ssh(w["key"], host, f"ping -c 2 -W 2 {ips[1]} >/dev/null && echo reachable")
+    assert talk.stdout.strip() == "reachable", talk.stderr
+
+    # GetInstanceConsoleOutput shows the boot.
+    c = GetInstanceConsoleOutputRequest.GetInstanceConsoleOutputRequest(); c.set_InstanceId(ids[0])
+    assert "NIMBUS-READY " + ids[0] in base64.b64decode(call(region, c)["ConsoleOutput"]).decode(errors="replace")
+
+    # Deleting a running instance needs Force.
+    dl = DeleteInstanceRequest.DeleteInstanceRequest(); dl.set_InstanceId(ids[1])
+    assert error(region, dl)[0] == "IncorrectInstanceStatus"
+
+    # Revoking the SSH rule cuts SSH.
+    rv = RevokeSecurityGroupRequest.RevokeSecurityGroupRequest(); rv.set_SecurityGroupId(w["sg"])
+    rv.set_IpProtocol("tcp"); rv.set_PortRange("22/22"); rv.set_SourceCidrIp("0.0.0.0/0")
+    call(region, rv)
+    wait("SSH cut", lambda: ssh(w["key"], host, "true", timeout=3).returncode != 0, 30)
+    au = AuthorizeSecurityGroupRequest.AuthorizeSecurityGroupRequest(); au.set_SecurityGroupId(w["sg"])
+    au.set_IpProtocol("tcp"); au.set_PortRange("22/22"); au.set_SourceCidrIp("0.0.0.0/0")
+    call(region, au)
+
+    # Power: Stop → Stopped, Start → Running, Reboot keeps it Running and SSH comes back.
+    st = StopInstanceRequest.StopInstanceRequest(); st.set_InstanceId(ids[1]); call(region, st)
+    assert status(region, ids[1]) in ("Stopping", "Stopped")
+    wait("Stopped", lambda: status(region, ids[1]) == "Stopped")
+    sr = StartInstanceRequest.StartInstanceRequest(); sr.set_InstanceId(ids[1]); call(region, sr)
+    wait("Running again", lambda: status(region, ids[1]) == "Running")
+    rb = RebootInstanceRequest.RebootInstanceRequest(); rb.set_InstanceId(ids[0]); call(region, rb)
+    wait("Running after reboot", lambda: status(region, ids[0]) == "Running")
+    wait("SSH after reboot", lambda: ssh(w["key"], host, "cat /root/ud.txt").stdout.strip() == "hello-from-user-data", 120)
+
+    u = UnassociateEipAddressRequest.UnassociateEipAddressRequest(); u.set_AllocationId(eip["AllocationId"]); call(region, u)
+    for i in ids:
+        dl = DeleteInstanceRequest.DeleteInstanceRequest(); dl.set_InstanceId(i); dl.set_Force(True); call(region, dl)
+    wait("instances gone", lambda: not call(region, d)["Instances"]["Instance"])
+
+
+def test_bad_input(region, world):
+    w = world
+    def req(**kw):
+        r = RunInstancesRequest.RunInstancesRequest()
+        r.set_ImageId(kw.get("image", IMAGE)); r.set_InstanceType(kw.get("type", TYPE))
+        r.set_VSwitchId(kw.get("vsw", w["vsw"])); r.set_SecurityGroupId(w["sg"]); r.set_Amount(kw.get("amount", 1))
+        return r
+    assert error(region, req(image="m-doesnotexist"))[0] == "InvalidImageId.NotFound"
+    assert error(region, req(type="ecs.nope.huge"))[0] == "InvalidInstanceType.ValueNotSupported"
+    assert error(region, req(vsw="vsw-doesnotexist"))[0] == "InvalidVSwitchId.NotFound"
+    assert error(region, req(amount=21))[0] == "QuotaExceed.Instance"
+    bad = req(); bad.set_UserData("%%% not base64")
+    assert error(region, bad)[0] == "InvalidUserData.Base64FormatInvalid"
+
+
+def test_tampered_image_refuses_to_boot(region, world):
+    """The operator's account holds the image bucket; an object changed there (by anyone) no longer
+    matches the digest recorded at creation, and RunInstances says so."""
+    d = DescribeImagesRequest.DescribeImagesRequest(); d.set_ImageId(IMAGE)
+    assert call(region, d)["Images"]["Image"][0]["Status"] == "Available"
+    bucket = oss2.Bucket(oss2.Auth(region.ak, region.secret), region.oss_http, "nimbus-images-local-1")
+    key = f"images/{IMAGE}/initrd"
+    original = bucket.get_object(key).read()
+    bucket.put_object(key, original + b"\0tampered")
+    try:
+        code, msg = error(region, (lambda r: (r.set_ImageId(IMAGE), r.set_InstanceType(TYPE), r.set_VSwitchId(world["vsw"]),
+                                              r.set_SecurityGroupId(world["sg"]), r)[-1])(RunInstancesRequest.RunInstancesRequest()))
+        assert code == "InvalidImage.IntegrityCheckFailed", msg
+        assert "SHA-256" in msg and key in msg
+    finally:
+        bucket.put_object(key, original)
+    # Restored bytes match the recorded digest again.
+    ids = run(region, world)
+    wait("Running", lambda: status(region, ids[0]) == "Running")
+    dl = DeleteInstanceRequest.DeleteInstanceRequest(); dl.set_InstanceId(ids[0]); dl.set_Force(True); call(region, dl)
