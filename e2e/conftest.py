@@ -73,6 +73,23 @@ def region():
             break
     else:
         raise RuntimeError(f"nimbus up exited before ready: {lines}; see {tmp}/nimbus.log")
-    yield Region(proc, data_dir, lines)
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=30) == 0, "nimbus up did not exit cleanly on SIGTERM"
+    try:
+        yield Region(proc, data_dir, lines)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0, "nimbus up did not exit cleanly on SIGTERM"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        clean_host(data_dir)
+
+
+def clean_host(data_dir):
+    """Instances outlive the control plane by design: stop this run's VMs and remove its host
+    network objects (namespaces, the public bridge, its nftables table) so later runs start clean."""
+    subprocess.run(["pkill", "-9", "-f", f"qemu-system-x86_64.*{data_dir}"], check=False)
+    for ns in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split("\n"):
+        name = ns.split(" ")[0]
+        if name.startswith(f"{NET_PREFIX}-"):
+            subprocess.run(["ip", "netns", "del", name], check=False)
+    subprocess.run(["ip", "link", "del", f"{NET_PREFIX}-pub"], check=False, capture_output=True)
+    subprocess.run(["nft", "delete", "table", "inet", f"{NET_PREFIX}_pub"], check=False, capture_output=True)

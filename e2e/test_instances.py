@@ -119,11 +119,10 @@ def test_run_ssh_metadata_talk_revoke_and_power(region, world):
     # SSH through the EIP with the key pair; the boot script took the key from the metadata service.
     out = wait("SSH through the EIP", lambda: (lambda r: r if r.returncode == 0 else None)(
         ssh(w["key"], host, "cat /root/ud.txt; hostname; "
-                            "printf 'GET /latest/meta-data/instance-id HTTP/1.0\\r\\n\\r\\n' | nc 169.254.169.254 80 | tail -n 1; echo; "
-                            "printf 'GET /latest/user-data HTTP/1.0\\r\\n\\r\\n' | nc 169.254.169.254 80 | tail -n 1")), 120)
+                            "nimbus-metadata meta-data/instance-id; echo; nimbus-metadata user-data")), 120)
     lines = out.stdout.split("\n")
-    assert lines[0] == "hello-from-user-data", out.stdout
-    assert lines[2] == ids[0], out.stdout
+    assert lines[0] == "hello-from-user-data", (out.stdout, out.stderr)
+    assert lines[2] == ids[0], (out.stdout, out.stderr)
     assert "echo hello-from-user-data" in out.stdout
 
     # Two instances of one group in one VPC talk.

@@ -1,10 +1,10 @@
 //! ECS action handlers.
 
+use crate::image::{self, ImageObjects};
+use crate::instance;
 use crate::model::{DISK_CATEGORIES, INSTANCE_TYPES, RESOURCE_TYPES};
 use crate::security_group as sg;
 use nimbus_api::{ActionSpec, ApiError, BoxFut, CallContext, Params, Service};
-use crate::image::{self, ImageObjects};
-use crate::instance;
 use serde_json::{Value, json};
 use std::sync::{Arc, OnceLock};
 
@@ -108,8 +108,13 @@ impl Service for Ecs {
                     }
                 }
                 "DescribeInstanceTypes" => Ok(describe_instance_types(params)),
-                "RunInstances" | "CreateInstance" | "DescribeInstances" | "DescribeInstanceStatus" | "StartInstances"
-                | "StopInstances" | "DeleteInstances" => {
+                "RunInstances"
+                | "CreateInstance"
+                | "DescribeInstances"
+                | "DescribeInstanceStatus"
+                | "StartInstances"
+                | "StopInstances"
+                | "DeleteInstances" => {
                     ctx.require_region(params)?;
                     match action.name {
                         "RunInstances" => instance::run(ctx, params, true).await,
@@ -189,8 +194,10 @@ fn describe_instance_types(p: &Params) -> Value {
         .iter()
         .filter(|t| wanted.is_empty() || wanted.contains(&t.0))
         .filter(|t| p.get("InstanceTypeFamily").filter(|f| !f.is_empty()).is_none_or(|f| t.1 == f))
-        .map(|t| json!({"InstanceTypeId": t.0, "InstanceTypeFamily": t.1, "CpuCoreCount": t.2, "MemorySize": t.3,
-                        "GPUAmount": 0, "GPUSpec": "", "EniQuantity": 1, "LocalStorageCategory": ""}))
+        .map(|t| {
+            json!({"InstanceTypeId": t.0, "InstanceTypeFamily": t.1, "CpuCoreCount": t.2, "MemorySize": t.3,
+                        "GPUAmount": 0, "GPUSpec": "", "EniQuantity": 1, "LocalStorageCategory": ""})
+        })
         .collect();
     json!({"InstanceTypes": {"InstanceType": types}, "NextToken": ""})
 }

@@ -36,7 +36,10 @@ pub async fn fetch_verified(objects: &dyn ImageObjects, image: &Resource) -> Res
             ApiError::new(
                 400,
                 "InvalidImage.IntegrityCheckFailed",
-                format!("Image {} cannot be read from OSS (oss://{bucket}/{key}: {}); refusing to boot it.", image.id, e.code),
+                format!(
+                    "Image {} cannot be read from OSS (oss://{bucket}/{key}: {}); refusing to boot it.",
+                    image.id, e.code
+                ),
             )
         })?;
         let got = sha256_hex(&body);
@@ -70,9 +73,7 @@ pub fn usable_by(image: &Resource, account: &str) -> bool {
 /// An image the caller may use (for RunInstances), or `InvalidImageId.NotFound`.
 pub async fn usable(ctx: &CallContext, id: &str) -> Result<Resource, ApiError> {
     let all = ctx.store.all_resources_all_accounts(KIND).await?;
-    all.into_iter()
-        .find(|i| i.id == id && usable_by(i, &ctx.caller.account_id))
-        .ok_or_else(|| not_found(id))
+    all.into_iter().find(|i| i.id == id && usable_by(i, &ctx.caller.account_id)).ok_or_else(|| not_found(id))
 }
 
 async fn own(ctx: &CallContext, id: &str) -> Result<Resource, ApiError> {
@@ -107,10 +108,10 @@ pub async fn describe(ctx: &CallContext, p: &Params) -> Result<Value, ApiError> 
     let page = p.int("PageNumber", 1, 1_000_000)?.unwrap_or(1) as usize;
     let size = p.int("PageSize", 1, 100)?.unwrap_or(10) as usize;
     let alias = p.get("ImageOwnerAlias").filter(|v| !v.is_empty());
-    if let Some(a) = alias {
-        if !["system", "self", "others", "marketplace"].contains(&a) {
-            return Err(ApiError::invalid("ImageOwnerAlias", "system, self, others or marketplace"));
-        }
+    if let Some(a) = alias
+        && !["system", "self", "others", "marketplace"].contains(&a)
+    {
+        return Err(ApiError::invalid("ImageOwnerAlias", "system, self, others or marketplace"));
     }
     let ids: Vec<&str> = p.get("ImageId").map(|v| v.split(',').map(str::trim).collect()).unwrap_or_default();
     let name = p.get("ImageName").filter(|v| !v.is_empty());
@@ -130,7 +131,9 @@ pub async fn describe(ctx: &CallContext, p: &Params) -> Result<Value, ApiError> 
     images.sort_by(|a, b| b["CreationTime"].as_str().cmp(&a["CreationTime"].as_str()));
     let total = images.len();
     let page_items: Vec<Value> = images.into_iter().skip((page - 1) * size).take(size).collect();
-    Ok(json!({"Images": {"Image": page_items}, "TotalCount": total, "PageNumber": page, "PageSize": size, "RegionId": ctx.region.id}))
+    Ok(
+        json!({"Images": {"Image": page_items}, "TotalCount": total, "PageNumber": page, "PageSize": size, "RegionId": ctx.region.id}),
+    )
 }
 
 pub async fn delete(ctx: &CallContext, p: &Params) -> Result<Value, ApiError> {
@@ -157,7 +160,11 @@ pub async fn modify_share(ctx: &CallContext, p: &Params) -> Result<Value, ApiErr
     let remove = p.list("RemoveAccount");
     shared.retain(|s| !remove.contains(&s.as_str()));
     if shared.len() > MAX_SHARES {
-        return Err(ApiError::new(400, "QuotaExceed.ShareImageUser", format!("An image may be shared with at most {MAX_SHARES} accounts.")));
+        return Err(ApiError::new(
+            400,
+            "QuotaExceed.ShareImageUser",
+            format!("An image may be shared with at most {MAX_SHARES} accounts."),
+        ));
     }
     img.spec["SharedWith"] = json!(shared);
     ctx.store.update_resource(&img).await?;
@@ -166,12 +173,8 @@ pub async fn modify_share(ctx: &CallContext, p: &Params) -> Result<Value, ApiErr
 
 pub async fn describe_share(ctx: &CallContext, p: &Params) -> Result<Value, ApiError> {
     let img = own(ctx, p.require("ImageId")?).await?;
-    let accounts: Vec<Value> = img.spec["SharedWith"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|a| json!({"AliyunId": a}))
-        .collect();
+    let accounts: Vec<Value> =
+        img.spec["SharedWith"].as_array().into_iter().flatten().map(|a| json!({"AliyunId": a})).collect();
     let total = accounts.len();
     Ok(json!({"ImageId": img.id, "RegionId": ctx.region.id, "Accounts": {"Account": accounts},
               "ShareGroups": {"ShareGroup": []}, "TotalCount": total, "PageNumber": 1, "PageSize": 100}))

@@ -32,7 +32,13 @@ pub async fn load(ctx: &CallContext, id: &str) -> Result<Resource, ApiError> {
     }
 }
 
-async fn get_kind(ctx: &CallContext, id: &str, kind: &str, code: &'static str, what: &str) -> Result<Resource, ApiError> {
+async fn get_kind(
+    ctx: &CallContext,
+    id: &str,
+    kind: &str,
+    code: &'static str,
+    what: &str,
+) -> Result<Resource, ApiError> {
     match ctx.store.get_resource(&ctx.caller.account_id, id).await {
         Ok(r) if r.kind == kind => Ok(r),
         Ok(_) | Err(StoreError::NotFound) => {
@@ -56,26 +62,33 @@ pub async fn enqueue(ctx: &CallContext, id: &str) -> Result<(), ApiError> {
 
 /// The instance type's (vCPUs, memory MiB).
 fn instance_type(name: &str) -> Result<(u32, u32, &'static str), ApiError> {
-    INSTANCE_TYPES
-        .iter()
-        .find(|t| t.0 == name)
-        .map(|t| (t.2, (t.3 * 1024.0) as u32, t.1))
-        .ok_or_else(|| {
-            ApiError::new(
-                400,
-                "InvalidInstanceType.ValueNotSupported",
-                format!("The specified InstanceType {name:?} is not offered; see DescribeInstanceTypes."),
-            )
-        })
+    INSTANCE_TYPES.iter().find(|t| t.0 == name).map(|t| (t.2, (t.3 * 1024.0) as u32, t.1)).ok_or_else(|| {
+        ApiError::new(
+            400,
+            "InvalidInstanceType.ValueNotSupported",
+            format!("The specified InstanceType {name:?} is not offered; see DescribeInstanceTypes."),
+        )
+    })
 }
 
 /// Claims the lowest free address of the vSwitch (the first is its gateway; Alibaba also keeps
 /// the last three).
-async fn claim_ip(ctx: &CallContext, vswitch: &str, cidr: ipnet::Ipv4Net, instance: &str) -> Result<Ipv4Addr, ApiError> {
+async fn claim_ip(
+    ctx: &CallContext,
+    vswitch: &str,
+    cidr: ipnet::Ipv4Net,
+    instance: &str,
+) -> Result<Ipv4Addr, ApiError> {
     let hosts: Vec<Ipv4Addr> = cidr.hosts().collect();
     let usable = hosts.len().saturating_sub(4);
     for ip in hosts.into_iter().skip(1).take(usable) {
-        let claim = Resource::new(&format!("ip:{vswitch}:{ip}"), &ctx.caller.account_id, IP_CLAIM, &ctx.region.id, json!({"InstanceId": instance}));
+        let claim = Resource::new(
+            &format!("ip:{vswitch}:{ip}"),
+            &ctx.caller.account_id,
+            IP_CLAIM,
+            &ctx.region.id,
+            json!({"InstanceId": instance}),
+        );
         match ctx.store.create_resource(&claim).await {
             Ok(_) => return Ok(ip),
             Err(StoreError::AlreadyExists) => continue,
@@ -87,7 +100,11 @@ async fn claim_ip(ctx: &CallContext, vswitch: &str, cidr: ipnet::Ipv4Net, instan
 
 /// Frees the private address of a deleted instance.
 pub async fn release_ip(store: &nimbus_store::Store, account: &str, spec: &Value) {
-    let id = format!("ip:{}:{}", spec["VSwitchId"].as_str().unwrap_or_default(), spec["PrivateIpAddress"].as_str().unwrap_or_default());
+    let id = format!(
+        "ip:{}:{}",
+        spec["VSwitchId"].as_str().unwrap_or_default(),
+        spec["PrivateIpAddress"].as_str().unwrap_or_default()
+    );
     if let Ok(r) = store.get_resource(account, &id).await {
         let _ = store.delete_resource(account, &id, r.version).await;
     }
@@ -101,10 +118,10 @@ fn mac() -> String {
 
 fn security_groups(p: &Params) -> Vec<String> {
     let mut v: Vec<String> = p.list("SecurityGroupIds").iter().map(|s| s.to_string()).collect();
-    if let Some(g) = p.get("SecurityGroupId").filter(|g| !g.is_empty()) {
-        if !v.iter().any(|x| x == g) {
-            v.insert(0, g.to_string());
-        }
+    if let Some(g) = p.get("SecurityGroupId").filter(|g| !g.is_empty())
+        && !v.iter().any(|x| x == g)
+    {
+        v.insert(0, g.to_string());
     }
     v
 }
@@ -117,39 +134,67 @@ pub async fn run(ctx: &CallContext, p: &Params, start: bool) -> Result<Value, Ap
     let image_id = p.require("ImageId")?;
     let img = image::usable(ctx, image_id).await?;
     if img.status["Status"] != "Available" {
-        return Err(ApiError::new(400, "InvalidImageId.NotAvailable", format!("Image {image_id} is {}; wait until it is Available.", img.status["Status"].as_str().unwrap_or("Creating"))));
+        return Err(ApiError::new(
+            400,
+            "InvalidImageId.NotAvailable",
+            format!(
+                "Image {image_id} is {}; wait until it is Available.",
+                img.status["Status"].as_str().unwrap_or("Creating")
+            ),
+        ));
     }
     let vsw_id = p.require("VSwitchId")?;
     let vsw = get_kind(ctx, vsw_id, "vpc.vswitch", "InvalidVSwitchId.NotFound", "VSwitchId").await?;
     let vpc_id = vsw.spec["VpcId"].as_str().unwrap_or_default().to_string();
-    let cidr: ipnet::Ipv4Net = vsw.spec["CidrBlock"].as_str().unwrap_or_default().parse().map_err(|_| ApiError::internal())?;
+    let cidr: ipnet::Ipv4Net =
+        vsw.spec["CidrBlock"].as_str().unwrap_or_default().parse().map_err(|_| ApiError::internal())?;
     let groups = security_groups(p);
     if groups.is_empty() {
         return Err(ApiError::missing("SecurityGroupId"));
     }
     for g in &groups {
-        let sg = get_kind(ctx, g, crate::security_group::KIND, "InvalidSecurityGroupId.NotFound", "SecurityGroupId").await?;
+        let sg =
+            get_kind(ctx, g, crate::security_group::KIND, "InvalidSecurityGroupId.NotFound", "SecurityGroupId").await?;
         if sg.spec["VpcId"] != vpc_id.as_str() {
-            return Err(ApiError::new(400, "InvalidSecurityGroupId.NotInVpc", format!("Security group {g} is not in the vSwitch's VPC {vpc_id}.")));
+            return Err(ApiError::new(
+                400,
+                "InvalidSecurityGroupId.NotInVpc",
+                format!("Security group {g} is not in the vSwitch's VPC {vpc_id}."),
+            ));
         }
     }
-    if let Some(z) = p.get("ZoneId").filter(|z| !z.is_empty()) {
-        if vsw.spec["ZoneId"] != z {
-            return Err(ApiError::new(400, "InvalidVSwitchId.ZoneMismatch", format!("The vSwitch {vsw_id} is not in zone {z}.")));
-        }
+    if let Some(z) = p.get("ZoneId").filter(|z| !z.is_empty())
+        && vsw.spec["ZoneId"] != z
+    {
+        return Err(ApiError::new(
+            400,
+            "InvalidVSwitchId.ZoneMismatch",
+            format!("The vSwitch {vsw_id} is not in zone {z}."),
+        ));
     }
     let key_pair = p.get("KeyPairName").filter(|k| !k.is_empty());
     if let Some(k) = key_pair {
-        get_kind(ctx, &crate::key_pair::id_of(&ctx.caller.account_id, k), crate::key_pair::KIND, "InvalidKeyPairName.NotFound", "KeyPairName").await?;
+        get_kind(
+            ctx,
+            &crate::key_pair::id_of(&ctx.caller.account_id, k),
+            crate::key_pair::KIND,
+            "InvalidKeyPairName.NotFound",
+            "KeyPairName",
+        )
+        .await?;
     }
     let user_data = p.get("UserData").unwrap_or_default();
     if !user_data.is_empty() {
         use base64::Engine;
-        let raw = base64::engine::general_purpose::STANDARD
-            .decode(user_data)
-            .map_err(|_| ApiError::new(400, "InvalidUserData.Base64FormatInvalid", "UserData must be Base64-encoded."))?;
+        let raw = base64::engine::general_purpose::STANDARD.decode(user_data).map_err(|_| {
+            ApiError::new(400, "InvalidUserData.Base64FormatInvalid", "UserData must be Base64-encoded.")
+        })?;
         if raw.len() > MAX_USER_DATA {
-            return Err(ApiError::new(400, "InvalidUserData.SizeExceeded", "UserData may be at most 32 KiB before encoding."));
+            return Err(ApiError::new(
+                400,
+                "InvalidUserData.SizeExceeded",
+                "UserData may be at most 32 KiB before encoding.",
+            ));
         }
     }
     let name = p.get("InstanceName").unwrap_or_default();
@@ -158,7 +203,11 @@ pub async fn run(ctx: &CallContext, p: &Params, start: bool) -> Result<Value, Ap
     }
     let existing = ctx.store.all_resources(&ctx.caller.account_id, KIND).await?.len();
     if existing + amount > MAX_INSTANCES {
-        return Err(ApiError::new(400, "QuotaExceed.Instance", format!("An account may have at most {MAX_INSTANCES} instances; it has {existing}.")));
+        return Err(ApiError::new(
+            400,
+            "QuotaExceed.Instance",
+            format!("An account may have at most {MAX_INSTANCES} instances; it has {existing}."),
+        ));
     }
     if p.bool("DryRun")? == Some(true) {
         return Err(ApiError::new(400, "DryRunOperation", "Request validation has been passed with DryRun flag set."));
@@ -171,7 +220,11 @@ pub async fn run(ctx: &CallContext, p: &Params, start: bool) -> Result<Value, Ap
     for n in 0..amount {
         let id = ids::resource_id("i-");
         let ip = claim_ip(ctx, vsw_id, cidr, &id).await?;
-        let host = p.get("HostName").filter(|h| !h.is_empty()).map(|h| if amount > 1 { format!("{h}{:03}", n + 1) } else { h.to_string() }).unwrap_or_else(|| format!("iZ{}Z", &id[2..]));
+        let host = p
+            .get("HostName")
+            .filter(|h| !h.is_empty())
+            .map(|h| if amount > 1 { format!("{h}{:03}", n + 1) } else { h.to_string() })
+            .unwrap_or_else(|| format!("iZ{}Z", &id[2..]));
         let spec = json!({
             "InstanceName": if name.is_empty() { id.clone() } else { name.to_string() },
             "Description": p.get("Description").unwrap_or_default(),
@@ -254,9 +307,18 @@ pub async fn describe(ctx: &CallContext, p: &Params) -> Result<Value, ApiError> 
         .filter(|v| filter("VSwitchId").is_none_or(|s| v["VpcAttributes"]["VSwitchId"] == s))
         .filter(|v| filter("ZoneId").is_none_or(|s| v["ZoneId"] == s))
         .filter(|v| filter("InstanceName").is_none_or(|s| v["InstanceName"] == s))
-        .filter(|v| filter("SecurityGroupId").is_none_or(|s| v["SecurityGroupIds"]["SecurityGroupId"].as_array().is_some_and(|a| a.iter().any(|g| g == s))))
+        .filter(|v| {
+            filter("SecurityGroupId").is_none_or(|s| {
+                v["SecurityGroupIds"]["SecurityGroupId"].as_array().is_some_and(|a| a.iter().any(|g| g == s))
+            })
+        })
         .collect();
-    all.sort_by(|a, b| a["CreationTime"].as_str().cmp(&b["CreationTime"].as_str()).then(a["InstanceId"].as_str().cmp(&b["InstanceId"].as_str())));
+    all.sort_by(|a, b| {
+        a["CreationTime"]
+            .as_str()
+            .cmp(&b["CreationTime"].as_str())
+            .then(a["InstanceId"].as_str().cmp(&b["InstanceId"].as_str()))
+    });
     let total = all.len();
     let items: Vec<Value> = all.into_iter().skip((page - 1) * size).take(size).collect();
     Ok(json!({"Instances": {"Instance": items}, "TotalCount": total, "PageNumber": page, "PageSize": size}))
@@ -284,11 +346,17 @@ pub async fn status(ctx: &CallContext, p: &Params) -> Result<Value, ApiError> {
     all.sort_by(|a, b| a["InstanceId"].as_str().cmp(&b["InstanceId"].as_str()));
     let total = all.len();
     let items: Vec<Value> = all.into_iter().skip((page - 1) * size).take(size).collect();
-    Ok(json!({"InstanceStatuses": {"InstanceStatus": items}, "TotalCount": total, "PageNumber": page, "PageSize": size}))
+    Ok(
+        json!({"InstanceStatuses": {"InstanceStatus": items}, "TotalCount": total, "PageNumber": page, "PageSize": size}),
+    )
 }
 
 fn incorrect(id: &str, status: &str, want: &str) -> ApiError {
-    ApiError::new(403, "IncorrectInstanceStatus", format!("The current status of instance {id} ({status}) does not support this operation; it must be {want}."))
+    ApiError::new(
+        403,
+        "IncorrectInstanceStatus",
+        format!("The current status of instance {id} ({status}) does not support this operation; it must be {want}."),
+    )
 }
 
 /// Records a power change; returns (previous status, new status).
@@ -358,10 +426,18 @@ pub async fn delete_one(ctx: &CallContext, id: &str, force: bool) -> Result<(), 
         return Err(incorrect(id, status, "Stopped (or pass Force=true)"));
     }
     if i.spec["DeletionProtection"] == true {
-        return Err(ApiError::new(403, "InvalidOperation.DeletionProtection", "The instance has deletion protection on."));
+        return Err(ApiError::new(
+            403,
+            "InvalidOperation.DeletionProtection",
+            "The instance has deletion protection on.",
+        ));
     }
     if eips(ctx).await?.iter().any(|e| e.spec["InstanceId"] == id) {
-        return Err(ApiError::new(403, "DependencyViolation.EipAddress", format!("Instance {id} still has an EIP; unassociate it first.")));
+        return Err(ApiError::new(
+            403,
+            "DependencyViolation.EipAddress",
+            format!("Instance {id} still has an EIP; unassociate it first."),
+        ));
     }
     ctx.store.delete_resource(&ctx.caller.account_id, id, i.version).await?;
     release_ip(&ctx.store, &ctx.caller.account_id, &i.spec).await;
@@ -413,9 +489,15 @@ pub async fn modify(ctx: &CallContext, p: &Params) -> Result<Value, ApiError> {
     let groups = p.list("SecurityGroupIds");
     if !groups.is_empty() {
         for g in &groups {
-            let sg = get_kind(ctx, g, crate::security_group::KIND, "InvalidSecurityGroupId.NotFound", "SecurityGroupId").await?;
+            let sg =
+                get_kind(ctx, g, crate::security_group::KIND, "InvalidSecurityGroupId.NotFound", "SecurityGroupId")
+                    .await?;
             if sg.spec["VpcId"] != i.spec["VpcId"] {
-                return Err(ApiError::new(400, "InvalidSecurityGroupId.NotInVpc", format!("Security group {g} is not in the instance's VPC.")));
+                return Err(ApiError::new(
+                    400,
+                    "InvalidSecurityGroupId.NotInVpc",
+                    format!("Security group {g} is not in the instance's VPC."),
+                ));
             }
         }
         i.spec["SecurityGroupIds"] = json!(groups);

@@ -99,28 +99,39 @@ ip link set lo up
 ip link set eth0 up
 ip addr add "$(arg ip)" dev eth0
 ip route add default via "$(arg gw)"
-# HTTP by nc: busybox's wget looks the "http" service up through glibc's NSS, which a static
-# busybox cannot load next to the image's dynamic glibc (it crashes).
-get() {
-  printf 'GET /latest/%s HTTP/1.0\r\nHost: 169.254.169.254\r\n\r\n' "$1" | nc -w 3 169.254.169.254 80 > /run/md.reply || return 1
-  head -n 1 /run/md.reply | grep -q ' 200 ' || return 1
-  sed '1,/^\r*$/d' /run/md.reply
-}
+get() { nimbus-metadata "$1"; }
 ID=""
 n=0
 while [ -z "$ID" ] && [ $n -lt 30 ]; do ID=$(get meta-data/instance-id 2>/dev/null); [ -z "$ID" ] && sleep 1; n=$((n+1)); done
-if [ -z "$ID" ]; then echo "NIMBUS: the metadata service does not answer:"; get meta-data/instance-id; cat /run/md.reply; ip addr; ip route; fi
+if [ -z "$ID" ]; then echo "NIMBUS: the metadata service does not answer:"; get meta-data/instance-id; ip addr; ip route; fi
 hostname "$(get meta-data/hostname 2>/dev/null || echo localhost)"
 mkdir -p /root/.ssh /etc/dropbear /var/lib/nimbus
-get meta-data/public-keys/0/openssh-key > /root/.ssh/authorized_keys 2>/dev/null
-chmod 700 /root/.ssh; chmod 600 /root/.ssh/authorized_keys
+# The key is replaced only by a good answer: a metadata hiccup must not lock the owner out.
+n=0
+while ! get meta-data/public-keys/0/openssh-key > /run/key 2>/dev/null && [ $n -lt 5 ]; do sleep 1; n=$((n+1)); done
+if [ -s /run/key ]; then cp /run/key /root/.ssh/authorized_keys; else echo "NIMBUS: no SSH key from the metadata service: $(nimbus-metadata meta-data/public-keys/0/openssh-key 2>&1 | head -n 1)"; fi
+chmod 700 /root/.ssh; chmod 600 /root/.ssh/authorized_keys 2>/dev/null
 # User-data runs once per instance (an image made from this instance carries the marker).
-if get user-data > /run/user-data 2>/dev/null && [ -s /run/user-data ] && [ "$(cat /var/lib/nimbus/user-data-ran 2>/dev/null)" != "$ID" ]; then
+n=0
+while ! get user-data > /run/user-data 2>/dev/null && [ $n -lt 5 ]; do sleep 1; n=$((n+1)); done
+if [ -s /run/user-data ] && [ "$(cat /var/lib/nimbus/user-data-ran 2>/dev/null)" != "$ID" ]; then
   if head -c 2 /run/user-data | grep -q '#!'; then chmod +x /run/user-data; /run/user-data > /var/log/user-data.log 2>&1; fi
   echo "$ID" > /var/lib/nimbus/user-data-ran
 fi
 sync
 echo "NIMBUS-READY $ID"
+"#;
+
+/// `/usr/bin/nimbus-metadata PATH`: prints `http://169.254.169.254/latest/PATH`, fails on
+/// anything but 200. HTTP by `nc -e` because busybox's wget looks the "http" service up through
+/// glibc's NSS, which a static busybox cannot load beside the image's dynamic glibc (it crashes);
+/// and `-e` keeps the request side open until the answer is in (piping into nc closes the socket
+/// at the end of the request, sometimes before the answer arrives).
+const METADATA_CLIENT: &str = r#"#!/bin/sh
+reply=$(mktemp)
+nc -w 3 169.254.169.254 80 -e /bin/sh -c "printf 'GET /latest/$1 HTTP/1.0\r\nHost: 169.254.169.254\r\n\r\n'; cat >&2" 2> "$reply"
+if head -n 1 "$reply" | grep -q ' 200 '; then sed '1,/^\r*$/d' "$reply"; rm -f "$reply"; exit 0; fi
+head -n 1 "$reply" >&2; rm -f "$reply"; exit 1
 "#;
 
 const INITTAB: &str = "::sysinit:/etc/init.d/rcS\n\
@@ -174,6 +185,7 @@ pub fn build_busybox_image(
     let files: &[(&str, &str, u32)] = &[
         ("etc/init.d/rcS", RCS, 0o755),
         ("etc/inittab", INITTAB, 0o644),
+        ("usr/bin/nimbus-metadata", METADATA_CLIENT, 0o755),
         ("etc/passwd", "root:x:0:0:root:/root:/bin/sh\n", 0o644),
         ("etc/group", "root:x:0:\n", 0o644),
         ("etc/shadow", "root:*:19000:0:99999:7:::\n", 0o600),

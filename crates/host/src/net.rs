@@ -308,7 +308,12 @@ impl NetDriver {
     /// from the VPC namespace (`pub0`) to the host's public bridge, which holds the pool's first
     /// address. Only instances with an EIP may leave the VPC; the host drops anything the public
     /// bridge would forward onwards, so no instance packet reaches the machine's real interfaces.
-    pub fn apply_eips(&self, vpc_id: &str, pool: Ipv4Net, eips: &[(std::net::Ipv4Addr, std::net::Ipv4Addr)]) -> Result<(), NetError> {
+    pub fn apply_eips(
+        &self,
+        vpc_id: &str,
+        pool: Ipv4Net,
+        eips: &[(std::net::Ipv4Addr, std::net::Ipv4Addr)],
+    ) -> Result<(), NetError> {
         let ns = self.namespace(vpc_id);
         let pubbr = self.public_bridge();
         let gw = gateway(pool);

@@ -136,6 +136,23 @@ fn the_system_image_boots_from_quorum_replicas_and_answers_ssh_with_its_key() {
         }
         out
     });
+    // A reset (RebootInstance) boots again from the same disk, and SSH comes back.
+    let before = std::fs::read_to_string(&serial).unwrap_or_default().matches(READY_MARKER).count();
+    let _ = qmp_at(&spec.dir.join("qmp.sock"), "system_reset", serde_json::json!({}));
+    let t2 = Instant::now();
+    while std::fs::read_to_string(&serial).unwrap_or_default().matches(READY_MARKER).count() == before
+        && t2.elapsed() < Duration::from_secs(60)
+    {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let mut after_reset = ssh("cat /root/ud.txt");
+    for _ in 0..20 {
+        if after_reset.status.success() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        after_reset = ssh("cat /root/ud.txt");
+    }
     let status = qmp_at(&spec.dir.join("qmp.sock"), "query-status", serde_json::json!({}));
     let _ = qmp_at(&spec.dir.join("qmp.sock"), "quit", serde_json::json!({}));
     let mut httpd = httpd;
@@ -150,6 +167,8 @@ fn the_system_image_boots_from_quorum_replicas_and_answers_ssh_with_its_key() {
     assert!(out.status.success(), "ssh: {}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(stdout.lines().collect::<Vec<_>>(), ["imagetest", "from-user-data"]);
     assert_eq!(status.expect("QMP answers")["status"], "running");
+    assert!(after_reset.status.success(), "SSH after a reset: {}", String::from_utf8_lossy(&after_reset.stderr));
+    assert_eq!(String::from_utf8_lossy(&after_reset.stdout).trim(), "from-user-data");
     // All three replicas took the guest's writes.
     for r in &replicas {
         assert!(

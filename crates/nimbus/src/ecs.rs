@@ -84,7 +84,11 @@ impl Agent {
     async fn tools(&self) -> Result<(Toolchain, Accel), JobError> {
         let accel = match self.accel.get() {
             None => return Err(JobError::Retry("the accelerator probe is still running".into())),
-            Some(None) => return Err(JobError::Permanent("virtual machines are unavailable on this host (see the log of the accelerator probe)".into())),
+            Some(None) => {
+                return Err(JobError::Permanent(
+                    "virtual machines are unavailable on this host (see the log of the accelerator probe)".into(),
+                ));
+            }
             Some(Some(a)) => *a,
         };
         let tools = Toolchain::find().map_err(|e| JobError::Permanent(e.to_string()))?;
@@ -117,7 +121,8 @@ impl Agent {
         for (part, path) in PARTS.iter().zip([&files.kernel, &files.initrd, &files.disk]) {
             let body = Bytes::from(tokio::fs::read(path).await.map_err(retry)?);
             let key = format!("images/{SYSTEM_IMAGE_ID}/{part}");
-            objects.insert(part.to_string(), json!({"Key": key, "Sha256": image::sha256_hex(&body), "Size": body.len()}));
+            objects
+                .insert(part.to_string(), json!({"Key": key, "Sha256": image::sha256_hex(&body), "Size": body.len()}));
             self.oss.put_internal(&bucket, &key, body).await.map_err(|e| retry(e.message))?;
         }
         let _ = std::fs::remove_dir_all(&out);
@@ -159,11 +164,17 @@ impl Agent {
             Err(e) => return Err(e.into()),
         }
         let pending = self.store.list_jobs(200).await?.into_iter().any(|j| {
-            j.kind == BUILD_IMAGE_JOB && matches!(j.state, nimbus_store::JobState::Queued | nimbus_store::JobState::Running)
+            j.kind == BUILD_IMAGE_JOB
+                && matches!(j.state, nimbus_store::JobState::Queued | nimbus_store::JobState::Running)
         });
         if !pending {
             self.store
-                .enqueue_job(&NewJob { kind: BUILD_IMAGE_JOB.into(), account_id: self.root_account.clone(), payload: json!({}), max_attempts: 5 })
+                .enqueue_job(&NewJob {
+                    kind: BUILD_IMAGE_JOB.into(),
+                    account_id: self.root_account.clone(),
+                    payload: json!({}),
+                    max_attempts: 5,
+                })
                 .await?;
         }
         Ok(())
@@ -171,7 +182,8 @@ impl Agent {
 
     /// Converges one instance (job `ecs.instance`).
     async fn converge(&self, account: &str, payload: &Value) -> Result<Value, JobError> {
-        let id = payload["InstanceId"].as_str().ok_or_else(|| JobError::Permanent("payload has no InstanceId".into()))?;
+        let id =
+            payload["InstanceId"].as_str().ok_or_else(|| JobError::Permanent("payload has no InstanceId".into()))?;
         let inst = match self.store.get_resource(account, id).await {
             Ok(r) if r.kind == instance::KIND => r,
             Ok(_) | Err(StoreError::NotFound) => {
@@ -407,7 +419,14 @@ impl Agent {
                 }
                 // Members of one group reach each other (InnerAccessPolicy Accept), at the lowest priority.
                 for m in members(gid) {
-                    rules.push(SgRule { ingress: true, protocol: "all".into(), ports: None, peer: ipnet::Ipv4Net::from(m), accept: true, priority: 100 });
+                    rules.push(SgRule {
+                        ingress: true,
+                        protocol: "all".into(),
+                        ports: None,
+                        peer: ipnet::Ipv4Net::from(m),
+                        accept: true,
+                        priority: 100,
+                    });
                 }
             }
             ports.push(PortPolicy { ip, rules });
@@ -419,7 +438,9 @@ impl Agent {
             .map_err(retry)?
             .iter()
             .filter(|e| e.spec["VpcId"] == vpc && instances.iter().any(|i| e.spec["InstanceId"] == i.id.as_str()))
-            .filter_map(|e| Some((e.spec["IpAddress"].as_str()?.parse().ok()?, e.spec["PrivateIpAddress"].as_str()?.parse().ok()?)))
+            .filter_map(|e| {
+                Some((e.spec["IpAddress"].as_str()?.parse().ok()?, e.spec["PrivateIpAddress"].as_str()?.parse().ok()?))
+            })
             .collect();
         let (net, vpc_id) = (self.net.clone(), vpc.to_string());
         tokio::task::spawn_blocking(move || -> Result<(), nimbus_host::net::NetError> {
@@ -451,7 +472,12 @@ impl Agent {
                     if first || crashed || (!wants && alive) {
                         let _ = self
                             .store
-                            .enqueue_job(&NewJob { kind: instance::JOB.into(), account_id: i.account_id.clone(), payload: json!({"InstanceId": i.id}), max_attempts: 20 })
+                            .enqueue_job(&NewJob {
+                                kind: instance::JOB.into(),
+                                account_id: i.account_id.clone(),
+                                payload: json!({"InstanceId": i.id}),
+                                max_attempts: 20,
+                            })
                             .await;
                     }
                 }
@@ -476,11 +502,12 @@ fn sg_rules(p: &Value, members: &dyn Fn(&str) -> Vec<Ipv4Addr>) -> Vec<SgRule> {
     let accept = p["Policy"].as_str().unwrap_or("accept").eq_ignore_ascii_case("accept");
     let priority = p["Priority"].as_str().and_then(|x| x.parse().ok()).unwrap_or(1u8);
     let (cidr_f, group_f) = if ingress { ("SourceCidrIp", "SourceGroupId") } else { ("DestCidrIp", "DestGroupId") };
-    let peers: Vec<ipnet::Ipv4Net> = match (p[cidr_f].as_str().filter(|c| !c.is_empty()), p[group_f].as_str().filter(|g| !g.is_empty())) {
-        (Some(c), _) => c.parse().ok().into_iter().collect(),
-        (None, Some(g)) => members(g).into_iter().map(ipnet::Ipv4Net::from).collect(),
-        _ => vec![],
-    };
+    let peers: Vec<ipnet::Ipv4Net> =
+        match (p[cidr_f].as_str().filter(|c| !c.is_empty()), p[group_f].as_str().filter(|g| !g.is_empty())) {
+            (Some(c), _) => c.parse().ok().into_iter().collect(),
+            (None, Some(g)) => members(g).into_iter().map(ipnet::Ipv4Net::from).collect(),
+            _ => vec![],
+        };
     peers
         .into_iter()
         .map(|peer| SgRule { ingress, protocol: protocol.clone(), ports, peer, accept, priority })

@@ -26,7 +26,10 @@ fn request(method: &str, bucket: &str, key: Option<&str>, body: Bytes) -> Object
 impl Oss {
     /// Makes bucket `name` exist, owned by `account` (private). Another owner is an error.
     pub async fn ensure_internal_bucket(&self, name: &str, account: &str) -> Result<(), ApiError> {
-        if let Some(b) = self.store().get_bucket(name).await.map_err(|e| { tracing::error!(error = %e, "internal object access"); ApiError::internal() })? {
+        if let Some(b) = self.store().get_bucket(name).await.map_err(|e| {
+            tracing::error!(error = %e, "internal object access");
+            ApiError::internal()
+        })? {
             if b.account_id == account {
                 return Ok(());
             }
@@ -36,14 +39,22 @@ impl Oss {
             .map_err(|_| ApiError::internal())?;
         match self.store().create_bucket(name, account, &cfg).await {
             Ok(_) | Err(nimbus_store::StoreError::AlreadyExists) => Ok(()),
-            Err(e) => Err({ tracing::error!(error = %e, "internal object access"); ApiError::internal() }),
+            Err(e) => Err({
+                tracing::error!(error = %e, "internal object access");
+                ApiError::internal()
+            }),
         }
     }
 
     /// Writes an object; returns its ETag.
     pub async fn put_internal(&self, bucket: &str, key: &str, body: Bytes) -> Result<String, ApiError> {
         let resp = self.put_object_unchecked(&request("PUT", bucket, Some(key), body)).await?;
-        Ok(resp.headers.iter().find(|(k, _)| k == "etag").map(|(_, v)| v.trim_matches('"').to_string()).unwrap_or_default())
+        Ok(resp
+            .headers
+            .iter()
+            .find(|(k, _)| k == "etag")
+            .map(|(_, v)| v.trim_matches('"').to_string())
+            .unwrap_or_default())
     }
 
     /// Reads a whole object (verified against its replicas' digests on the way).
@@ -54,7 +65,10 @@ impl Oss {
             Some(mut s) => {
                 let mut out = Vec::new();
                 while let Some(chunk) = s.next().await {
-                    out.extend_from_slice(&chunk.map_err(|e| { tracing::error!(error = %e, "internal object access"); ApiError::internal() })?);
+                    out.extend_from_slice(&chunk.map_err(|e| {
+                        tracing::error!(error = %e, "internal object access");
+                        ApiError::internal()
+                    })?);
                 }
                 Ok(Bytes::from(out))
             }

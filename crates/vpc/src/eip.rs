@@ -17,7 +17,10 @@ const MAX_EIPS: usize = 20;
 /// The pool. The first address is kept for the public bridge's gateway. `NIMBUS_EIP_POOL`
 /// overrides the default (regions sharing a host need pools that do not overlap).
 pub fn pool() -> ipnet::Ipv4Net {
-    std::env::var("NIMBUS_EIP_POOL").ok().and_then(|p| p.parse().ok()).unwrap_or_else(|| "100.64.0.0/16".parse().expect("built-in pool parses"))
+    std::env::var("NIMBUS_EIP_POOL")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| "100.64.0.0/16".parse().expect("built-in pool parses"))
 }
 
 fn claim_id(ip: Ipv4Addr) -> String {
@@ -141,7 +144,11 @@ pub async fn associate(ctx: &CallContext, p: &Params) -> Result<Value, ApiError>
     let inst = match ctx.store.get_resource(&ctx.caller.account_id, instance).await {
         Ok(i) if i.kind == "ecs.instance" => i,
         Ok(_) | Err(StoreError::NotFound) => {
-            return Err(ApiError::new(404, "InvalidInstanceId.NotFound", format!("Specified instance {instance:?} does not exist.")));
+            return Err(ApiError::new(
+                404,
+                "InvalidInstanceId.NotFound",
+                format!("Specified instance {instance:?} does not exist."),
+            ));
         }
         Err(e) => return Err(e.into()),
     };
@@ -152,7 +159,11 @@ pub async fn associate(ctx: &CallContext, p: &Params) -> Result<Value, ApiError>
         return Err(ApiError::new(400, "IncorrectEipStatus", "The EIP is already associated with another instance."));
     }
     if mine(ctx).await?.iter().any(|e| e.spec["InstanceId"] == instance) {
-        return Err(ApiError::new(400, "InvalidAssociation.Duplicated", format!("Instance {instance} already has an EIP.")));
+        return Err(ApiError::new(
+            400,
+            "InvalidAssociation.Duplicated",
+            format!("Instance {instance} already has an EIP."),
+        ));
     }
     r.spec["InstanceId"] = json!(instance);
     r.spec["InstanceType"] = json!("EcsInstance");
@@ -169,10 +180,10 @@ pub async fn unassociate(ctx: &CallContext, p: &Params) -> Result<Value, ApiErro
     if r.status["Status"] == "Available" {
         return Err(ApiError::new(400, "IncorrectEipStatus", "The EIP is not associated with any instance."));
     }
-    if let Some(i) = p.get("InstanceId").filter(|i| !i.is_empty()) {
-        if r.spec["InstanceId"] != i {
-            return Err(ApiError::new(400, "IncorrectInstanceStatus", format!("The EIP is not associated with {i}.")));
-        }
+    if let Some(i) = p.get("InstanceId").filter(|i| !i.is_empty())
+        && r.spec["InstanceId"] != i
+    {
+        return Err(ApiError::new(400, "IncorrectInstanceStatus", format!("The EIP is not associated with {i}.")));
     }
     let vpc = r.spec["VpcId"].as_str().unwrap_or_default().to_string();
     for f in ["InstanceId", "InstanceType", "PrivateIpAddress", "VpcId"] {
