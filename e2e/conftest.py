@@ -50,6 +50,11 @@ class Region:
 
 @pytest.fixture(scope="session")
 def region():
+    yield from start_region()
+
+
+def start_region():
+    """A region on free loopback ports (a generator: yields it, then stops it and cleans up)."""
     binary = os.environ.get("NIMBUS_BIN", str(ROOT / "target" / "debug" / "nimbus"))
     tmp = tempfile.mkdtemp(prefix="nimbus-e2e-")
     data_dir = os.path.join(tmp, "data")

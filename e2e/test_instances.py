@@ -63,6 +63,10 @@ def ssh(key, host, command, timeout=10):
 
 @pytest.fixture(scope="module")
 def world(region):
+    return make_world(region)
+
+
+def make_world(region):
     """An available system image, a VPC with a vSwitch, a group allowing SSH, a key pair."""
     d = DescribeImagesRequest.DescribeImagesRequest(); d.set_ImageOwnerAlias("system")
     img = wait("the system image", lambda: [i for i in call(region, d)["Images"]["Image"]

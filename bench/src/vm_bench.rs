@@ -38,7 +38,6 @@ fn main() -> Result<()> {
                 netns: None,
                 nics: vec![],
                 disk: vec![],
-                disk: vec![],
             },
         )?;
         boots.push(vm.wait_for_console("BENCH-UP", Duration::from_secs(120))?.as_secs_f64());

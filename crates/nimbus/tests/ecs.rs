@@ -1,0 +1,131 @@
+//! ECS instances across control-plane crashes: `kill -9` of `nimbus up` right after RunInstances
+//! converges (the instance ends up Running, exactly one QEMU), and running VMs keep running across
+//! restarts of the control plane (same QEMU process before and after).
+
+mod common;
+
+use common::{ECS, Region};
+use serde_json::Value;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const VPC: &str = "2016-04-28";
+
+fn p(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).chain([("RegionId".into(), "local-1".into())]).collect()
+}
+
+fn eventually(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+fn vm_toolchain_present() -> bool {
+    let ok = nimbus_host::vm::Toolchain::find().is_ok() && std::path::Path::new("/usr/sbin/dropbear").is_file();
+    if !ok {
+        assert!(std::env::var_os("CI").is_none(), "CI must have the VM toolchain (scripts/test-all installs it)");
+        eprintln!("SKIPPED: no VM toolchain (qemu-system-x86, busybox-static, dropbear-bin, a kernel in /boot)");
+    }
+    ok
+}
+
+fn status(r: &Region, id: &str) -> String {
+    match r.client_http().call(ECS, "DescribeInstanceAttribute", &p(&[("InstanceId", id)])) {
+        Ok(v) => v.body["Status"].as_str().unwrap_or_default().to_string(),
+        Err(_) => String::new(),
+    }
+}
+
+fn qemu_pids(id: &str) -> Vec<u32> {
+    let out = Command::new("pgrep").args(["-f", &format!("qemu-system-x86_64 .*-name {id}")]).output().expect("pgrep");
+    String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.trim().parse().ok()).collect()
+}
+
+struct Cleanup(String, std::path::PathBuf);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let _ = Command::new("pkill").args(["-9", "-f", &format!("qemu-system-x86_64.*{}", self.1.display())]).status();
+        let out = Command::new("ip").args(["netns", "list"]).output().expect("ip");
+        for ns in String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.split_whitespace().next()) {
+            if ns.starts_with(&format!("{}-", self.0)) {
+                let _ = Command::new("ip").args(["netns", "del", ns]).status();
+            }
+        }
+    }
+}
+
+#[test]
+fn kill9_during_run_instances_converges_and_vms_outlive_the_control_plane() {
+    if !vm_toolchain_present() {
+        return;
+    }
+    let prefix = format!("ec{}", std::process::id() % 100_000);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("data");
+    let _cleanup = Cleanup(prefix.clone(), dir.clone());
+    let args = ["--net-prefix", prefix.as_str()];
+    let r = Region::start(&dir, &args);
+    let c = r.client_http();
+    eventually("the system image", 120, || {
+        c.call(ECS, "DescribeImages", &p(&[("ImageOwnerAlias", "system")]))
+            .is_ok_and(|v| v.body["Images"]["Image"][0]["Status"] == "Available")
+    });
+    let body = |v: Result<nimbus::client::Reply, _>| -> Value { v.expect("call").body };
+    let vpc = body(c.call(VPC, "CreateVpc", &p(&[("CidrBlock", "198.18.112.0/20")])))["VpcId"]
+        .as_str()
+        .expect("vpc")
+        .to_string();
+    let vsw = body(c.call(
+        VPC,
+        "CreateVSwitch",
+        &p(&[("VpcId", &vpc), ("ZoneId", "local-1a"), ("CidrBlock", "198.18.113.0/24")]),
+    ))["VSwitchId"]
+        .as_str()
+        .expect("vsw")
+        .to_string();
+    let sg = body(c.call(ECS, "CreateSecurityGroup", &p(&[("VpcId", &vpc)])))["SecurityGroupId"]
+        .as_str()
+        .expect("sg")
+        .to_string();
+    let run = |c: &nimbus::client::RpcClient| -> String {
+        let v = body(c.call(
+            ECS,
+            "RunInstances",
+            &p(&[
+                ("ImageId", "nimbus_busybox_x64_dropbear"),
+                ("InstanceType", "ecs.t6-c1m0.small"),
+                ("VSwitchId", &vsw),
+                ("SecurityGroupId", &sg),
+            ]),
+        ));
+        v["InstanceIdSets"]["InstanceIdSet"][0].as_str().expect("id").to_string()
+    };
+    let a = run(&c);
+    eventually("A Running", 120, || status(&r, &a) == "Running");
+    let pid_a = qemu_pids(&a);
+    assert_eq!(pid_a.len(), 1, "one QEMU for A");
+
+    // kill -9 right after RunInstances answered: the job is queued or half done.
+    let b = run(&c);
+    r.kill9();
+    let r = Region::start(&dir, &args);
+    eventually("B Running after the crash", 120, || status(&r, &b) == "Running");
+    eventually("A Running after the crash", 30, || status(&r, &a) == "Running");
+    assert_eq!(qemu_pids(&b).len(), 1, "exactly one QEMU for B");
+    assert_eq!(qemu_pids(&a), pid_a, "A's VM kept running through the crash (same QEMU process)");
+
+    // A clean stop of the control plane leaves the VMs running too.
+    assert!(r.stop().success());
+    assert_eq!(qemu_pids(&a), pid_a, "A's VM keeps running while the control plane is down");
+    let r = Region::start(&dir, &args);
+    eventually("A Running after restart", 30, || status(&r, &a) == "Running");
+    assert_eq!(qemu_pids(&a), pid_a);
+    // Deleting with Force stops the VM.
+    r.client_http().call(ECS, "DeleteInstance", &p(&[("InstanceId", &a), ("Force", "true")])).expect("delete");
+    eventually("A's QEMU gone", 30, || qemu_pids(&a).is_empty());
+    assert!(r.stop().success());
+}
