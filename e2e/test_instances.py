@@ -14,11 +14,12 @@ import oss2
 import pytest
 from aliyunsdkcore.acs_exception.exceptions import ServerException
 from aliyunsdkcore.client import AcsClient
-from aliyunsdkecs.request.v20140526 import (AuthorizeSecurityGroupRequest, CreateKeyPairRequest,
+from aliyunsdkecs.request.v20140526 import (AuthorizeSecurityGroupRequest, CreateImageRequest, CreateKeyPairRequest,
                                             CreateSecurityGroupRequest, DeleteInstanceRequest,
                                             DescribeImagesRequest, DescribeInstanceAttributeRequest,
                                             DescribeInstancesRequest, DescribeInstanceStatusRequest,
                                             DescribeZonesRequest, GetInstanceConsoleOutputRequest,
+                                            DescribeImageSharePermissionRequest, ModifyImageSharePermissionRequest,
                                             RebootInstanceRequest, RevokeSecurityGroupRequest, RunInstancesRequest,
                                             StartInstanceRequest, StopInstanceRequest)
 from aliyunsdkvpc.request.v20160428 import (AllocateEipAddressRequest, AssociateEipAddressRequest,
@@ -28,15 +29,16 @@ IMAGE = "nimbus_busybox_x64_dropbear"
 TYPE = "ecs.t6-c1m0.small"
 
 
-def call(region, request):
+def call(region, request, ak=None):
     request.set_endpoint(region.https)
     request.set_protocol_type("https")
-    return json.loads(AcsClient(region.ak, region.secret, "local-1", verify=region.ca).do_action_with_exception(request))
+    key, secret = ak or (region.ak, region.secret)
+    return json.loads(AcsClient(key, secret, "local-1", verify=region.ca).do_action_with_exception(request))
 
 
-def error(region, request):
+def error(region, request, ak=None):
     with pytest.raises(ServerException) as e:
-        call(region, request)
+        call(region, request, ak)
     return e.value.get_error_code(), e.value.get_error_msg()
 
 
@@ -56,9 +58,13 @@ def status(region, iid):
 
 
 def ssh(key, host, command, timeout=10):
-    return subprocess.run(["ssh", "-i", key, "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-                           "-o", "BatchMode=yes", "-o", f"ConnectTimeout={timeout}", f"root@{host}", command],
-                          capture_output=True, text=True, timeout=timeout + 30)
+    """The real ssh client; a session that hangs (e.g. its EIP moved under it) counts as a failure."""
+    try:
+        return subprocess.run(["ssh", "-i", key, "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                               "-o", "BatchMode=yes", "-o", f"ConnectTimeout={timeout}", f"root@{host}", command],
+                              capture_output=True, text=True, timeout=timeout + 30)
+    except subprocess.TimeoutExpired as e:
+        return subprocess.CompletedProcess(e.cmd, 255, "", "ssh timed out")
 
 
 @pytest.fixture(scope="module")
@@ -201,3 +207,61 @@ def test_tampered_image_refuses_to_boot(region, world):
     ids = run(region, world)
     wait("Running", lambda: status(region, ids[0]) == "Running")
     dl = DeleteInstanceRequest.DeleteInstanceRequest(); dl.set_InstanceId(ids[0]); dl.set_Force(True); call(region, dl)
+
+
+def test_create_image_boots_with_the_same_files_and_sharing_decides_who_may_use_it(region, world):
+    w = world
+    src = run(region, w)[0]
+    wait("source Running", lambda: status(region, src) == "Running")
+    eip = call(region, AllocateEipAddressRequest.AllocateEipAddressRequest())
+    def bind(iid):
+        a = AssociateEipAddressRequest.AssociateEipAddressRequest(); a.set_AllocationId(eip["AllocationId"]); a.set_InstanceId(iid)
+        call(region, a)
+    def unbind():
+        u = UnassociateEipAddressRequest.UnassociateEipAddressRequest(); u.set_AllocationId(eip["AllocationId"]); call(region, u)
+    bind(src)
+    wait("SSH to the source", lambda: ssh(w["key"], eip["EipAddress"], "echo custom-file > /root/custom.txt && sync").returncode == 0, 120)
+    ci = CreateImageRequest.CreateImageRequest(); ci.set_InstanceId(src); ci.set_ImageName(f"e2e-image-{os.getpid()}")
+    img = call(region, ci)["ImageId"]
+    assert img.startswith("m-")
+    d = DescribeImagesRequest.DescribeImagesRequest(); d.set_ImageId(img); d.set_ImageOwnerAlias("self")
+    wait("image Available", lambda: call(region, d)["Images"]["Image"][0]["Status"] == "Available", 120)
+
+    r = RunInstancesRequest.RunInstancesRequest()
+    r.set_ImageId(img); r.set_InstanceType(TYPE); r.set_VSwitchId(w["vsw"]); r.set_SecurityGroupId(w["sg"]); r.set_KeyPairName(w["key_name"])
+    copy = call(region, r)["InstanceIdSets"]["InstanceIdSet"][0]
+    wait("copy Running", lambda: status(region, copy) == "Running")
+    unbind(); bind(copy)
+    # The EIP's NAT follows asynchronously: wait until SSH reaches the copy.
+    out = wait("SSH to the copy", lambda: (lambda x: x if x.returncode == 0 and copy in x.stdout else None)(
+        ssh(w["key"], eip["EipAddress"], "cat /root/custom.txt; nimbus-metadata meta-data/instance-id", timeout=5)), 120)
+    assert out.stdout.split() == ["custom-file", copy], out.stdout
+
+    # Shared with one tenant: that tenant may run it; another may not even see it.
+    friend = json.loads(region.admin("account", "create", "--name", f"friend{os.getpid()}"))
+    stranger = json.loads(region.admin("account", "create", "--name", f"stranger{os.getpid()}"))
+    fk, sk = (friend["AccessKeyId"], friend["AccessKeySecret"]), (stranger["AccessKeyId"], stranger["AccessKeySecret"])
+    m = ModifyImageSharePermissionRequest.ModifyImageSharePermissionRequest(); m.set_ImageId(img)
+    m.set_AddAccounts([friend["AccountId"]])
+    call(region, m)
+    dp = DescribeImageSharePermissionRequest.DescribeImageSharePermissionRequest(); dp.set_ImageId(img)
+    assert [a["AliyunId"] for a in call(region, dp)["Accounts"]["Account"]] == [friend["AccountId"]]
+    others = DescribeImagesRequest.DescribeImagesRequest(); others.set_ImageOwnerAlias("others")
+    assert [i["ImageId"] for i in call(region, others, fk)["Images"]["Image"]] == [img]
+    assert call(region, others, sk)["Images"]["Image"] == []
+    fv = CreateVpcRequest.CreateVpcRequest(); fv.set_CidrBlock("198.18.128.0/20")
+    fvpc = call(region, fv, fk)["VpcId"]
+    fs = CreateVSwitchRequest.CreateVSwitchRequest(); fs.set_VpcId(fvpc); fs.set_ZoneId(w["zone"]); fs.set_CidrBlock("198.18.129.0/24")
+    fvsw = call(region, fs, fk)["VSwitchId"]
+    fg = CreateSecurityGroupRequest.CreateSecurityGroupRequest(); fg.set_VpcId(fvpc)
+    fsg = call(region, fg, fk)["SecurityGroupId"]
+    fr = RunInstancesRequest.RunInstancesRequest()
+    fr.set_ImageId(img); fr.set_InstanceType(TYPE); fr.set_VSwitchId(fvsw); fr.set_SecurityGroupId(fsg)
+    theirs = call(region, fr, fk)["InstanceIdSets"]["InstanceIdSet"][0]
+    wait("the friend's instance Running", lambda: (lambda q: (q.set_InstanceId(theirs), call(region, q, fk)["Status"])[1])(
+        DescribeInstanceAttributeRequest.DescribeInstanceAttributeRequest()) == "Running")
+    assert error(region, fr, sk)[0] == "InvalidImageId.NotFound"
+
+    unbind()
+    for iid, ak in [(src, None), (copy, None), (theirs, fk)]:
+        dl = DeleteInstanceRequest.DeleteInstanceRequest(); dl.set_InstanceId(iid); dl.set_Force(True); call(region, dl, ak)

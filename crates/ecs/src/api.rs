@@ -16,7 +16,7 @@ const ACTIONS: &[ActionSpec] = nimbus_api::actions!["ecs:";
     "AuthorizeSecurityGroup" => Write, "AuthorizeSecurityGroupEgress" => Write,
     "RevokeSecurityGroup" => Write, "RevokeSecurityGroupEgress" => Write, "DeleteSecurityGroup" => Write,
     "CreateKeyPair" => Write, "ImportKeyPair" => Write, "DescribeKeyPairs" => Read, "DeleteKeyPairs" => Write,
-    "DescribeImages" => Read, "DeleteImage" => Write, "ModifyImageSharePermission" => Write,
+    "DescribeImages" => Read, "DeleteImage" => Write, "CreateImage" => Write, "ModifyImageSharePermission" => Write,
     "DescribeImageSharePermission" => Read, "DescribeInstanceTypes" => Read,
     "RunInstances" => Write, "CreateInstance" => Write, "DescribeInstances" => Read,
     "DescribeInstanceAttribute" => Read, "DescribeInstanceStatus" => Read, "StartInstance" => Write,
@@ -98,9 +98,14 @@ impl Service for Ecs {
                         _ => crate::key_pair::delete(ctx, params).await,
                     }
                 }
-                "DescribeImages" | "DeleteImage" | "ModifyImageSharePermission" | "DescribeImageSharePermission" => {
+                "DescribeImages"
+                | "DeleteImage"
+                | "ModifyImageSharePermission"
+                | "DescribeImageSharePermission"
+                | "CreateImage" => {
                     ctx.require_region(params)?;
                     match action.name {
+                        "CreateImage" => image::create(ctx, params).await,
                         "DescribeImages" => image::describe(ctx, params).await,
                         "DeleteImage" => image::delete(ctx, params).await,
                         "ModifyImageSharePermission" => image::modify_share(ctx, params).await,

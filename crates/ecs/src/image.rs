@@ -179,3 +179,51 @@ pub async fn describe_share(ctx: &CallContext, p: &Params) -> Result<Value, ApiE
     Ok(json!({"ImageId": img.id, "RegionId": ctx.region.id, "Accounts": {"Account": accounts},
               "ShareGroups": {"ShareGroup": []}, "TotalCount": total, "PageNumber": 1, "PageSize": 100}))
 }
+
+pub const CREATE_JOB: &str = "ecs.create_image";
+
+/// CreateImage from an instance: the image record now (Creating), its objects by the agent's
+/// `ecs.create_image` job (the instance's disk flattened into a new qcow2; kernel and initrd
+/// copied from the instance's image).
+pub async fn create(ctx: &CallContext, p: &Params) -> Result<Value, ApiError> {
+    let iid = p.get("InstanceId").filter(|v| !v.is_empty()).ok_or_else(|| ApiError::missing("InstanceId"))?;
+    let inst = crate::instance::load(ctx, iid).await?;
+    let st = inst.status["Status"].as_str().unwrap_or_default();
+    if st != "Running" && st != "Stopped" {
+        return Err(ApiError::new(
+            403,
+            "IncorrectInstanceStatus",
+            format!("Instance {iid} is {st}; an image is made from a Running or Stopped instance."),
+        ));
+    }
+    let name = p.get("ImageName").filter(|v| !v.is_empty()).unwrap_or(iid);
+    if name.chars().count() > 128 || name.starts_with("http://") || name.starts_with("https://") {
+        return Err(ApiError::invalid("ImageName", "2 to 128 characters, not starting with http(s)://"));
+    }
+    let mine = ctx.store.all_resources(&ctx.caller.account_id, KIND).await?;
+    if mine.iter().any(|i| i.spec["ImageName"] == name) {
+        return Err(ApiError::new(
+            400,
+            "InvalidImageName.Duplicated",
+            format!("An image named {name:?} already exists."),
+        ));
+    }
+    let id = nimbus_core::ids::resource_id("m-");
+    let spec = json!({
+        "ImageName": name, "Description": p.get("Description").unwrap_or_default(), "ImageOwnerAlias": "self",
+        "OSName": "Nimbus busybox x64", "CreationTime": nimbus_core::clock::iso8601(nimbus_core::clock::now_millis()),
+        "SharedWith": [], "SourceInstanceId": iid, "SourceImageId": inst.spec["ImageId"], "SourceImageOwner": inst.spec["ImageOwner"],
+    });
+    let mut r = Resource::new(&id, &ctx.caller.account_id, KIND, &ctx.region.id, spec);
+    r.status = json!({"Status": "Creating", "Progress": 0});
+    ctx.store.create_resource(&r).await?;
+    ctx.store
+        .enqueue_job(&nimbus_store::NewJob {
+            kind: CREATE_JOB.into(),
+            account_id: ctx.caller.account_id.clone(),
+            payload: json!({"ImageId": id, "InstanceId": iid}),
+            max_attempts: 5,
+        })
+        .await?;
+    Ok(json!({"ImageId": id}))
+}

@@ -135,6 +135,82 @@ impl Agent {
         Ok(json!({"ImageId": SYSTEM_IMAGE_ID}))
     }
 
+    /// CreateImage (job `ecs.create_image`): the instance's disk flattened into a new compressed
+    /// qcow2 (a running guest is paused meanwhile, which flushes QEMU's caches to the replicas);
+    /// kernel and initrd from the instance's own (verified) image.
+    async fn create_image(&self, account: &str, payload: &Value) -> Result<Value, JobError> {
+        let image_id = payload["ImageId"].as_str().unwrap_or_default();
+        let iid = payload["InstanceId"].as_str().unwrap_or_default();
+        let mut img = match self.store.get_resource(account, image_id).await {
+            Ok(i) => i,
+            Err(StoreError::NotFound) => return Ok(json!({"ImageId": image_id, "Deleted": true})),
+            Err(e) => return Err(retry(e)),
+        };
+        if img.status["Status"] == "Available" {
+            return Ok(json!({"ImageId": image_id}));
+        }
+        let src = self
+            .store
+            .get_resource(
+                img.spec["SourceImageOwner"].as_str().unwrap_or_default(),
+                img.spec["SourceImageId"].as_str().unwrap_or_default(),
+            )
+            .await
+            .map_err(|e| JobError::Permanent(format!("the instance's image: {e}")))?;
+        let parts = image::fetch_verified(&OssImages(self.oss.clone()), &src)
+            .await
+            .map_err(|e| JobError::Permanent(e.message))?;
+        let dir = self.instance_dir(iid);
+        let replica = self.replicas(iid).remove(0);
+        if !replica.exists() {
+            return Err(JobError::Permanent(format!("instance {iid} has no system disk on this host")));
+        }
+        let out = self.dir.join("build").join(format!("{image_id}.qcow2"));
+        let running = read_pid(&dir.join("qemu.pid")).is_some();
+        let sock = dir.join("qmp.sock");
+        let disk = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, String> {
+            if running {
+                qmp_at(&sock, "stop", json!({})).map_err(|e| e.to_string())?;
+            }
+            if let Some(p) = out.parent() {
+                let _ = std::fs::create_dir_all(p);
+            }
+            let r = std::process::Command::new("qemu-img")
+                .args(["convert", "-U", "-c", "-O", "qcow2"])
+                .arg(&replica)
+                .arg(&out)
+                .output();
+            if running {
+                let _ = qmp_at(&sock, "cont", json!({}));
+            }
+            let r = r.map_err(|e| e.to_string())?;
+            if !r.status.success() {
+                return Err(String::from_utf8_lossy(&r.stderr).into_owned());
+            }
+            let bytes = std::fs::read(&out).map_err(|e| e.to_string())?;
+            let _ = std::fs::remove_file(&out);
+            Ok(bytes)
+        })
+        .await
+        .map_err(retry)?
+        .map_err(JobError::Retry)?;
+        let bucket = image_bucket(&self.region);
+        self.oss.ensure_internal_bucket(&bucket, &self.root_account).await.map_err(|e| retry(e.message))?;
+        let mut objects = serde_json::Map::new();
+        for (part, body) in PARTS.iter().zip([parts[0].clone(), parts[1].clone(), Bytes::from(disk)]) {
+            let key = format!("images/{image_id}/{part}");
+            objects
+                .insert(part.to_string(), json!({"Key": key, "Sha256": image::sha256_hex(&body), "Size": body.len()}));
+            self.oss.put_internal(&bucket, &key, body).await.map_err(|e| retry(e.message))?;
+        }
+        img.spec["Bucket"] = json!(bucket);
+        img.spec["Objects"] = Value::Object(objects);
+        img.status = json!({"Status": "Available", "Progress": 100});
+        self.store.update_resource(&img).await.map_err(retry)?;
+        tracing::info!(image = image_id, instance = iid, "custom image available");
+        Ok(json!({"ImageId": image_id}))
+    }
+
     async fn set_image_status(&self, id: &str, status: &str, progress: i64) -> Result<(), JobError> {
         if let Ok(mut r) = self.store.get_resource(&self.root_account, id).await {
             r.status = json!({"Status": status, "Progress": progress});
@@ -536,6 +612,17 @@ impl JobHandler for InstanceJob {
     }
     fn run<'a>(&'a self, job: &'a Job, _ctl: &'a JobControl) -> BoxFut<'a, Result<Value, JobError>> {
         Box::pin(self.0.converge(&job.account_id, &job.payload))
+    }
+}
+
+pub struct CreateImageJob(pub Arc<Agent>);
+
+impl JobHandler for CreateImageJob {
+    fn kind(&self) -> &'static str {
+        image::CREATE_JOB
+    }
+    fn run<'a>(&'a self, job: &'a Job, _ctl: &'a JobControl) -> BoxFut<'a, Result<Value, JobError>> {
+        Box::pin(self.0.create_image(&job.account_id, &job.payload))
     }
 }
 

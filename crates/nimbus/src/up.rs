@@ -227,6 +227,7 @@ pub async fn run(s: Settings) -> Result<()> {
         Arc::new(crate::vpc::ReconcileJob { store: store.clone(), net, agent: Some(agent.clone()) }),
         Arc::new(crate::ecs::InstanceJob(agent.clone())),
         Arc::new(crate::ecs::BuildImageJob(agent.clone())),
+        Arc::new(crate::ecs::CreateImageJob(agent.clone())),
     ];
     let worker = tokio::spawn(worker::run(store.clone(), node.clone(), handlers, stop_rx.clone()));
 
