@@ -139,6 +139,34 @@ def test_run_ssh_metadata_talk_revoke_and_power(region, world):
     talk = ssh(w["key"], host, f"ping -c 2 -W 2 {ips[1]} >/dev/null && echo reachable")
     assert talk.stdout.strip() == "reachable", talk.stderr
 
+    # A spoofed source address from inside an instance never arrives (the port drops it).
+    spoofed = ips[0].rsplit(".", 1)[0] + ".200"
+    spoof = ssh(w["key"], host, f"ip addr add {spoofed}/24 dev eth0; ping -c 2 -W 2 -I {spoofed} {ips[1]} >/dev/null && echo arrived; "
+                                f"ip addr del {spoofed}/24 dev eth0; echo done")
+    assert spoof.stdout.split() == ["done"], (spoof.stdout, spoof.stderr)
+
+    # An instance in another VPC (even one allowing everything) cannot be reached.
+    v2 = CreateVpcRequest.CreateVpcRequest(); v2.set_CidrBlock("198.18.144.0/20")
+    vpc2 = call(region, v2)["VpcId"]
+    s2 = CreateVSwitchRequest.CreateVSwitchRequest(); s2.set_VpcId(vpc2); s2.set_ZoneId(w["zone"]); s2.set_CidrBlock("198.18.145.0/24")
+    vsw2 = call(region, s2)["VSwitchId"]
+    g2 = CreateSecurityGroupRequest.CreateSecurityGroupRequest(); g2.set_VpcId(vpc2)
+    sg2 = call(region, g2)["SecurityGroupId"]
+    open_all = AuthorizeSecurityGroupRequest.AuthorizeSecurityGroupRequest(); open_all.set_SecurityGroupId(sg2)
+    open_all.set_IpProtocol("all"); open_all.set_PortRange("-1/-1"); open_all.set_SourceCidrIp("0.0.0.0/0")
+    call(region, open_all)
+    r2 = RunInstancesRequest.RunInstancesRequest()
+    r2.set_ImageId(IMAGE); r2.set_InstanceType(TYPE); r2.set_VSwitchId(vsw2); r2.set_SecurityGroupId(sg2)
+    other = call(region, r2)["InstanceIdSets"]["InstanceIdSet"][0]
+    wait("the other VPC's instance Running", lambda: status(region, other) == "Running")
+    da = DescribeInstanceAttributeRequest.DescribeInstanceAttributeRequest(); da.set_InstanceId(other)
+    other_ip = call(region, da)["VpcAttributes"]["PrivateIpAddress"]["IpAddress"][0]
+    wait("its console says it is up", lambda: "NIMBUS-READY" in (lambda c: (c.set_InstanceId(other), base64.b64decode(
+        call(region, c)["ConsoleOutput"]).decode(errors="replace"))[1])(GetInstanceConsoleOutputRequest.GetInstanceConsoleOutputRequest()), 120)
+    cross = ssh(w["key"], host, f"ping -c 2 -W 2 {other_ip} >/dev/null && echo reachable || echo isolated")
+    assert cross.stdout.strip() == "isolated", (cross.stdout, cross.stderr)
+    dl2 = DeleteInstanceRequest.DeleteInstanceRequest(); dl2.set_InstanceId(other); dl2.set_Force(True); call(region, dl2)
+
     # GetInstanceConsoleOutput shows the boot.
     c = GetInstanceConsoleOutputRequest.GetInstanceConsoleOutputRequest(); c.set_InstanceId(ids[0])
     assert "NIMBUS-READY " + ids[0] in base64.b64decode(call(region, c)["ConsoleOutput"]).decode(errors="replace")
