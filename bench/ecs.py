@@ -31,7 +31,9 @@ def main():
             a = AssociateEipAddressRequest.AssociateEipAddressRequest()
             a.set_AllocationId(eip["AllocationId"]); a.set_InstanceId(iid)
             t.call(region, a)
-            t.wait("SSH", lambda: t.ssh(w["key"], eip["EipAddress"], "true", timeout=3).returncode == 0, 300)
+            # Reached means: this instance answers SSH through the EIP (not the previous one).
+            t.wait("SSH", lambda: t.ssh(w["key"], eip["EipAddress"], "nimbus-metadata meta-data/instance-id",
+                                        timeout=3).stdout.strip() == iid, 300)
             took = time.monotonic() - t0
             times.append(took)
             pid = int((region.data_dir / "vm" / "instances" / iid / "qemu.pid").read_text())
@@ -42,6 +44,7 @@ def main():
             t.call(region, u)
             d = DeleteInstanceRequest.DeleteInstanceRequest(); d.set_InstanceId(iid); d.set_Force(True)
             t.call(region, d)
+            t.wait("the VM gone", lambda: not (region.data_dir / "vm" / "instances" / iid).exists(), 60)
         guest = 256
         print(f"\naccelerator: {accel}")
         print(f"RunInstances -> SSH-reachable through the EIP: median {statistics.median(times):.2f} s "
