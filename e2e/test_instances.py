@@ -23,7 +23,9 @@ from aliyunsdkecs.request.v20140526 import (AuthorizeSecurityGroupRequest, Creat
                                             RebootInstanceRequest, RevokeSecurityGroupRequest, RunInstancesRequest,
                                             StartInstanceRequest, StopInstanceRequest)
 from aliyunsdkvpc.request.v20160428 import (AllocateEipAddressRequest, AssociateEipAddressRequest,
-                                            CreateVpcRequest, CreateVSwitchRequest, UnassociateEipAddressRequest)
+                                            CreateRouteEntryRequest, CreateVpcRequest, CreateVSwitchRequest,
+                                            DeleteRouteEntryRequest, DescribeRouteEntryListRequest,
+                                            DescribeVpcsRequest, UnassociateEipAddressRequest)
 
 IMAGE = "nimbus_busybox_x64_dropbear"
 TYPE = "ecs.t6-c1m0.small"
@@ -138,6 +140,22 @@ def test_run_ssh_metadata_talk_revoke_and_power(region, world):
     # Two instances of one group in one VPC talk.
     talk = ssh(w["key"], host, f"ping -c 2 -W 2 {ips[1]} >/dev/null && echo reachable")
     assert talk.stdout.strip() == "reachable", talk.stderr
+
+    # A custom route entry with an instance as next hop is installed in the VPC's router.
+    dv = DescribeVpcsRequest.DescribeVpcsRequest(); dv.set_VpcId(w["vpc"])
+    table = call(region, dv)["Vpcs"]["Vpc"][0]["RouterTableIds"]["RouterTableIds"][0]
+    ce = CreateRouteEntryRequest.CreateRouteEntryRequest(); ce.set_RouteTableId(table)
+    ce.set_DestinationCidrBlock("198.18.200.0/24"); ce.set_NextHopId(ids[1])
+    entry = call(region, ce)["RouteEntryId"]
+    ns = f"{region.net_prefix}-vpc-{w['vpc'][-12:]}"
+    def route():
+        return subprocess.run(["ip", "-n", ns, "route", "show", "198.18.200.0/24"], capture_output=True, text=True).stdout
+    wait("the route in the VPC router", lambda: f"via {ips[1]}" in route(), 30)
+    le = DescribeRouteEntryListRequest.DescribeRouteEntryListRequest(); le.set_RouteTableId(table)
+    custom = [e for e in call(region, le)["RouteEntrys"]["RouteEntry"] if e["Type"] == "Custom"]
+    assert [(e["RouteEntryId"], e["NextHops"]["NextHop"][0]["NextHopId"]) for e in custom] == [(entry, ids[1])]
+    de = DeleteRouteEntryRequest.DeleteRouteEntryRequest(); de.set_RouteEntryId(entry); call(region, de)
+    wait("the route gone", lambda: route().strip() == "", 30)
 
     # A spoofed source address from inside an instance never arrives (the port drops it).
     spoofed = ips[0].rsplit(".", 1)[0] + ".200"

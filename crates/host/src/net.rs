@@ -366,6 +366,23 @@ impl NetDriver {
         Ok(())
     }
 
+    /// Custom routes of a VPC (`destination`, next-hop address), installed in its namespace with
+    /// protocol 250 so routes this driver did not make are never touched; stale ones go.
+    pub fn apply_routes(&self, vpc_id: &str, routes: &[(Ipv4Net, std::net::Ipv4Addr)]) -> Result<(), NetError> {
+        let ns = self.namespace(vpc_id);
+        for (dst, via) in routes {
+            ip(&["-n", &ns, "route", "replace", &dst.to_string(), "via", &via.to_string(), "proto", "250"])?;
+        }
+        let present = ip(&["-n", &ns, "route", "show", "proto", "250"])?;
+        for line in present.lines() {
+            let dst = line.split_whitespace().next().unwrap_or_default();
+            if !routes.iter().any(|(d, _)| d.to_string() == dst) {
+                ip(&["-n", &ns, "route", "del", dst, "proto", "250"])?;
+            }
+        }
+        Ok(())
+    }
+
     /// Removes the host's public bridge and its table (when the region's last EIP goes, or at
     /// start when none is associated).
     pub fn remove_public(&self) {

@@ -518,10 +518,27 @@ impl Agent {
                 Some((e.spec["IpAddress"].as_str()?.parse().ok()?, e.spec["PrivateIpAddress"].as_str()?.parse().ok()?))
             })
             .collect();
+        // Custom route entries whose next-hop instance still exists.
+        let routes: Vec<(ipnet::Ipv4Net, Ipv4Addr)> = match self.store.get_resource(account, vpc).await {
+            Ok(v) => v.spec["CustomRoutes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|r| {
+                    let via = instances.iter().find(|i| r["NextHopId"] == i.id.as_str())?;
+                    Some((
+                        r["DestinationCidrBlock"].as_str()?.parse().ok()?,
+                        via.spec["PrivateIpAddress"].as_str()?.parse().ok()?,
+                    ))
+                })
+                .collect(),
+            Err(_) => vec![],
+        };
         let (net, vpc_id) = (self.net.clone(), vpc.to_string());
         tokio::task::spawn_blocking(move || -> Result<(), nimbus_host::net::NetError> {
             net.ensure_metadata_address(&vpc_id)?;
             net.apply_security(&vpc_id, &ports)?;
+            net.apply_routes(&vpc_id, &routes)?;
             net.apply_eips(&vpc_id, nimbus_vpc::eip::pool(), &eips)
         })
         .await

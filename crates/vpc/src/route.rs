@@ -1,6 +1,7 @@
 //! Route tables: each VPC has one system route table whose entries are its vSwitches' blocks
-//! (next hop: local, delivered by the VPC's router namespace). Custom entries need a next hop
-//! such as an instance, which ECS does not run yet; creating one answers that honestly.
+//! (next hop: local, delivered by the VPC's router namespace), plus custom entries whose next hop
+//! is an instance (kept in the VPC's `spec.CustomRoutes`; the data plane installs them in the
+//! VPC namespace as `ip route … via <instance address> proto 250`).
 
 use crate::{VPC, VSWITCH};
 use nimbus_api::{ApiError, CallContext, Params};
@@ -98,6 +99,7 @@ pub async fn entry_list(ctx: &CallContext, p: &Params) -> Result<Value, ApiError
     let id = p.require("RouteTableId")?;
     let (vpc, vsw) = table(ctx, id).await?;
     let mut list = entries(id, &vpc, &vsw, false);
+    list.extend(custom_entries(id, &vpc));
     if let Some(d) = p.get("DestinationCidrBlock").filter(|v| !v.is_empty()) {
         list.retain(|e| e["DestinationCidrBlock"] == d);
     }
@@ -118,23 +120,141 @@ pub async fn create_entry(ctx: &CallContext, p: &Params) -> Result<Value, ApiErr
     }
     let hop_type = p.get("NextHopType").filter(|v| !v.is_empty()).unwrap_or("Instance");
     let hop = p.get("NextHopId").filter(|v| !v.is_empty()).ok_or_else(|| ApiError::missing("NextHopId"))?;
-    match hop_type {
-        // Instances are the next ECS step; none exists yet, so no route can point at one.
-        "Instance" => {
-            Err(ApiError::new(404, "InvalidInstanceId.NotFound", format!("Specified instance {hop:?} does not exist.")))
-        }
-        other => Err(ApiError::new(
+    if hop_type != "Instance" {
+        return Err(ApiError::new(
             400,
             "OperationUnsupported.NextHopType",
-            format!("Next hop type {other} is not offered in this region; use Instance."),
-        )),
+            format!("Next hop type {hop_type} is not offered in this region; use Instance."),
+        ));
     }
+    let inst = match ctx.store.get_resource(&ctx.caller.account_id, hop).await {
+        Ok(i) if i.kind == "ecs.instance" => i,
+        Ok(_) | Err(nimbus_store::StoreError::NotFound) => {
+            return Err(ApiError::new(
+                404,
+                "InvalidInstanceId.NotFound",
+                format!("Specified instance {hop:?} does not exist."),
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    for _ in 0..5 {
+        let (mut vpc, vsw) = table(ctx, id).await?;
+        if inst.spec["VpcId"] != vpc.id.as_str() {
+            return Err(ApiError::new(
+                400,
+                "InvalidInstanceId.NotInVpc",
+                format!("Instance {hop} is not in this route table's VPC."),
+            ));
+        }
+        let net: ipnet::Ipv4Net = dest.parse().map_err(|_| ApiError::internal())?;
+        let dest = net.trunc().to_string();
+        let mut routes = vpc.spec["CustomRoutes"].as_array().cloned().unwrap_or_default();
+        let taken = routes.iter().any(|r| r["DestinationCidrBlock"] == dest.as_str())
+            || vsw.iter().any(|s| s.spec["VpcId"] == vpc.id.as_str() && s.spec["CidrBlock"] == dest.as_str());
+        if taken {
+            return Err(ApiError::new(
+                400,
+                "InvalidCIDRBlock.Duplicate",
+                format!("A route to {dest} already exists in {id}."),
+            ));
+        }
+        if routes.len() >= 48 {
+            return Err(ApiError::new(
+                400,
+                "QuotaExceeded.RouteEntryNum",
+                "A route table holds at most 48 custom entries.",
+            ));
+        }
+        let entry = nimbus_core::ids::resource_id("rte-");
+        routes.push(json!({"RouteEntryId": entry, "DestinationCidrBlock": dest, "NextHopId": hop,
+                           "RouteEntryName": p.get("RouteEntryName").unwrap_or_default()}));
+        vpc.spec["CustomRoutes"] = Value::Array(routes);
+        match ctx.store.update_resource(&vpc).await {
+            Ok(_) => {
+                enqueue(ctx, &vpc.id).await?;
+                return Ok(json!({"RouteEntryId": entry}));
+            }
+            Err(nimbus_store::StoreError::Conflict) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::new(409, "OperationConflict", "The route table is being changed; retry."))
 }
 
-/// `DeleteRouteEntry`: system entries cannot be deleted; there are no custom ones yet.
+async fn enqueue(ctx: &CallContext, vpc: &str) -> Result<(), ApiError> {
+    ctx.store
+        .enqueue_job(&nimbus_store::NewJob {
+            kind: crate::RECONCILE_JOB.into(),
+            account_id: ctx.caller.account_id.clone(),
+            payload: json!({"VpcId": vpc}),
+            max_attempts: 20,
+        })
+        .await?;
+    Ok(())
+}
+
+fn custom_entries(table: &str, vpc: &Resource) -> Vec<Value> {
+    vpc.spec["CustomRoutes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            json!({"RouteEntryId": r["RouteEntryId"], "RouteEntryName": r["RouteEntryName"], "RouteTableId": table,
+                   "DestinationCidrBlock": r["DestinationCidrBlock"], "Type": "Custom", "Status": "Available",
+                   "IpVersion": "ipv4", "Description": "",
+                   "NextHops": {"NextHop": [{"NextHopType": "Instance", "NextHopId": r["NextHopId"], "Enabled": 1, "Weight": 0}]}})
+        })
+        .collect()
+}
+
+/// `DeleteRouteEntry`: by RouteEntryId, or RouteTableId + DestinationCidrBlock (+ NextHopId).
+/// System entries cannot be deleted.
 pub async fn delete_entry(ctx: &CallContext, p: &Params) -> Result<Value, ApiError> {
-    if let Some(id) = p.get("RouteTableId").filter(|v| !v.is_empty()) {
-        table(ctx, id).await?;
+    let by_id = p.get("RouteEntryId").filter(|v| !v.is_empty());
+    let dest = p.get("DestinationCidrBlock").filter(|v| !v.is_empty());
+    let hop = p.get("NextHopId").filter(|v| !v.is_empty());
+    if by_id.is_none() && dest.is_none() {
+        return Err(ApiError::missing("RouteEntryId"));
     }
-    Err(ApiError::new(404, "InvalidRouteEntry.NotFound", "The specified custom route entry does not exist."))
+    for _ in 0..5 {
+        let (vpcs, _) = vpcs_and_vswitches(ctx).await?;
+        let table_id = p.get("RouteTableId").filter(|v| !v.is_empty());
+        if let Some(t) = table_id
+            && !vpcs.iter().any(|v| table_of(v) == t)
+        {
+            return Err(ApiError::new(
+                404,
+                "InvalidRouteTableId.NotFound",
+                format!("Specified route table {t:?} does not exist."),
+            ));
+        }
+        let matches = |r: &Value| {
+            by_id.is_some_and(|i| r["RouteEntryId"] == i)
+                || (dest.is_some_and(|d| r["DestinationCidrBlock"] == d) && hop.is_none_or(|h| r["NextHopId"] == h))
+        };
+        let Some(mut vpc) = vpcs
+            .into_iter()
+            .filter(|v| table_id.is_none_or(|t| table_of(v) == t))
+            .find(|v| v.spec["CustomRoutes"].as_array().is_some_and(|a| a.iter().any(matches)))
+        else {
+            return Err(ApiError::new(
+                404,
+                "InvalidRouteEntry.NotFound",
+                "The specified custom route entry does not exist.",
+            ));
+        };
+        let mut routes = vpc.spec["CustomRoutes"].as_array().cloned().unwrap_or_default();
+        routes.retain(|r| !matches(r));
+        vpc.spec["CustomRoutes"] = Value::Array(routes);
+        match ctx.store.update_resource(&vpc).await {
+            Ok(_) => {
+                enqueue(ctx, &vpc.id).await?;
+                return Ok(json!({}));
+            }
+            Err(nimbus_store::StoreError::Conflict) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::new(409, "OperationConflict", "The route table is being changed; retry."))
 }
