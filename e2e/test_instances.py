@@ -249,8 +249,13 @@ def test_tampered_image_refuses_to_boot(region, world):
         assert "SHA-256" in msg and key in msg
     finally:
         bucket.put_object(key, original)
-    # Restored bytes match the recorded digest again.
-    ids = run(region, world)
+    # Restored bytes match the recorded digest again. A retry with the same ClientToken gets the
+    # same instance, not a second one.
+    r = RunInstancesRequest.RunInstancesRequest()
+    r.set_ImageId(IMAGE); r.set_InstanceType(TYPE); r.set_VSwitchId(world["vsw"]); r.set_SecurityGroupId(world["sg"])
+    r.set_ClientToken(f"e2e-token-{os.getpid()}")
+    ids = call(region, r)["InstanceIdSets"]["InstanceIdSet"]
+    assert call(region, r)["InstanceIdSets"]["InstanceIdSet"] == ids
     wait("Running", lambda: status(region, ids[0]) == "Running")
     dl = DeleteInstanceRequest.DeleteInstanceRequest(); dl.set_InstanceId(ids[0]); dl.set_Force(True); call(region, dl)
 
