@@ -1,6 +1,7 @@
 //! ECS instances across control-plane crashes: `kill -9` of `nimbus up` right after RunInstances
-//! converges (the instance ends up Running, exactly one QEMU), and running VMs keep running across
-//! restarts of the control plane (same QEMU process before and after).
+//! converges (the instance ends up Running, exactly one QEMU); running VMs keep running across
+//! restarts of the control plane (same QEMU process before and after); after a simulated machine
+//! reboot (VMs and namespaces gone while the region is down) the instances boot again.
 
 mod common;
 
@@ -124,6 +125,26 @@ fn kill9_during_run_instances_converges_and_vms_outlive_the_control_plane() {
     let r = Region::start(&dir, &args);
     eventually("A Running after restart", 30, || status(&r, &a) == "Running");
     assert_eq!(qemu_pids(&a), pid_a);
+
+    // A machine reboot: while the control plane is down, every VM and namespace disappears.
+    // At start the region rebuilds the VPC and boots the instances that were running.
+    assert!(r.stop().success());
+    let _ = Command::new("pkill").args(["-9", "-f", &format!("qemu-system-x86_64.*{}", dir.display())]).status();
+    eventually("VMs gone", 10, || qemu_pids(&a).is_empty() && qemu_pids(&b).is_empty());
+    let ns = format!("{prefix}-vpc-{}", &vpc[vpc.len() - 12..]);
+    assert!(Command::new("ip").args(["netns", "del", &ns]).status().expect("ip").success());
+    let r = Region::start(&dir, &args);
+    eventually("A and B booted again after the 'reboot'", 120, || {
+        qemu_pids(&a).len() == 1
+            && qemu_pids(&b).len() == 1
+            && status(&r, &a) == "Running"
+            && status(&r, &b) == "Running"
+    });
+    eventually("A's guest up again", 60, || {
+        std::fs::read_to_string(dir.join("vm/instances").join(&a).join("serial.log"))
+            .is_ok_and(|l| l.contains(&format!("NIMBUS-READY {a}")))
+    });
+
     // Deleting with Force stops the VM.
     r.client_http().call(ECS, "DeleteInstance", &p(&[("InstanceId", &a), ("Force", "true")])).expect("delete");
     eventually("A's QEMU gone", 30, || qemu_pids(&a).is_empty());
