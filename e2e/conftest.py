@@ -66,7 +66,9 @@ def start_region():
          "--oss-addr", "127.0.0.1:0", "--oss-http-addr", "127.0.0.1:0",
          "--oss-max-object-bytes", str(8 << 20), "--oss-lifecycle-secs", "1",
          # Host network objects of this run carry their own prefix (VPC namespaces).
-         "--net-prefix", NET_PREFIX, "--accel", "tcg"],
+         "--net-prefix", NET_PREFIX, "--accel", "tcg",
+         # Its own EIP pool, so a run never shares host routes with another region's.
+         "--eip-pool", f"100.64.{os.getpid() % 250 + 1}.0/24"],
         stdout=subprocess.PIPE,
         stderr=open(os.path.join(tmp, "nimbus.log"), "w"),
         text=True,

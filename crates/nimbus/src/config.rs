@@ -95,6 +95,10 @@ pub struct UpArgs {
     /// its prefix that none of its VPCs owns. [default: `n` + the start of this node's id]
     #[arg(long, env = "NIMBUS_NET_PREFIX", value_name = "NAME")]
     pub net_prefix: Option<String>,
+    /// The public pool EIPs are allocated from; its first address is the host end of the public
+    /// bridge. Regions sharing a host need pools that do not overlap. [default: 100.64.0.0/16]
+    #[arg(long, env = "NIMBUS_EIP_POOL", value_name = "CIDR")]
+    pub eip_pool: Option<String>,
     /// Sustained signed requests per second allowed per AccessKey before `Throttling.User`;
     /// 0 turns throttling off. [default: 500]
     #[arg(long, env = "NIMBUS_THROTTLE_RPS", value_name = "N")]
@@ -141,6 +145,7 @@ struct FileConfig {
     oss_lifecycle_secs: Option<u64>,
     oss_scrub_secs: Option<u64>,
     net_prefix: Option<String>,
+    eip_pool: Option<String>,
     accel: Option<String>,
     throttle_rps: Option<u32>,
     throttle_burst: Option<u32>,
@@ -178,6 +183,7 @@ pub struct Settings {
     pub oss_scrub_secs: u64,
     /// `None`: derived from the node id when the region starts.
     pub net_prefix: Option<String>,
+    pub eip_pool: Option<ipnet::Ipv4Net>,
     pub accel: String,
     pub throttle_rps: u32,
     pub throttle_burst: u32,
@@ -242,6 +248,16 @@ impl Settings {
             oss_lifecycle_secs: a.oss_lifecycle_secs.or(f.oss_lifecycle_secs).unwrap_or(600),
             oss_scrub_secs: a.oss_scrub_secs.or(f.oss_scrub_secs).unwrap_or(86_400),
             net_prefix: a.net_prefix.clone().or(f.net_prefix),
+            eip_pool: match a.eip_pool.clone().or(f.eip_pool) {
+                None => None,
+                Some(p) => Some(
+                    p.parse::<ipnet::Ipv4Net>()
+                        .ok()
+                        .filter(|n| n.prefix_len() <= 30)
+                        .ok_or_else(|| anyhow::anyhow!("--eip-pool {p:?}: use an IPv4 CIDR block of /30 or larger"))?
+                        .trunc(),
+                ),
+            },
             accel: a.accel.clone().or(f.accel).unwrap_or_else(|| "auto".into()),
             throttle_rps: a.throttle_rps.or(f.throttle_rps).unwrap_or(500),
             throttle_burst: a.throttle_burst.or(f.throttle_burst).unwrap_or(1000),
@@ -292,9 +308,10 @@ impl Settings {
             bail!("--accel {:?}: use auto, kvm or tcg", self.accel);
         }
         if let Some(p) = &self.net_prefix
-            && (p.is_empty() || p.len() > 12 || !p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()))
+            && (p.is_empty() || p.len() > 11 || !p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()))
         {
-            bail!("--net-prefix {p:?}: use 1-12 lowercase letters or digits");
+            // 11: the public bridge `<prefix>-pub` must fit Linux's 15-byte interface names.
+            bail!("--net-prefix {p:?}: use 1-11 lowercase letters or digits");
         }
         if self.trail_digest_secs == 0 {
             bail!("--trail-digest-secs must be at least 1");

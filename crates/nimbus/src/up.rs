@@ -174,6 +174,9 @@ pub async fn run(s: Settings) -> Result<()> {
         format!("n{tail}")
     });
     let net = nimbus_host::net::NetDriver::new(&net_prefix);
+    if let Some(pool) = s.eip_pool {
+        nimbus_vpc::eip::set_pool(pool);
+    }
     match crate::vpc::converge_at_start(&store, &net).await {
         Ok(n) => tracing::info!(vpcs = n, prefix = net_prefix, "VPC data plane: reconciling every VPC"),
         Err(e) => {

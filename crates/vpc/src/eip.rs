@@ -14,14 +14,22 @@ pub const KIND: &str = "vpc.eip";
 const CLAIM: &str = "vpc.eip-address";
 const MAX_EIPS: usize = 20;
 
-/// The pool. The first address is kept for the public bridge's gateway. `NIMBUS_EIP_POOL`
-/// overrides the default (regions sharing a host need pools that do not overlap).
-pub fn pool() -> ipnet::Ipv4Net {
-    std::env::var("NIMBUS_EIP_POOL")
-        .ok()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| "100.64.0.0/16".parse().expect("built-in pool parses"))
+static POOL: std::sync::OnceLock<ipnet::Ipv4Net> = std::sync::OnceLock::new();
+
+/// Sets the region's pool (`--eip-pool`), once, at start-up.
+pub fn set_pool(pool: ipnet::Ipv4Net) {
+    let _ = POOL.set(pool);
 }
+
+/// The pool. The first address is kept for the public bridge's gateway.
+pub fn pool() -> ipnet::Ipv4Net {
+    *POOL.get().unwrap_or(&DEFAULT_POOL)
+}
+
+const DEFAULT_POOL: ipnet::Ipv4Net = match ipnet::Ipv4Net::new(std::net::Ipv4Addr::new(100, 64, 0, 0), 16) {
+    Ok(n) => n,
+    Err(_) => panic!("the default pool is a valid network"),
+};
 
 fn claim_id(ip: Ipv4Addr) -> String {
     format!("eip-address:{ip}")
