@@ -14,7 +14,7 @@ import oss2
 import pytest
 from aliyunsdkcore.acs_exception.exceptions import ServerException
 from aliyunsdkcore.client import AcsClient
-from aliyunsdkecs.request.v20140526 import (AuthorizeSecurityGroupRequest, CreateImageRequest, CreateKeyPairRequest,
+from aliyunsdkecs.request.v20140526 import (AllocatePublicIpAddressRequest, AuthorizeSecurityGroupRequest, CreateImageRequest, CreateKeyPairRequest,
                                             CreateSecurityGroupRequest, DeleteInstanceRequest,
                                             DescribeImagesRequest, DescribeInstanceAttributeRequest,
                                             DescribeInstancesRequest, DescribeInstanceStatusRequest,
@@ -25,7 +25,8 @@ from aliyunsdkecs.request.v20140526 import (AuthorizeSecurityGroupRequest, Creat
 from aliyunsdkvpc.request.v20160428 import (AllocateEipAddressRequest, AssociateEipAddressRequest,
                                             CreateRouteEntryRequest, CreateVpcRequest, CreateVSwitchRequest,
                                             DeleteRouteEntryRequest, DescribeRouteEntryListRequest,
-                                            DescribeVpcsRequest, UnassociateEipAddressRequest)
+                                            DescribeVpcsRequest, ReleaseEipAddressRequest,
+                                            UnassociateEipAddressRequest)
 
 IMAGE = "nimbus_busybox_x64_dropbear"
 TYPE = "ecs.t6-c1m0.small"
@@ -253,10 +254,24 @@ def test_tampered_image_refuses_to_boot(region, world):
     # same instance, not a second one.
     r = RunInstancesRequest.RunInstancesRequest()
     r.set_ImageId(IMAGE); r.set_InstanceType(TYPE); r.set_VSwitchId(world["vsw"]); r.set_SecurityGroupId(world["sg"])
-    r.set_ClientToken(f"e2e-token-{os.getpid()}")
+    r.set_ClientToken(f"e2e-token-{os.getpid()}"); r.set_KeyPairName(world["key_name"])
     ids = call(region, r)["InstanceIdSets"]["InstanceIdSet"]
     assert call(region, r)["InstanceIdSets"]["InstanceIdSet"] == ids
     wait("Running", lambda: status(region, ids[0]) == "Running")
+    # AllocatePublicIpAddress: the instance's own public address, NAT'd like an EIP; a retry
+    # answers the same address; an instance with one takes no EIP.
+    ap = AllocatePublicIpAddressRequest.AllocatePublicIpAddressRequest(); ap.set_InstanceId(ids[0])
+    public = call(region, ap)["IpAddress"]
+    assert public.startswith("100.64.") and call(region, ap)["IpAddress"] == public
+    d = DescribeInstancesRequest.DescribeInstancesRequest(); d.set_InstanceIds(json.dumps(ids))
+    assert call(region, d)["Instances"]["Instance"][0]["PublicIpAddress"]["IpAddress"] == [public]
+    out = wait("SSH through the public IP", lambda: (lambda x: x if x.returncode == 0 else None)(
+        ssh(world["key"], public, "nimbus-metadata meta-data/instance-id; echo; nimbus-metadata meta-data/public-ipv4", timeout=5)), 120)
+    assert out.stdout.split() == [ids[0], public], out.stdout
+    eip = call(region, AllocateEipAddressRequest.AllocateEipAddressRequest())
+    a = AssociateEipAddressRequest.AssociateEipAddressRequest(); a.set_AllocationId(eip["AllocationId"]); a.set_InstanceId(ids[0])
+    assert error(region, a)[0] == "InvalidAssociation.Duplicated"
+    rl = ReleaseEipAddressRequest.ReleaseEipAddressRequest(); rl.set_AllocationId(eip["AllocationId"]); call(region, rl)
     dl = DeleteInstanceRequest.DeleteInstanceRequest(); dl.set_InstanceId(ids[0]); dl.set_Force(True); call(region, dl)
 
 

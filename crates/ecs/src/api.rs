@@ -22,7 +22,7 @@ const ACTIONS: &[ActionSpec] = nimbus_api::actions!["ecs:";
     "DescribeInstanceAttribute" => Read, "DescribeInstanceStatus" => Read, "StartInstance" => Write,
     "StartInstances" => Write, "StopInstance" => Write, "StopInstances" => Write, "RebootInstance" => Write,
     "DeleteInstance" => Write, "DeleteInstances" => Write, "ModifyInstanceAttribute" => Write,
-    "GetInstanceConsoleOutput" => Read,
+    "GetInstanceConsoleOutput" => Read, "AllocatePublicIpAddress" => Write,
 ];
 
 static IMAGE_OBJECTS: OnceLock<Arc<dyn ImageObjects>> = OnceLock::new();
@@ -138,6 +138,7 @@ impl Service for Ecs {
                 "DeleteInstance" => instance::delete(ctx, params).await,
                 "ModifyInstanceAttribute" => instance::modify(ctx, params).await,
                 "GetInstanceConsoleOutput" => instance::console(ctx, params).await,
+                "AllocatePublicIpAddress" => instance::allocate_public_ip(ctx, params).await,
                 name if name.contains("SecurityGroup") => {
                     ctx.require_region(params)?;
                     match name {

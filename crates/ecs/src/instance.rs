@@ -441,6 +441,9 @@ pub async fn delete_one(ctx: &CallContext, id: &str, force: bool) -> Result<(), 
     }
     ctx.store.delete_resource(&ctx.caller.account_id, id, i.version).await?;
     release_ip(&ctx.store, &ctx.caller.account_id, &i.spec).await;
+    if let Some(ip) = i.spec["PublicIpAddress"].as_str().and_then(|a| a.parse().ok()) {
+        nimbus_vpc::eip::release_address(&ctx.store, &ctx.caller.account_id, ip).await;
+    }
     // The agent tears the VM down from what the job carries: the resource is gone.
     ctx.store
         .enqueue_job(&NewJob {
@@ -515,4 +518,47 @@ pub async fn console(ctx: &CallContext, p: &Params) -> Result<Value, ApiError> {
     let text = crate::api::console_reader().map(|f| f(&i.id)).unwrap_or_default();
     Ok(json!({"InstanceId": i.id, "ConsoleOutput": base64::engine::general_purpose::STANDARD.encode(text),
               "LastUpdateTime": iso8601(now_millis())}))
+}
+
+/// AllocatePublicIpAddress: a public address from the region's pool, NAT'd 1:1 like an EIP but
+/// owned by the instance (released with it). A second call answers the address it already has.
+pub async fn allocate_public_ip(ctx: &CallContext, p: &Params) -> Result<Value, ApiError> {
+    let id = p.require("InstanceId")?;
+    if p.get("IpAddress").is_some_and(|v| !v.is_empty()) {
+        return Err(ApiError::invalid("IpAddress", "choosing the address is not supported; the pool assigns it"));
+    }
+    for _ in 0..5 {
+        let mut i = load(ctx, id).await?;
+        if let Some(ip) = i.spec["PublicIpAddress"].as_str().filter(|a| !a.is_empty()) {
+            return Ok(json!({"IpAddress": ip}));
+        }
+        if eips(ctx).await?.iter().any(|e| e.spec["InstanceId"] == id) {
+            return Err(ApiError::new(
+                403,
+                "InvalidInstance.EipAssociated",
+                format!("Instance {id} has an EIP; it needs no public IP."),
+            ));
+        }
+        let ip = nimbus_vpc::eip::claim_address(ctx, id).await?;
+        i.spec["PublicIpAddress"] = json!(ip.to_string());
+        match ctx.store.update_resource(&i).await {
+            Ok(_) => {
+                ctx.store
+                    .enqueue_job(&NewJob {
+                        kind: nimbus_vpc::RECONCILE_JOB.into(),
+                        account_id: ctx.caller.account_id.clone(),
+                        payload: json!({"VpcId": i.spec["VpcId"]}),
+                        max_attempts: 20,
+                    })
+                    .await?;
+                return Ok(json!({"IpAddress": ip.to_string()}));
+            }
+            Err(StoreError::Conflict) => nimbus_vpc::eip::release_address(&ctx.store, &ctx.caller.account_id, ip).await,
+            Err(e) => {
+                nimbus_vpc::eip::release_address(&ctx.store, &ctx.caller.account_id, ip).await;
+                return Err(e.into());
+            }
+        }
+    }
+    Err(ApiError::new(409, "OperationConflict", format!("Instance {id} is changing; retry.")))
 }

@@ -507,7 +507,7 @@ impl Agent {
             }
             ports.push(PortPolicy { ip, rules });
         }
-        let eips: Vec<(Ipv4Addr, Ipv4Addr)> = self
+        let mut eips: Vec<(Ipv4Addr, Ipv4Addr)> = self
             .store
             .all_resources(account, "vpc.eip")
             .await
@@ -518,6 +518,13 @@ impl Agent {
                 Some((e.spec["IpAddress"].as_str()?.parse().ok()?, e.spec["PrivateIpAddress"].as_str()?.parse().ok()?))
             })
             .collect();
+        // Public IPs from AllocatePublicIpAddress are NAT'd the same way.
+        eips.extend(instances.iter().filter_map(|i| {
+            Some((
+                i.spec["PublicIpAddress"].as_str()?.parse().ok()?,
+                i.spec["PrivateIpAddress"].as_str()?.parse().ok()?,
+            ))
+        }));
         // Custom route entries whose next-hop instance still exists.
         let routes: Vec<(ipnet::Ipv4Net, Ipv4Addr)> = match self.store.get_resource(account, vpc).await {
             Ok(v) => v.spec["CustomRoutes"]

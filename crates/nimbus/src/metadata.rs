@@ -115,7 +115,7 @@ async fn answer(store: &Store, region: &str, vpc: &str, source: IpAddr, path: &s
             .unwrap_or_default()
     };
     let body = match path.trim_end_matches('/') {
-        "/latest/meta-data" => "eipv4\nhostname\nimage-id\ninstance-id\ninstance/\nmac\nnetwork-type\nprivate-ipv4\npublic-keys/\nregion-id\nvpc-id\nvswitch-id\nzone-id\n".into(),
+        "/latest/meta-data" => "eipv4\nhostname\nimage-id\ninstance-id\ninstance/\nmac\nnetwork-type\nprivate-ipv4\npublic-ipv4\npublic-keys/\nregion-id\nvpc-id\nvswitch-id\nzone-id\n".into(),
         "/latest/meta-data/instance-id" => i.id.clone(),
         "/latest/meta-data/hostname" => field(&s["HostName"]),
         "/latest/meta-data/image-id" => field(&s["ImageId"]),
@@ -128,6 +128,10 @@ async fn answer(store: &Store, region: &str, vpc: &str, source: IpAddr, path: &s
         "/latest/meta-data/vswitch-id" => field(&s["VSwitchId"]),
         "/latest/meta-data/instance/instance-type" => field(&s["InstanceType"]),
         "/latest/meta-data/eipv4" => eip.await,
+        "/latest/meta-data/public-ipv4" => match s["PublicIpAddress"].as_str().filter(|a| !a.is_empty()) {
+            Some(ip) => ip.to_string(),
+            None => eip.await,
+        },
         "/latest/meta-data/public-keys" => if field(&s["KeyPairName"]).is_empty() { String::new() } else { "0/\n".into() },
         "/latest/meta-data/public-keys/0/openssh-key" => {
             let name = field(&s["KeyPairName"]);

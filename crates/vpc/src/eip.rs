@@ -51,6 +51,33 @@ async fn mine(ctx: &CallContext) -> Result<Vec<Resource>, ApiError> {
     Ok(ctx.store.all_resources(&ctx.caller.account_id, KIND).await?)
 }
 
+/// Claims the pool's lowest free address for `holder` (an EIP's AllocationId, or an instance
+/// for AllocatePublicIpAddress) by creating its claim row, unique region-wide.
+pub async fn claim_address(ctx: &CallContext, holder: &str) -> Result<Ipv4Addr, ApiError> {
+    for ip in pool().hosts().skip(1) {
+        let claim = Resource::new(
+            &claim_id(ip),
+            &ctx.caller.account_id,
+            CLAIM,
+            &ctx.region.id,
+            json!({"AllocationId": holder}),
+        );
+        match ctx.store.create_resource(&claim).await {
+            Ok(_) => return Ok(ip),
+            Err(StoreError::AlreadyExists) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::new(400, "ResourceNotEnough.Eip", "The region's public address pool is exhausted."))
+}
+
+/// Gives a claimed address back to the pool.
+pub async fn release_address(store: &nimbus_store::Store, account: &str, ip: Ipv4Addr) {
+    if let Ok(c) = store.get_resource(account, &claim_id(ip)).await {
+        let _ = store.delete_resource(account, &c.id, c.version).await;
+    }
+}
+
 pub async fn allocate(ctx: &CallContext, p: &Params) -> Result<Value, ApiError> {
     let bandwidth = p.int("Bandwidth", 1, 10_000)?.unwrap_or(5);
     let charge = p.get("InternetChargeType").filter(|c| !c.is_empty()).unwrap_or("PayByTraffic");
@@ -61,23 +88,7 @@ pub async fn allocate(ctx: &CallContext, p: &Params) -> Result<Value, ApiError> 
         return Err(ApiError::new(400, "QuotaExceeded.Eip", format!("An account may hold at most {MAX_EIPS} EIPs.")));
     }
     let id = ids::resource_id("eip-");
-    // The lowest free address: claim it by creating its (globally unique) claim row.
-    let net = pool();
-    let mut chosen = None;
-    for ip in net.hosts().skip(1) {
-        let claim =
-            Resource::new(&claim_id(ip), &ctx.caller.account_id, CLAIM, &ctx.region.id, json!({"AllocationId": id}));
-        match ctx.store.create_resource(&claim).await {
-            Ok(_) => {
-                chosen = Some(ip);
-                break;
-            }
-            Err(StoreError::AlreadyExists) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    let ip =
-        chosen.ok_or_else(|| ApiError::new(400, "ResourceNotEnough.Eip", "The region's EIP pool is exhausted."))?;
+    let ip = claim_address(ctx, &id).await?;
     let spec = json!({
         "IpAddress": ip.to_string(), "Name": p.get("Name").unwrap_or_default(),
         "Description": p.get("Description").unwrap_or_default(), "Bandwidth": bandwidth.to_string(),
@@ -166,11 +177,13 @@ pub async fn associate(ctx: &CallContext, p: &Params) -> Result<Value, ApiError>
     if r.status["Status"] != "Available" {
         return Err(ApiError::new(400, "IncorrectEipStatus", "The EIP is already associated with another instance."));
     }
-    if mine(ctx).await?.iter().any(|e| e.spec["InstanceId"] == instance) {
+    if inst.spec["PublicIpAddress"].as_str().is_some_and(|a| !a.is_empty())
+        || mine(ctx).await?.iter().any(|e| e.spec["InstanceId"] == instance)
+    {
         return Err(ApiError::new(
             400,
             "InvalidAssociation.Duplicated",
-            format!("Instance {instance} already has an EIP."),
+            format!("Instance {instance} already has an EIP or a public IP."),
         ));
     }
     r.spec["InstanceId"] = json!(instance);
