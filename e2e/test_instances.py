@@ -331,3 +331,82 @@ def test_create_image_boots_with_the_same_files_and_sharing_decides_who_may_use_
     unbind()
     for iid, ak in [(src, None), (copy, None), (theirs, fk)]:
         dl = DeleteInstanceRequest.DeleteInstanceRequest(); dl.set_InstanceId(iid); dl.set_Force(True); call(region, dl, ak)
+
+
+def test_instance_ram_role_credentials_from_the_metadata_service(region, world):
+    """A role that trusts ECS, given to an instance: the guest reads an STS session of it from the
+    metadata service, and that session can do what the role's policy allows and nothing else.
+    Detaching the role stops the credentials; a role that does not trust ECS is refused."""
+    from aliyunsdkcore.auth.credentials import StsTokenCredential
+    from aliyunsdkram.request.v20150501 import AttachPolicyToRoleRequest, CreatePolicyRequest, CreateRoleRequest
+    from aliyunsdkactiontrail.request.v20200706.LookupEventsRequest import LookupEventsRequest
+    from aliyunsdkecs.request.v20140526 import (AttachInstanceRamRoleRequest, DescribeInstanceRamRoleRequest,
+                                                DetachInstanceRamRoleRequest)
+    w, pid = world, os.getpid()
+    role, other = f"EcsReader{pid}", f"NotForEcs{pid}"
+    def make_role(name, principal):
+        r = CreateRoleRequest.CreateRoleRequest(); r.set_RoleName(name)
+        r.set_AssumeRolePolicyDocument(json.dumps({"Version": "1", "Statement": [
+            {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": principal}]}))
+        call(region, r)
+    make_role(role, {"Service": ["ecs.aliyuncs.com"]})
+    make_role(other, {"RAM": [f"acs:ram::{region.account_id}:root"]})
+    pol = CreatePolicyRequest.CreatePolicyRequest(); pol.set_PolicyName(f"describe-instances-{pid}")
+    pol.set_PolicyDocument(json.dumps({"Version": "1", "Statement": [
+        {"Effect": "Allow", "Action": "ecs:DescribeInstances", "Resource": "*"}]}))
+    call(region, pol)
+    at = AttachPolicyToRoleRequest.AttachPolicyToRoleRequest(); at.set_PolicyType("Custom")
+    at.set_PolicyName(f"describe-instances-{pid}"); at.set_RoleName(role)
+    call(region, at)
+
+    def req(ram_role):
+        r = RunInstancesRequest.RunInstancesRequest()
+        r.set_ImageId(IMAGE); r.set_InstanceType(TYPE); r.set_VSwitchId(w["vsw"]); r.set_SecurityGroupId(w["sg"])
+        r.set_KeyPairName(w["key_name"]); r.set_RamRoleName(ram_role)
+        return r
+    assert error(region, req(other))[0] == "InvalidRamRole.NotEcsRole"
+    assert error(region, req(f"NoSuchRole{pid}"))[0] == "EntityNotExist.Role"
+    iid = call(region, req(role))["InstanceIdSets"]["InstanceIdSet"][0]
+    wait("Running", lambda: status(region, iid) == "Running")
+    ap = AllocatePublicIpAddressRequest.AllocatePublicIpAddressRequest(); ap.set_InstanceId(iid)
+    public = call(region, ap)["IpAddress"]
+    listing = wait("SSH", lambda: (lambda x: x if x.returncode == 0 else None)(
+        ssh(w["key"], public, "nimbus-metadata meta-data/ram/security-credentials/", timeout=5)), 120)
+    assert listing.stdout.strip() == role
+    got = ssh(w["key"], public, f"nimbus-metadata meta-data/ram/security-credentials/{role}")
+    assert got.returncode == 0, got.stderr
+    creds = json.loads(got.stdout)
+    assert creds["Code"] == "Success" and creds["AccessKeyId"].startswith("STS.")
+    assert ssh(w["key"], public, f"nimbus-metadata meta-data/ram/security-credentials/{other}").returncode != 0
+
+    # The session works from anywhere, with the role's permissions only.
+    session = AcsClient(region_id="local-1", verify=region.ca, credential=StsTokenCredential(
+        creds["AccessKeyId"], creds["AccessKeySecret"], creds["SecurityToken"]))
+    def as_instance(request):
+        request.set_endpoint(region.https); request.set_protocol_type("https")
+        return json.loads(session.do_action_with_exception(request))
+    d = DescribeInstancesRequest.DescribeInstancesRequest(); d.set_InstanceIds(json.dumps([iid]))
+    assert [i["InstanceId"] for i in as_instance(d)["Instances"]["Instance"]] == [iid]
+    with pytest.raises(ServerException) as denied:
+        v = CreateVpcRequest.CreateVpcRequest(); v.set_CidrBlock("198.18.200.0/24"); as_instance(v)
+    assert denied.value.get_error_code() == "Forbidden.RAM"
+
+    # Who holds which role; a second role is refused per instance; detaching stops the credentials.
+    dr = DescribeInstanceRamRoleRequest.DescribeInstanceRamRoleRequest(); dr.set_InstanceIds(json.dumps([iid]))
+    assert call(region, dr)["InstanceRamRoleSets"]["InstanceRamRoleSet"] == [{"InstanceId": iid, "RamRoleName": role}]
+    make_role(f"SecondEcs{pid}", {"Service": ["ecs.aliyuncs.com"]})
+    a = AttachInstanceRamRoleRequest.AttachInstanceRamRoleRequest(); a.set_InstanceIds(json.dumps([iid])); a.set_RamRoleName(f"SecondEcs{pid}")
+    out = call(region, a)
+    assert out["FailCount"] == 1
+    assert out["AttachInstanceRamRoleResults"]["AttachInstanceRamRoleResult"][0]["Code"] == "InvalidInstance.RamRoleAttached"
+    dt = DetachInstanceRamRoleRequest.DetachInstanceRamRoleRequest(); dt.set_InstanceIds(json.dumps([iid])); dt.set_RamRoleName(role)
+    assert call(region, dt)["FailCount"] == 0
+    assert call(region, dr)["InstanceRamRoleSets"]["InstanceRamRoleSet"] == []
+    assert ssh(w["key"], public, f"nimbus-metadata meta-data/ram/security-credentials/{role}").returncode != 0
+    assert ssh(w["key"], public, "nimbus-metadata meta-data/ram/security-credentials/").returncode != 0
+
+    # Issuing the session is in the account's ActionTrail, naming the instance and the role.
+    q = LookupEventsRequest(); q.set_LookupAttributes([{"Key": "EventName", "Value": "AssumeRole"}])
+    events = [e for e in call(region, q)["Events"] if iid in json.dumps(e)]
+    assert events and events[0]["serviceName"] == "Sts", events
+    dl = DeleteInstanceRequest.DeleteInstanceRequest(); dl.set_InstanceId(iid); dl.set_Force(True); call(region, dl)

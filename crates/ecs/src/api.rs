@@ -23,6 +23,7 @@ const ACTIONS: &[ActionSpec] = nimbus_api::actions!["ecs:";
     "StartInstances" => Write, "StopInstance" => Write, "StopInstances" => Write, "RebootInstance" => Write,
     "DeleteInstance" => Write, "DeleteInstances" => Write, "ModifyInstanceAttribute" => Write,
     "GetInstanceConsoleOutput" => Read, "AllocatePublicIpAddress" => Write,
+    "AttachInstanceRamRole" => Write, "DetachInstanceRamRole" => Write, "DescribeInstanceRamRole" => Read,
 ];
 
 static IMAGE_OBJECTS: OnceLock<Arc<dyn ImageObjects>> = OnceLock::new();
@@ -49,6 +50,25 @@ pub fn gateway_of(cidr: ipnet::Ipv4Net) -> std::net::Ipv4Addr {
     std::net::Ipv4Addr::from(u32::from(cidr.network()) + 1)
 }
 
+impl Ecs {
+    /// The ECS resource a call is about (or all of the caller's).
+    fn own_resources(&self, ctx: &CallContext, _action: &ActionSpec, p: &Params) -> Vec<String> {
+        if let Some(id) = p.get("SecurityGroupId").filter(|v| !v.is_empty()) {
+            return vec![ctx.arn("ecs", &format!("securitygroup/{id}"))];
+        }
+        if let Some(id) = p.get("InstanceId").filter(|v| !v.is_empty()) {
+            return vec![ctx.arn("ecs", &format!("instance/{id}"))];
+        }
+        if let Some(id) = p.get("ImageId").filter(|v| !v.is_empty()) {
+            return vec![ctx.arn("ecs", &format!("image/{id}"))];
+        }
+        if let Some(name) = p.get("KeyPairName").filter(|v| !v.is_empty()) {
+            return vec![ctx.arn("ecs", &format!("keypair/{name}"))];
+        }
+        vec![ctx.arn("ecs", "*")]
+    }
+}
+
 impl Service for Ecs {
     fn product(&self) -> &'static str {
         "Ecs"
@@ -63,20 +83,15 @@ impl Service for Ecs {
         ACTIONS
     }
 
-    fn resources(&self, ctx: &CallContext, _action: &ActionSpec, p: &Params) -> Vec<String> {
-        if let Some(id) = p.get("SecurityGroupId").filter(|v| !v.is_empty()) {
-            return vec![ctx.arn("ecs", &format!("securitygroup/{id}"))];
+    /// A call that gives an instance a RAM role also names the role's ARN, as Alibaba documents
+    /// for AttachInstanceRamRole: a user allowed `ecs:*` only on ECS resources cannot hand out a
+    /// role (and so its permissions) that nobody granted them.
+    fn resources(&self, ctx: &CallContext, action: &ActionSpec, p: &Params) -> Vec<String> {
+        let mut arns = self.own_resources(ctx, action, p);
+        if let Some(role) = p.get("RamRoleName").filter(|v| !v.is_empty()) {
+            arns.push(format!("acs:ram::{}:role/{role}", ctx.caller.account_id));
         }
-        if let Some(id) = p.get("InstanceId").filter(|v| !v.is_empty()) {
-            return vec![ctx.arn("ecs", &format!("instance/{id}"))];
-        }
-        if let Some(id) = p.get("ImageId").filter(|v| !v.is_empty()) {
-            return vec![ctx.arn("ecs", &format!("image/{id}"))];
-        }
-        if let Some(name) = p.get("KeyPairName").filter(|v| !v.is_empty()) {
-            return vec![ctx.arn("ecs", &format!("keypair/{name}"))];
-        }
-        vec![ctx.arn("ecs", "*")]
+        arns
     }
 
     fn handle<'a>(
@@ -139,6 +154,9 @@ impl Service for Ecs {
                 "ModifyInstanceAttribute" => instance::modify(ctx, params).await,
                 "GetInstanceConsoleOutput" => instance::console(ctx, params).await,
                 "AllocatePublicIpAddress" => instance::allocate_public_ip(ctx, params).await,
+                "AttachInstanceRamRole" => crate::ram_role::attach(ctx, params).await,
+                "DetachInstanceRamRole" => crate::ram_role::detach(ctx, params).await,
+                "DescribeInstanceRamRole" => crate::ram_role::describe(ctx, params).await,
                 name if name.contains("SecurityGroup") => {
                     ctx.require_region(params)?;
                     match name {

@@ -183,6 +183,7 @@ pub async fn run(ctx: &CallContext, p: &Params, start: bool) -> Result<Value, Ap
         )
         .await?;
     }
+    let ram_role = crate::ram_role::requested(ctx, p).await?;
     let user_data = p.get("UserData").unwrap_or_default();
     if !user_data.is_empty() {
         use base64::Engine;
@@ -233,7 +234,7 @@ pub async fn run(ctx: &CallContext, p: &Params, start: bool) -> Result<Value, Ap
             "PrivateIpAddress": ip.to_string(), "Gateway": crate::api::gateway_of(cidr).to_string(), "PrefixLen": cidr.prefix_len(),
             "MacAddress": mac(), "SecurityGroupIds": groups, "KeyPairName": key_pair.unwrap_or_default(),
             "UserData": user_data, "CreationTime": iso8601(now_millis()), "Desired": if start { "Running" } else { "Stopped" },
-            "RebootSeq": 0, "DeletionProtection": false,
+            "RebootSeq": 0, "DeletionProtection": false, "RamRoleName": ram_role.clone().unwrap_or_default(),
         });
         let mut r = Resource::new(&id, &ctx.caller.account_id, KIND, &ctx.region.id, spec);
         r.status = json!({"Status": if start { "Pending" } else { "Stopped" }});

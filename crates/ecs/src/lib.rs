@@ -6,12 +6,14 @@
 //! - [`image`]: images kept as OSS objects with SHA-256 digests, verified before every boot.
 //! - [`instance`]: instances; the host agent in the `nimbus` binary runs them as QEMU VMs.
 //! - [`key_pair`]: SSH key pairs (public halves only are kept).
+//! - [`ram_role`]: instance RAM roles, whose STS credentials the metadata service hands out.
 
 pub mod api;
 pub mod image;
 pub mod instance;
 pub mod key_pair;
 pub mod model;
+pub mod ram_role;
 pub mod security_group;
 
 pub use api::Ecs;

@@ -17,6 +17,7 @@
 pub mod accounts;
 pub mod authorizer;
 pub mod credentials;
+pub mod instance_roles;
 pub mod names;
 pub mod ram;
 pub mod secrets;

@@ -7,17 +7,35 @@
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::{Request, Response, StatusCode};
-use nimbus_store::Store;
-use serde_json::Value;
+use nimbus_api::{AuditEvent, Auditor};
+use nimbus_core::clock::{iso8601, now_millis};
+use nimbus_core::secret::KeyProvider;
+use nimbus_store::{Resource, Store};
+use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use tokio::task::JoinHandle;
 
 pub struct MetadataServers {
+    shared: Arc<Shared>,
+    servers: Mutex<HashMap<String, JoinHandle<()>>>,
+}
+
+/// An issued role session: (the JSON answer, issued at, expires at), in ms. Kept in memory only.
+type IssuedSession = (String, i64, i64);
+
+/// What every listener answers from.
+struct Shared {
     store: Store,
     region: String,
-    servers: Mutex<HashMap<String, JoinHandle<()>>>,
+    /// Seals the instance-role STS sessions (the region root key, as for AssumeRole).
+    keys: Arc<dyn KeyProvider>,
+    /// Every credential issue is an ActionTrail event of the instance's account.
+    auditor: Arc<dyn Auditor>,
+    /// Issued role sessions by (instance, role): (answer, issued at, expires at), in ms. Reused
+    /// until a quarter of their life is left, so a polling SDK does not mint a session per poll.
+    sessions: Mutex<HashMap<(String, String), IssuedSession>>,
 }
 
 /// Binds `addr` inside network namespace `ns` (`/run/netns/<ns>`).
@@ -38,8 +56,9 @@ fn bind_in_namespace(ns: &str, addr: SocketAddr) -> std::io::Result<std::net::Tc
 }
 
 impl MetadataServers {
-    pub fn new(store: Store, region: &str) -> Self {
-        MetadataServers { store, region: region.to_string(), servers: Mutex::new(HashMap::new()) }
+    pub fn new(store: Store, region: &str, keys: Arc<dyn KeyProvider>, auditor: Arc<dyn Auditor>) -> Self {
+        let shared = Shared { store, region: region.to_string(), keys, auditor, sessions: Mutex::new(HashMap::new()) };
+        MetadataServers { shared: Arc::new(shared), servers: Mutex::new(HashMap::new()) }
     }
 
     /// Makes the VPC's metadata listener exist (idempotent).
@@ -56,16 +75,16 @@ impl MetadataServers {
             tokio::task::spawn_blocking(move || bind_in_namespace(&ns, addr)).await.map_err(std::io::Error::other)??
         };
         let listener = tokio::net::TcpListener::from_std(std_listener)?;
-        let (store, region, vpc_id) = (self.store.clone(), self.region.clone(), vpc.to_string());
+        let (shared, vpc_id) = (self.shared.clone(), vpc.to_string());
         let handle = tokio::spawn(async move {
             loop {
                 let Ok((stream, peer)) = listener.accept().await else { continue };
-                let (store, region, vpc_id) = (store.clone(), region.clone(), vpc_id.clone());
+                let (shared, vpc_id) = (shared.clone(), vpc_id.clone());
                 tokio::spawn(async move {
                     let svc = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
-                        let (store, region, vpc_id) = (store.clone(), region.clone(), vpc_id.clone());
+                        let (shared, vpc_id) = (shared.clone(), vpc_id.clone());
                         async move {
-                            let (status, body) = answer(&store, &region, &vpc_id, peer.ip(), req.uri().path()).await;
+                            let (status, body) = answer(&shared, &vpc_id, peer.ip(), req.uri().path()).await;
                             Ok::<_, std::convert::Infallible>(
                                 Response::builder()
                                     .status(status)
@@ -94,7 +113,8 @@ impl MetadataServers {
 }
 
 /// The answer to `path` for the instance at `source` in `vpc`.
-async fn answer(store: &Store, region: &str, vpc: &str, source: IpAddr, path: &str) -> (StatusCode, String) {
+async fn answer(shared: &Shared, vpc: &str, source: IpAddr, path: &str) -> (StatusCode, String) {
+    let (store, region) = (&shared.store, shared.region.as_str());
     let not_found = (StatusCode::NOT_FOUND, "Not Found\n".to_string());
     let Ok(all) = store.all_resources_all_accounts(nimbus_ecs::instance::KIND).await else {
         return (StatusCode::SERVICE_UNAVAILABLE, "metadata store unavailable\n".into());
@@ -115,7 +135,7 @@ async fn answer(store: &Store, region: &str, vpc: &str, source: IpAddr, path: &s
             .unwrap_or_default()
     };
     let body = match path.trim_end_matches('/') {
-        "/latest/meta-data" => "eipv4\nhostname\nimage-id\ninstance-id\ninstance/\nmac\nnetwork-type\nprivate-ipv4\npublic-ipv4\npublic-keys/\nregion-id\nvpc-id\nvswitch-id\nzone-id\n".into(),
+        "/latest/meta-data" => "eipv4\nhostname\nimage-id\ninstance-id\ninstance/\nmac\nnetwork-type\nprivate-ipv4\npublic-ipv4\npublic-keys/\nram/\nregion-id\nvpc-id\nvswitch-id\nzone-id\n".into(),
         "/latest/meta-data/instance-id" => i.id.clone(),
         "/latest/meta-data/hostname" => field(&s["HostName"]),
         "/latest/meta-data/image-id" => field(&s["ImageId"]),
@@ -148,7 +168,88 @@ async fn answer(store: &Store, region: &str, vpc: &str, source: IpAddr, path: &s
             let raw = base64::engine::general_purpose::STANDARD.decode(field(&s["UserData"])).unwrap_or_default();
             String::from_utf8_lossy(&raw).into_owned()
         }
-        _ => return not_found,
+        "/latest/meta-data/ram" => "security-credentials/\n".into(),
+        "/latest/meta-data/ram/security-credentials" => match field(&s["RamRoleName"]) {
+            r if r.is_empty() => return not_found,
+            r => r,
+        },
+        other => match other.strip_prefix("/latest/meta-data/ram/security-credentials/") {
+            Some(role) if !role.is_empty() && role.eq_ignore_ascii_case(&field(&s["RamRoleName"])) => {
+                return role_credentials(shared, &i).await;
+            }
+            _ => return not_found,
+        },
     };
     (StatusCode::OK, body)
+}
+
+/// `/latest/meta-data/ram/security-credentials/<role>`: an STS session of the instance's role, in
+/// the JSON Alibaba's SDK credential providers read.
+async fn role_credentials(shared: &Shared, i: &Resource) -> (StatusCode, String) {
+    let role = i.spec["RamRoleName"].as_str().unwrap_or_default().to_string();
+    let key = (i.id.clone(), role.to_ascii_lowercase());
+    let now = now_millis();
+    if let Some((body, issued, expires)) = shared.sessions.lock().unwrap_or_else(|e| e.into_inner()).get(&key)
+        && now < expires - (expires - issued) / 4
+    {
+        return (StatusCode::OK, body.clone());
+    }
+    let instance_arn = format!("acs:ecs:{}:{}:instance/{}", shared.region, i.account_id, i.id);
+    let policy = i.spec["RamRolePolicy"].as_str().filter(|p| !p.is_empty()).map(str::to_string);
+    let issued = nimbus_iam::instance_roles::issue(
+        shared.keys.as_ref(),
+        &shared.store,
+        &i.account_id,
+        &role,
+        &instance_arn,
+        &i.id,
+        policy,
+    )
+    .await;
+    let mut event = AuditEvent::incoming(
+        format!("metadata.{}", shared.region),
+        &shared.region,
+        &nimbus_core::ids::request_id(),
+        i.spec["PrivateIpAddress"].as_str().and_then(|a| a.parse().ok()).unwrap_or(IpAddr::from([0, 0, 0, 0])),
+        None,
+    );
+    event.event_name = "AssumeRole".into();
+    event.service_name = "Sts".into();
+    event.event_rw = "Write".into();
+    event.account_id = Some(i.account_id.clone());
+    event.principal_type = Some("Service".into());
+    event.principal_id = Some(nimbus_iam::instance_roles::ECS_SERVICE.into());
+    event.principal_name = Some(nimbus_iam::instance_roles::ECS_SERVICE.into());
+    event.request_parameters.insert("RoleSessionName".into(), json!(i.id));
+    event.request_parameters.insert("RamRoleName".into(), json!(role));
+    event.resources = vec![instance_arn];
+    let answer = match issued {
+        Ok(session) => {
+            event.resources.push(session.role_arn.clone());
+            event.http_status = 200;
+            let body = json!({
+                "AccessKeyId": session.access_key_id, "AccessKeySecret": session.access_key_secret,
+                "SecurityToken": session.security_token, "Expiration": iso8601(session.expires_at),
+                "LastUpdated": iso8601(now), "Code": "Success",
+            })
+            .to_string();
+            shared
+                .sessions
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(key, (body.clone(), now, session.expires_at));
+            (StatusCode::OK, body)
+        }
+        Err(e) => {
+            // The role was deleted or no longer trusts ECS: the instance gets no credentials.
+            event.http_status = e.status;
+            event.error_code = Some(e.code.to_string());
+            event.error_message = Some(e.message.clone());
+            shared.sessions.lock().unwrap_or_else(|e| e.into_inner()).remove(&key);
+            let body = json!({"Code": e.code, "Message": e.message, "LastUpdated": iso8601(now)}).to_string();
+            (StatusCode::NOT_FOUND, body)
+        }
+    };
+    shared.auditor.record(event).await;
+    answer
 }

@@ -120,6 +120,7 @@ pub async fn run(s: Settings) -> Result<()> {
         authorizer.clone(),
         auditor.clone(),
     ));
+    let metadata_auditor = auditor.clone();
     let gateway = Arc::new(Gateway::new(
         GatewayConfig {
             region: region.clone(),
@@ -209,7 +210,8 @@ pub async fn run(s: Settings) -> Result<()> {
             move |id| crate::ecs::Agent::console(&vm_dir, id)
         }),
     );
-    let metadata = Arc::new(crate::metadata::MetadataServers::new(store.clone(), &region.id));
+    let metadata =
+        Arc::new(crate::metadata::MetadataServers::new(store.clone(), &region.id, keys.clone(), metadata_auditor));
     let agent = Arc::new(crate::ecs::Agent {
         store: store.clone(),
         net: net.clone(),
