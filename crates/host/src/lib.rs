@@ -5,7 +5,9 @@
 //! - [`net`]: VPC data plane from Linux network namespaces and bridges.
 //! - [`image`]: the system image built from the host's Debian packages.
 //! - [`vm`]: QEMU virtual machines supervised over QMP, and the accelerator probe.
+//! - [`cgroup`]: per-instance vCPU and memory limits through cgroup v1 or v2.
 
+pub mod cgroup;
 pub mod image;
 pub mod net;
 pub mod vm;

@@ -247,7 +247,11 @@ impl VmSpec {
         }
         let serial = self.dir.join("serial.log");
         let qmp = self.dir.join("qmp.sock");
-        push(&["-name", &self.name, "-M", "microvm", "-accel", self.accel.as_str()]);
+        // TCG's translation cache defaults to 1 GiB; 128 MiB is plenty for these guests and keeps
+        // QEMU inside the memory its cgroup allows (guest RAM + 256 MiB, see `cgroup`).
+        let accel =
+            if self.accel == Accel::Tcg { "tcg,tb-size=128".to_string() } else { self.accel.as_str().to_string() };
+        push(&["-name", &self.name, "-M", "microvm", "-accel", &accel]);
         push(&["-cpu", if self.accel == Accel::Kvm { "host" } else { "max" }]);
         push(&["-smp", &self.vcpus.to_string(), "-m", &self.memory_mib.to_string()]);
         push(&["-nodefaults", "-no-user-config", "-nographic"]);
@@ -279,12 +283,21 @@ impl VmSpec {
 /// control-plane restart); returns its pid, also written to `dir/qemu.pid`. `-no-reboot` is not
 /// used: a guest reboot resets the machine in place, as on real hardware.
 pub fn start_detached(qemu: &Path, spec: &VmSpec) -> Result<u32, VmError> {
+    start_detached_in(qemu, spec, &[])
+}
+
+/// [`start_detached`] with QEMU started inside the cgroups behind `cgroup_procs` (see
+/// [`crate::cgroup::Cgroups::create`]); none runs it where this process is.
+pub fn start_detached_in(qemu: &Path, spec: &VmSpec, cgroup_procs: &[PathBuf]) -> Result<u32, VmError> {
     std::fs::create_dir_all(&spec.dir).map_err(io(&spec.dir))?;
     let pidfile = spec.dir.join("qemu.pid");
     let _ = std::fs::remove_file(&pidfile);
     let _ = std::fs::remove_file(spec.dir.join("qmp.sock"));
     let mut cmd = spec.command(qemu, true);
     cmd.arg("-daemonize").arg("-pidfile").arg(&pidfile);
+    if !cgroup_procs.is_empty() {
+        cmd = crate::cgroup::Cgroups::wrap(&cmd, cgroup_procs);
+    }
     let out = cmd.stdin(Stdio::null()).output().map_err(VmError::Spawn)?;
     if !out.status.success() {
         return Err(VmError::Boot(

@@ -13,8 +13,9 @@ use nimbus_api::{ApiError, BoxFut};
 use nimbus_core::clock::{iso8601, now_millis};
 use nimbus_ecs::image::{self, ImageObjects, PARTS, SYSTEM_IMAGE_ID};
 use nimbus_ecs::instance;
+use nimbus_host::cgroup::{Limits, instance_memory_bytes};
 use nimbus_host::net::{NetDriver, PortPolicy, SgRule};
-use nimbus_host::vm::{Accel, Toolchain, VmSpec, qmp_at, read_pid, start_detached};
+use nimbus_host::vm::{Accel, Toolchain, VmSpec, qmp_at, read_pid, start_detached_in};
 use nimbus_store::{Job, NewJob, Resource, Store, StoreError};
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -56,6 +57,9 @@ pub struct Agent {
     /// Set once the accelerator probe has run (`None` inside: VMs unavailable on this host).
     pub accel: Arc<OnceCell<Option<Accel>>>,
     pub metadata: Arc<crate::metadata::MetadataServers>,
+    /// Where instance limits are enforced (`None`: this host has no usable cgroups; instances are
+    /// then bounded by `-smp`/`-m` only, as logged at start-up).
+    pub cgroups: Option<nimbus_host::cgroup::Cgroups>,
 }
 
 fn retry(e: impl std::fmt::Display) -> JobError {
@@ -384,11 +388,22 @@ impl Agent {
             disk: replicas,
         };
         let (net, vpc, vsw) = (self.net.clone(), vpc.to_string(), vsw.to_string());
+        let cgroups = self.cgroups.clone();
         let pid = tokio::task::spawn_blocking(move || -> Result<u32, String> {
             net.attach_tap(&vpc, &vsw, &tap).map_err(|e| e.to_string())?;
             net.bind_port(&vpc, &tap, &mac, ip).map_err(|e| e.to_string())?;
             let _ = std::fs::remove_file(spec.dir.join("serial.log"));
-            start_detached(&tools.qemu, &spec).map_err(|e| e.to_string())
+            // The instance type's vCPUs and memory, enforced by the kernel on the whole QEMU.
+            let procs = match &cgroups {
+                Some(c) => c
+                    .create(
+                        &spec.name,
+                        Limits { memory_bytes: instance_memory_bytes(spec.memory_mib), cpus: spec.vcpus },
+                    )
+                    .map_err(|e| e.to_string())?,
+                None => vec![],
+            };
+            start_detached_in(&tools.qemu, &spec, &procs).map_err(|e| e.to_string())
         })
         .await
         .map_err(retry)?
@@ -436,6 +451,9 @@ impl Agent {
         }
         for r in self.replicas(id) {
             let _ = std::fs::remove_file(r);
+        }
+        if let Some(c) = &self.cgroups {
+            c.remove(id);
         }
         let _ = std::fs::remove_dir_all(dir);
         tracing::info!(instance = id, "instance removed from the host");

@@ -212,6 +212,16 @@ pub async fn run(s: Settings) -> Result<()> {
     );
     let metadata =
         Arc::new(crate::metadata::MetadataServers::new(store.clone(), &region.id, keys.clone(), metadata_auditor));
+    let cgroups = match nimbus_host::cgroup::Cgroups::detect(&format!("nimbus-{net_prefix}")) {
+        Ok(c) => {
+            tracing::info!(layout = c.describe(), "instance limits (vCPUs, memory) enforced through cgroups");
+            Some(c)
+        }
+        Err(why) => {
+            tracing::warn!(reason = why, "no usable cgroups: instances are bounded only by QEMU's -smp and -m");
+            None
+        }
+    };
     let agent = Arc::new(crate::ecs::Agent {
         store: store.clone(),
         net: net.clone(),
@@ -222,6 +232,7 @@ pub async fn run(s: Settings) -> Result<()> {
         disk_dirs: s.disk_dirs(),
         accel: accel_cell,
         metadata: metadata.clone(),
+        cgroups,
     });
     if let Err(e) = agent.ensure_system_image().await {
         tracing::error!(error = %e, "could not queue the system image build");

@@ -109,6 +109,18 @@ fn kill9_during_run_instances_converges_and_vms_outlive_the_control_plane() {
     eventually("A Running", 120, || status(&r, &a) == "Running");
     let pid_a = qemu_pids(&a);
     assert_eq!(pid_a.len(), 1, "one QEMU for A");
+    // The instance type's limits hold the whole QEMU: 1 vCPU of quota, 256 MiB guest + 256 MiB.
+    let cgroups = nimbus_host::cgroup::Cgroups::detect(&format!("nimbus-{prefix}")).ok();
+    if let Some(cg) = &cgroups {
+        let inside = std::fs::read_to_string(format!("/proc/{}/cgroup", pid_a[0])).expect("cgroup of QEMU");
+        assert!(
+            inside.lines().any(|l| l.ends_with(&format!("nimbus-{prefix}/{a}"))),
+            "QEMU not in its group:\n{inside}"
+        );
+        assert_eq!(cg.limits_of(&a), Some((512 << 20, 100_000)));
+    } else {
+        eprintln!("no usable cgroups on this host: limits not checked");
+    }
 
     // kill -9 right after RunInstances answered: the job is queued or half done.
     let b = run(&c);
@@ -148,5 +160,8 @@ fn kill9_during_run_instances_converges_and_vms_outlive_the_control_plane() {
     // Deleting with Force stops the VM.
     r.client_http().call(ECS, "DeleteInstance", &p(&[("InstanceId", &a), ("Force", "true")])).expect("delete");
     eventually("A's QEMU gone", 30, || qemu_pids(&a).is_empty());
+    if let Some(cg) = &cgroups {
+        eventually("A's cgroup removed", 30, || cg.limits_of(&a).is_none());
+    }
     assert!(r.stop().success());
 }
