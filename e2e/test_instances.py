@@ -75,23 +75,24 @@ def world(region):
     return make_world(region)
 
 
-def make_world(region):
-    """An available system image, a VPC with a vSwitch, a group allowing SSH, a key pair."""
+def make_world(region, tag="", third=96):
+    """An available system image, a VPC with a vSwitch, a group allowing SSH, a key pair
+    (`tag` and `third`, the VPC's third octet, keep several worlds of one region apart)."""
     d = DescribeImagesRequest.DescribeImagesRequest(); d.set_ImageOwnerAlias("system")
     img = wait("the system image", lambda: [i for i in call(region, d)["Images"]["Image"]
                                              if i["ImageId"] == IMAGE and i["Status"] == "Available"], 300)
     assert img[0]["ImageOwnerAlias"] == "system" and img[0]["Progress"] == "100%"
     zone = call(region, DescribeZonesRequest.DescribeZonesRequest())["Zones"]["Zone"][0]["ZoneId"]
-    v = CreateVpcRequest.CreateVpcRequest(); v.set_CidrBlock("198.18.96.0/20")
+    v = CreateVpcRequest.CreateVpcRequest(); v.set_CidrBlock(f"198.18.{third}.0/20")
     vpc = call(region, v)["VpcId"]
-    s = CreateVSwitchRequest.CreateVSwitchRequest(); s.set_VpcId(vpc); s.set_ZoneId(zone); s.set_CidrBlock("198.18.97.0/24")
+    s = CreateVSwitchRequest.CreateVSwitchRequest(); s.set_VpcId(vpc); s.set_ZoneId(zone); s.set_CidrBlock(f"198.18.{third + 1}.0/24")
     vsw = call(region, s)["VSwitchId"]
     g = CreateSecurityGroupRequest.CreateSecurityGroupRequest(); g.set_VpcId(vpc); g.set_SecurityGroupName("ssh")
     sg = call(region, g)["SecurityGroupId"]
     a = AuthorizeSecurityGroupRequest.AuthorizeSecurityGroupRequest(); a.set_SecurityGroupId(sg)
     a.set_IpProtocol("tcp"); a.set_PortRange("22/22"); a.set_SourceCidrIp("0.0.0.0/0")
     call(region, a)
-    k = CreateKeyPairRequest.CreateKeyPairRequest(); k.set_KeyPairName(f"e2e-{os.getpid()}")
+    k = CreateKeyPairRequest.CreateKeyPairRequest(); k.set_KeyPairName(f"e2e-{os.getpid()}{tag}")
     kp = call(region, k)
     keyfile = os.path.join(tempfile.mkdtemp(), "id")
     with open(keyfile, "w") as f:

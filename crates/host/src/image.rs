@@ -250,3 +250,219 @@ fn shared_libraries(binary: &Path) -> Result<Vec<PathBuf>, VmError> {
     }
     Ok(libs)
 }
+
+/// Size of the Debian image's system disk.
+pub const DEBIAN_DISK_MIB: u64 = 2048;
+
+/// Packages on top of debootstrap's `minbase`: an init, the SSH server, and what nimbus-init uses.
+const DEBIAN_PACKAGES: &str = "systemd-sysv,openssh-server,iproute2,curl,ca-certificates,netbase";
+
+/// `/usr/local/sbin/nimbus-init` on the Debian image: what cloud-init does on Alibaba's images,
+/// from the Nimbus metadata service (same steps as the busybox image's rcS).
+const DEBIAN_INIT: &str = r#"#!/bin/sh
+arg() { sed -n "s/.*nimbus\.$1=\([^ ]*\).*/\1/p" /proc/cmdline; }
+ip link set lo up
+ip link set eth0 up
+ip addr replace "$(arg ip)" dev eth0
+ip route replace default via "$(arg gw)"
+get() { nimbus-metadata "$1"; }
+ID=""
+n=0
+while [ -z "$ID" ] && [ $n -lt 30 ]; do ID=$(get meta-data/instance-id 2>/dev/null); [ -z "$ID" ] && sleep 1; n=$((n+1)); done
+[ -n "$ID" ] || echo "nimbus-init: the metadata service does not answer"
+hostname "$(get meta-data/hostname 2>/dev/null || echo localhost)"
+# Host keys are made on the instance's first boot: the image carries none, so no two instances
+# share them.
+[ -f /etc/ssh/ssh_host_ed25519_key ] || ssh-keygen -A
+mkdir -p /root/.ssh /var/lib/nimbus
+n=0
+while ! get meta-data/public-keys/0/openssh-key > /run/nimbus-key 2>/dev/null && [ $n -lt 5 ]; do sleep 1; n=$((n+1)); done
+[ -s /run/nimbus-key ] && cp /run/nimbus-key /root/.ssh/authorized_keys
+chmod 700 /root/.ssh; chmod 600 /root/.ssh/authorized_keys 2>/dev/null
+n=0
+while ! get user-data > /run/nimbus-user-data 2>/dev/null && [ $n -lt 5 ]; do sleep 1; n=$((n+1)); done
+if [ -s /run/nimbus-user-data ] && [ "$(cat /var/lib/nimbus/user-data-ran 2>/dev/null)" != "$ID" ]; then
+  if head -c 2 /run/nimbus-user-data | grep -q '#!'; then chmod +x /run/nimbus-user-data; /run/nimbus-user-data > /var/log/user-data.log 2>&1; fi
+  echo "$ID" > /var/lib/nimbus/user-data-ran
+fi
+echo "$ID" > /run/nimbus-id
+"#;
+
+const DEBIAN_METADATA_CLIENT: &str = "#!/bin/sh\nexec curl -sf --max-time 5 \"http://169.254.169.254/latest/$1\"\n";
+
+const DEBIAN_INIT_UNIT: &str = "[Unit]\n\
+Description=Nimbus instance setup from the metadata service (network, host keys, SSH key, user-data)\n\
+Before=ssh.service\n\
+After=local-fs.target\n\
+\n\
+[Service]\n\
+Type=oneshot\n\
+RemainAfterExit=yes\n\
+ExecStart=/usr/local/sbin/nimbus-init\n\
+StandardOutput=journal+console\n\
+\n\
+[Install]\n\
+WantedBy=multi-user.target\n";
+
+const DEBIAN_READY_UNIT: &str = "[Unit]\n\
+Description=Tell the host the instance is up\n\
+After=nimbus-init.service ssh.service\n\
+\n\
+[Service]\n\
+Type=oneshot\n\
+ExecStart=/bin/sh -c 'echo \"NIMBUS-READY $(cat /run/nimbus-id)\" > /dev/console'\n\
+\n\
+[Install]\n\
+WantedBy=multi-user.target\n";
+
+/// The suite and mirror this host's apt uses (`/etc/os-release`, `/etc/apt/sources.list[.d]`), so
+/// the image is built from the same Debian the host trusts.
+pub fn host_debian_source() -> (String, String) {
+    let release = std::fs::read_to_string("/etc/os-release").unwrap_or_default();
+    let suite = release
+        .lines()
+        .find_map(|l| l.strip_prefix("VERSION_CODENAME="))
+        .map(|s| s.trim_matches('"').to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "bookworm".into());
+    let mut mirror = None;
+    let deb822 = std::fs::read_to_string("/etc/apt/sources.list.d/debian.sources").unwrap_or_default();
+    for l in deb822.lines() {
+        if let Some(u) = l.strip_prefix("URIs:").map(str::trim)
+            && !u.contains("security")
+        {
+            mirror = Some(u.to_string());
+            break;
+        }
+    }
+    if mirror.is_none() {
+        let list = std::fs::read_to_string("/etc/apt/sources.list").unwrap_or_default();
+        mirror = list.lines().find_map(|l| {
+            let mut f = l.split_whitespace();
+            (f.next() == Some("deb")).then(|| f.find(|w| w.starts_with("http")).map(str::to_string)).flatten()
+        });
+    }
+    (suite, mirror.unwrap_or_else(|| "http://deb.debian.org/debian".into()))
+}
+
+/// Builds a Debian image with debootstrap into `out`: minbase plus systemd and OpenSSH, the host
+/// kernel and the same initramfs as the busybox image. Downloaded packages are kept in
+/// `cache/debootstrap`, so a rebuild needs no network. No SSH host keys and no machine-id are
+/// baked in: each instance makes its own at first boot.
+pub fn build_debian_image(
+    tools: &crate::vm::Toolchain,
+    out: &Path,
+    cache: &Path,
+    progress: &mut dyn FnMut(u8, &str),
+) -> Result<ImageFiles, VmError> {
+    use std::io::BufRead;
+    let debootstrap = ["/usr/sbin/debootstrap", "/sbin/debootstrap", "/usr/bin/debootstrap"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+        .ok_or_else(|| VmError::Missing("debootstrap not found (Debian package debootstrap)".into()))?;
+    let (suite, mirror) = host_debian_source();
+    let _ = std::fs::remove_dir_all(out);
+    let root = out.join("rootfs");
+    let pkg_cache = cache.join("debootstrap");
+    for d in [&root, &pkg_cache] {
+        std::fs::create_dir_all(d).map_err(|e| io_err(d, e))?;
+    }
+    progress(2, &format!("debootstrap {suite} from {mirror}"));
+    let mut child = Command::new(&debootstrap)
+        .args(["--variant=minbase", &format!("--include={DEBIAN_PACKAGES}")])
+        .arg(format!("--cache-dir={}", pkg_cache.display()))
+        .arg(&suite)
+        .arg(&root)
+        .arg(&mirror)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| VmError::Missing(format!("debootstrap: {e}")))?;
+    let mut tail: Vec<String> = vec![];
+    if let Some(stdout) = child.stdout.take() {
+        // debootstrap says one "I: <verb> <package>" line per step; about 650 for this selection.
+        let mut n: u32 = 0;
+        let mut last = 0u8;
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            n += 1;
+            let pct = (2 + n * 58 / 650).min(60) as u8;
+            if pct != last {
+                last = pct;
+                progress(pct, line.trim_start_matches("I: ").trim());
+            }
+            tail.push(line);
+            if tail.len() > 20 {
+                tail.remove(0);
+            }
+        }
+    }
+    let done = child.wait_with_output().map_err(|e| VmError::Missing(format!("debootstrap: {e}")))?;
+    if !done.status.success() {
+        return Err(VmError::Missing(format!(
+            "debootstrap failed ({}): {}\n{}",
+            done.status,
+            String::from_utf8_lossy(&done.stderr).trim(),
+            tail.join("\n")
+        )));
+    }
+    progress(62, "configuring the guest: nimbus-init, SSH, console");
+    let files: &[(&str, &str, u32)] = &[
+        ("usr/local/sbin/nimbus-init", DEBIAN_INIT, 0o755),
+        ("usr/bin/nimbus-metadata", DEBIAN_METADATA_CLIENT, 0o755),
+        ("etc/systemd/system/nimbus-init.service", DEBIAN_INIT_UNIT, 0o644),
+        ("etc/systemd/system/nimbus-ready.service", DEBIAN_READY_UNIT, 0o644),
+        ("etc/fstab", "LABEL=nimbus-root / ext4 defaults,errors=remount-ro 0 1\n", 0o644),
+        ("etc/hostname", "localhost\n", 0o644),
+        // systemd makes a new one at first boot.
+        ("etc/machine-id", "", 0o444),
+    ];
+    for (name, text, mode) in files {
+        let p = root.join(name);
+        if let Some(d) = p.parent() {
+            std::fs::create_dir_all(d).map_err(|e| io_err(d, e))?;
+        }
+        std::fs::write(&p, text).map_err(|e| io_err(&p, e))?;
+        set_mode(&p, *mode)?;
+    }
+    let wants = root.join("etc/systemd/system/multi-user.target.wants");
+    std::fs::create_dir_all(&wants).map_err(|e| io_err(&wants, e))?;
+    for unit in ["nimbus-init.service", "nimbus-ready.service"] {
+        let link = wants.join(unit);
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(format!("/etc/systemd/system/{unit}"), &link).map_err(|e| io_err(&link, e))?;
+    }
+    // What must differ per instance, or is only a download cache.
+    let _ = std::fs::remove_file(root.join("var/lib/dbus/machine-id"));
+    for dir in ["etc/ssh", "var/cache/apt", "var/lib/apt/lists"] {
+        if let Ok(entries) = std::fs::read_dir(root.join(dir)) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let drop = if dir == "etc/ssh" { name.starts_with("ssh_host_") } else { e.path().is_file() };
+                if drop {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+    }
+    progress(70, "making the ext4 system disk");
+    let raw = out.join("disk.raw");
+    run(Command::new("mke2fs")
+        .args(["-q", "-F", "-t", "ext4", "-L", "nimbus-root", "-E", "root_owner=0:0", "-d"])
+        .arg(&root)
+        .arg(&raw)
+        .arg(format!("{DEBIAN_DISK_MIB}M")))?;
+    let _ = std::fs::remove_dir_all(&root);
+    progress(78, "compressing the disk to qcow2");
+    let disk = out.join("disk.qcow2");
+    run(Command::new("qemu-img").args(["convert", "-c", "-f", "raw", "-O", "qcow2"]).arg(&raw).arg(&disk))?;
+    let _ = std::fs::remove_file(&raw);
+    progress(95, "building the initramfs");
+    let modules = guest_modules(&tools.kernel)?;
+    let initrd = out.join("initrd");
+    std::fs::write(&initrd, boot_initrd(&tools.busybox, &modules)?).map_err(|e| io_err(&initrd, e))?;
+    let kernel = out.join("kernel");
+    copy(&tools.kernel, &kernel)?;
+    progress(100, "done");
+    Ok(ImageFiles { kernel, initrd, disk })
+}

@@ -27,6 +27,45 @@ use tokio::sync::OnceCell;
 
 pub const BUILD_IMAGE_JOB: &str = "ecs.build_image";
 
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum SystemImageKind {
+    Busybox,
+    Debian,
+}
+
+/// A public image the region builds itself from Debian's packages, owned by the operator account.
+pub struct SystemImage {
+    pub id: &'static str,
+    pub name: &'static str,
+    pub os_name: &'static str,
+    pub description: &'static str,
+    pub kind: SystemImageKind,
+    /// Built at first start (small, quick, needs no network). Others are built when an operator
+    /// asks (`nimbus admin image build <id>`): Debian's needs a mirror and minutes.
+    pub at_start: bool,
+}
+
+pub const DEBIAN_IMAGE_ID: &str = "debian_12_x64_nimbus";
+
+pub const SYSTEM_IMAGES: &[SystemImage] = &[
+    SystemImage {
+        id: SYSTEM_IMAGE_ID,
+        name: "Nimbus busybox (Debian packages) with Dropbear SSH",
+        os_name: "Nimbus busybox x64",
+        description: "Debian kernel, busybox, Dropbear, virtio drivers; network, SSH key and user-data from the metadata service",
+        kind: SystemImageKind::Busybox,
+        at_start: true,
+    },
+    SystemImage {
+        id: DEBIAN_IMAGE_ID,
+        name: "Debian 12 (bookworm) x64, by debootstrap",
+        os_name: "Debian 12 x64",
+        description: "debootstrap minbase with systemd and OpenSSH; nimbus-init takes network, SSH key and user-data from the metadata service",
+        kind: SystemImageKind::Debian,
+        at_start: false,
+    },
+];
+
 /// Image objects in OSS, reached in-process.
 pub struct OssImages(pub Arc<nimbus_oss::Oss>);
 
@@ -99,44 +138,85 @@ impl Agent {
         Ok((tools, accel))
     }
 
-    /// Builds the system image and stores it in OSS with its digests (job `ecs.build_image`).
-    async fn build_system_image(&self, ctl: &JobControl) -> Result<Value, JobError> {
+    /// Builds a system image and stores it in OSS with its digests (job `ecs.build_image`,
+    /// payload `{"ImageId", "Rebuild"}`; no ImageId means the busybox image). Progress goes to the
+    /// job (with the step as `checkpoint.Step`, what `nimbus admin image build` draws) and to
+    /// DescribeImages `Progress`.
+    async fn build_system_image(&self, payload: &Value, ctl: &JobControl) -> Result<Value, JobError> {
+        let id = payload["ImageId"].as_str().unwrap_or(SYSTEM_IMAGE_ID);
+        let Some(sys) = SYSTEM_IMAGES.iter().find(|i| i.id == id) else {
+            return Err(JobError::Permanent(format!("{id} is not one of this region's system images")));
+        };
+        let rebuild = payload["Rebuild"].as_bool().unwrap_or(false);
+        if self.record_system_image(sys).await.map_err(retry)? && !rebuild {
+            return Ok(json!({"ImageId": id, "AlreadyAvailable": true}));
+        }
+        self.set_image_status(id, "Creating", 0).await?;
         let tools = Toolchain::find().map_err(|e| JobError::Permanent(e.to_string()))?;
-        let out = self.dir.join("build").join(SYSTEM_IMAGE_ID);
+        let out = self.dir.join("build").join(id);
+        let cache = self.dir.join("cache");
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(u8, String)>();
         let build = {
-            let out = out.clone();
+            let (out, kind) = (out.clone(), sys.kind);
             tokio::task::spawn_blocking(move || {
-                nimbus_host::image::build_busybox_image(&tools, &out, &mut |pct, step| {
+                let mut report = |pct: u8, step: &str| {
                     let _ = tx.send((pct, step.to_string()));
-                })
+                };
+                match kind {
+                    SystemImageKind::Busybox => nimbus_host::image::build_busybox_image(&tools, &out, &mut report),
+                    SystemImageKind::Debian => {
+                        nimbus_host::image::build_debian_image(&tools, &out, &cache, &mut report)
+                    }
+                }
             })
         };
         while let Some((pct, step)) = rx.recv().await {
-            tracing::info!(image = SYSTEM_IMAGE_ID, progress = pct, step, "building the system image");
+            tracing::info!(image = id, progress = pct, step, "building a system image");
             let scaled = i64::from(pct) * 8 / 10;
-            ctl.heartbeat(scaled, &json!({})).await?;
-            self.set_image_status(SYSTEM_IMAGE_ID, "Creating", scaled).await?;
+            ctl.heartbeat(scaled, &json!({"Step": step})).await?;
+            self.set_image_status(id, "Creating", scaled).await?;
         }
         let files = build.await.map_err(retry)?.map_err(|e| JobError::Permanent(e.to_string()))?;
         let bucket = image_bucket(&self.region);
         self.oss.ensure_internal_bucket(&bucket, &self.root_account).await.map_err(|e| retry(e.message))?;
         let mut objects = serde_json::Map::new();
-        for (part, path) in PARTS.iter().zip([&files.kernel, &files.initrd, &files.disk]) {
+        for (n, (part, path)) in PARTS.iter().zip([&files.kernel, &files.initrd, &files.disk]).enumerate() {
+            let step = format!("storing the {part} in OSS with its SHA-256");
+            ctl.heartbeat(80 + 6 * n as i64, &json!({"Step": step})).await?;
             let body = Bytes::from(tokio::fs::read(path).await.map_err(retry)?);
-            let key = format!("images/{SYSTEM_IMAGE_ID}/{part}");
+            let key = format!("images/{id}/{part}");
             objects
                 .insert(part.to_string(), json!({"Key": key, "Sha256": image::sha256_hex(&body), "Size": body.len()}));
             self.oss.put_internal(&bucket, &key, body).await.map_err(|e| retry(e.message))?;
         }
         let _ = std::fs::remove_dir_all(&out);
-        let mut r = self.store.get_resource(&self.root_account, SYSTEM_IMAGE_ID).await.map_err(retry)?;
+        let mut r = self.store.get_resource(&self.root_account, id).await.map_err(retry)?;
         r.spec["Bucket"] = json!(bucket);
         r.spec["Objects"] = Value::Object(objects);
         r.status = json!({"Status": "Available", "Progress": 100});
         self.store.update_resource(&r).await.map_err(retry)?;
-        tracing::info!(image = SYSTEM_IMAGE_ID, "system image available");
-        Ok(json!({"ImageId": SYSTEM_IMAGE_ID}))
+        tracing::info!(image = id, "system image available");
+        Ok(json!({"ImageId": id}))
+    }
+
+    /// Makes the image's record exist (Creating until built); true if it is already Available.
+    async fn record_system_image(&self, sys: &SystemImage) -> Result<bool, StoreError> {
+        match self.store.get_resource(&self.root_account, sys.id).await {
+            Ok(r) => Ok(r.status["Status"] == "Available"),
+            Err(StoreError::NotFound) => {
+                let spec = json!({
+                    "ImageName": sys.name, "ImageOwnerAlias": "system", "Description": sys.description,
+                    "OSName": sys.os_name, "CreationTime": iso8601(now_millis()), "SharedWith": [],
+                });
+                let mut r = Resource::new(sys.id, &self.root_account, image::KIND, &self.region, spec);
+                r.status = json!({"Status": "Creating", "Progress": 0});
+                match self.store.create_resource(&r).await {
+                    Ok(_) | Err(StoreError::AlreadyExists) => Ok(false),
+                    Err(e) => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// CreateImage (job `ecs.create_image`): the instance's disk flattened into a new compressed
@@ -223,39 +303,27 @@ impl Agent {
         Ok(())
     }
 
-    /// Queues the system image build at start if it is not Available yet.
+    /// Queues the build of the images made at start (the busybox one) unless Available.
     pub async fn ensure_system_image(&self) -> anyhow::Result<()> {
-        match self.store.get_resource(&self.root_account, SYSTEM_IMAGE_ID).await {
-            Ok(r) if r.status["Status"] == "Available" => return Ok(()),
-            Ok(_) => {}
-            Err(StoreError::NotFound) => {
-                let spec = json!({
-                    "ImageName": "Nimbus busybox (Debian packages) with Dropbear SSH", "ImageOwnerAlias": "system",
-                    "Description": "Debian kernel, busybox, Dropbear, virtio drivers; network, SSH key and user-data from the metadata service",
-                    "OSName": "Nimbus busybox x64", "CreationTime": iso8601(now_millis()), "SharedWith": [],
-                });
-                let mut r = Resource::new(SYSTEM_IMAGE_ID, &self.root_account, image::KIND, &self.region, spec);
-                r.status = json!({"Status": "Creating", "Progress": 0});
-                match self.store.create_resource(&r).await {
-                    Ok(_) | Err(StoreError::AlreadyExists) => {}
-                    Err(e) => return Err(e.into()),
-                }
+        for sys in SYSTEM_IMAGES.iter().filter(|i| i.at_start) {
+            if self.record_system_image(sys).await? {
+                continue;
             }
-            Err(e) => return Err(e.into()),
-        }
-        let pending = self.store.list_jobs(200).await?.into_iter().any(|j| {
-            j.kind == BUILD_IMAGE_JOB
-                && matches!(j.state, nimbus_store::JobState::Queued | nimbus_store::JobState::Running)
-        });
-        if !pending {
-            self.store
-                .enqueue_job(&NewJob {
-                    kind: BUILD_IMAGE_JOB.into(),
-                    account_id: self.root_account.clone(),
-                    payload: json!({}),
-                    max_attempts: 5,
-                })
-                .await?;
+            let pending = self.store.list_jobs(200).await?.into_iter().any(|j| {
+                j.kind == BUILD_IMAGE_JOB
+                    && j.payload["ImageId"].as_str().unwrap_or(SYSTEM_IMAGE_ID) == sys.id
+                    && matches!(j.state, nimbus_store::JobState::Queued | nimbus_store::JobState::Running)
+            });
+            if !pending {
+                self.store
+                    .enqueue_job(&NewJob {
+                        kind: BUILD_IMAGE_JOB.into(),
+                        account_id: self.root_account.clone(),
+                        payload: json!({"ImageId": sys.id}),
+                        max_attempts: 5,
+                    })
+                    .await?;
+            }
         }
         Ok(())
     }
@@ -674,7 +742,7 @@ impl JobHandler for BuildImageJob {
     fn kind(&self) -> &'static str {
         BUILD_IMAGE_JOB
     }
-    fn run<'a>(&'a self, _job: &'a Job, ctl: &'a JobControl) -> BoxFut<'a, Result<Value, JobError>> {
-        Box::pin(self.0.build_system_image(ctl))
+    fn run<'a>(&'a self, job: &'a Job, ctl: &'a JobControl) -> BoxFut<'a, Result<Value, JobError>> {
+        Box::pin(self.0.build_system_image(&job.payload, ctl))
     }
 }

@@ -4,7 +4,6 @@ use crate::backup::{BackupRequest, KIND as BACKUP};
 use crate::config::{StoreArgs, resolve_store};
 use anyhow::{Context, Result, bail};
 use nimbus_store::{JobState, NewJob, Store};
-use std::io::Write;
 use std::time::Duration;
 
 #[derive(clap::Subcommand, Debug)]
@@ -38,12 +37,35 @@ pub enum AdminCommand {
         #[arg(long)]
         rewrap_only: bool,
     },
+    /// System images the region builds from Debian's packages.
+    #[command(subcommand)]
+    Image(ImageCommand),
     /// List recent jobs, or show one.
     Jobs {
         #[command(flatten)]
         store: StoreArgs,
         /// A job id to show in full.
         id: Option<String>,
+    },
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum ImageCommand {
+    /// Build (or rebuild) a system image and store it in OSS with its SHA-256 digests, showing
+    /// a progress bar. The region must be running (its job worker builds it). Images:
+    /// nimbus_busybox_x64_dropbear (built at first start), debian_12_x64_nimbus (debootstrap from
+    /// this host's Debian mirror; about a minute and a half here, packages cached for rebuilds).
+    Build {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The image id.
+        id: String,
+        /// Build again even if the image is Available (instances keep their own disks).
+        #[arg(long)]
+        rebuild: bool,
+        /// Queue the build and return at once (prints the job id).
+        #[arg(long)]
+        no_wait: bool,
     },
 }
 
@@ -121,6 +143,34 @@ async fn account(cmd: AccountCommand) -> Result<i32> {
 pub async fn run(cmd: AdminCommand) -> Result<i32> {
     match cmd {
         AdminCommand::Account(a) => account(a).await,
+        AdminCommand::Image(ImageCommand::Build { store, id, rebuild, no_wait }) => {
+            let Some(sys) = crate::ecs::SYSTEM_IMAGES.iter().find(|i| i.id == id) else {
+                let known: Vec<&str> = crate::ecs::SYSTEM_IMAGES.iter().map(|i| i.id).collect();
+                bail!("{id} is not a system image; these are: {}", known.join(", "));
+            };
+            let (_, s) = open(&store).await?;
+            let root = s
+                .list_accounts()
+                .await?
+                .into_iter()
+                .find(|a| a.name == crate::bootstrap::ROOT_ACCOUNT_NAME)
+                .context("the region has no root account yet: start it once with `nimbus up`")?;
+            let job = s
+                .enqueue_job(&NewJob {
+                    kind: crate::ecs::BUILD_IMAGE_JOB.into(),
+                    account_id: root.id,
+                    payload: serde_json::json!({"ImageId": sys.id, "Rebuild": rebuild}),
+                    max_attempts: 3,
+                })
+                .await?;
+            println!("{}", job.id);
+            if no_wait {
+                eprintln!("Image build job {} queued; `nimbus admin jobs {}` shows its progress.", job.id, job.id);
+                return Ok(0);
+            }
+            eprintln!("Building {} ({})…", sys.id, sys.name);
+            wait_for(&s, &job.id).await
+        }
         AdminCommand::RotateRootKey { store, rewrap_only } => {
             let (dir, s) = open(&store).await?;
             let keys = root_key(&dir, &store)?;
@@ -194,22 +244,43 @@ fn job_json(j: &nimbus_store::Job) -> serde_json::Value {
     })
 }
 
-/// Shows a progress bar on stderr until the job ends; exit code 0 if it succeeded.
+/// Shows a progress bar on stderr until the job ends (with the step the job reports as
+/// `checkpoint.Step`); on a non-terminal, one line per step instead. Exit code 0 if it succeeded.
 async fn wait_for(s: &Store, id: &str) -> Result<i32> {
-    let mut err = std::io::stderr();
+    use indicatif::{ProgressBar, ProgressStyle};
+    use std::io::IsTerminal;
+    let tty = std::io::stderr().is_terminal();
+    let bar = ProgressBar::new(100);
+    bar.set_style(
+        ProgressStyle::with_template("[{bar:40}] {pos:>3}%  {elapsed_precise}  {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("#>."),
+    );
+    if !tty {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let mut last_line = String::new();
     loop {
         let j = s.get_job(id).await?;
-        let filled = (j.progress.clamp(0, 100) / 5) as usize;
-        write!(err, "\r[{}{}] {:>3}%  {}", "#".repeat(filled), ".".repeat(20 - filled), j.progress, j.state.as_str())?;
-        err.flush()?;
+        let step = match j.state {
+            JobState::Succeeded => "done".to_string(),
+            _ => j.checkpoint.as_ref().and_then(|c| c["Step"].as_str()).unwrap_or(j.state.as_str()).to_string(),
+        };
+        bar.set_position(j.progress.clamp(0, 100) as u64);
+        bar.set_message(step.clone());
+        let line = format!("{:>3}%  {step}", j.progress.clamp(0, 100));
+        if !tty && line != last_line {
+            eprintln!("{line}");
+            last_line = line;
+        }
         match j.state {
             JobState::Succeeded => {
-                writeln!(err)?;
+                bar.finish_with_message("done");
                 println!("{}", serde_json::to_string_pretty(&job_json(&j))?);
                 return Ok(0);
             }
             JobState::Failed => {
-                writeln!(err)?;
+                bar.abandon_with_message("failed");
                 bail!("job {id} failed: {}", j.last_error.unwrap_or_default());
             }
             _ => tokio::time::sleep(Duration::from_millis(250)).await,
