@@ -37,6 +37,18 @@ pub fn install(objects: Arc<dyn ImageObjects>, console: ConsoleReader) {
     let _ = CONSOLE.set(console);
 }
 
+static MEMORY_CAPACITY_MIB: OnceLock<u64> = OnceLock::new();
+
+/// The guest memory this region's host offers (`nimbus up --instance-memory-mib`); unset means
+/// no limit beyond the per-account quota.
+pub fn set_memory_capacity(mib: u64) {
+    let _ = MEMORY_CAPACITY_MIB.set(mib);
+}
+
+pub(crate) fn memory_capacity_mib() -> Option<u64> {
+    MEMORY_CAPACITY_MIB.get().copied()
+}
+
 pub(crate) fn image_objects() -> Option<&'static Arc<dyn ImageObjects>> {
     IMAGE_OBJECTS.get()
 }

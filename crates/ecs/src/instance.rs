@@ -210,6 +210,28 @@ pub async fn run(ctx: &CallContext, p: &Params, start: bool) -> Result<Value, Ap
             format!("An account may have at most {MAX_INSTANCES} instances; it has {existing}."),
         ));
     }
+    // The host's memory: every instance (of any account, Stopped too) holds its type's memory,
+    // so a Start never fails for want of it. Concurrent calls may overshoot by one batch.
+    if let Some(capacity) = crate::api::memory_capacity_mib() {
+        let used: u64 = ctx
+            .store
+            .all_resources_all_accounts(KIND)
+            .await?
+            .iter()
+            .map(|i| i.spec["Memory"].as_u64().unwrap_or(0))
+            .sum();
+        let wanted = u64::from(memory) * amount as u64;
+        if used + wanted > capacity {
+            return Err(ApiError::new(
+                403,
+                "OperationDenied.NoStock",
+                format!(
+                    "The requested resource is sold out in this zone: {wanted} MiB asked, {} of {capacity} MiB free.",
+                    capacity.saturating_sub(used)
+                ),
+            ));
+        }
+    }
     if p.bool("DryRun")? == Some(true) {
         return Err(ApiError::new(400, "DryRunOperation", "Request validation has been passed with DryRun flag set."));
     }

@@ -99,6 +99,11 @@ pub struct UpArgs {
     /// bridge. Regions sharing a host need pools that do not overlap. [default: 100.64.0.0/16]
     #[arg(long, env = "NIMBUS_EIP_POOL", value_name = "CIDR")]
     pub eip_pool: Option<String>,
+    /// Guest memory this host offers to instances, in MiB; RunInstances beyond it answers
+    /// `OperationDenied.NoStock`. Every instance, Stopped ones too, holds its type's memory.
+    /// [default: three quarters of this machine's memory]
+    #[arg(long, env = "NIMBUS_INSTANCE_MEMORY_MIB", value_name = "MIB")]
+    pub instance_memory_mib: Option<u64>,
     /// Sustained signed requests per second allowed per AccessKey before `Throttling.User`;
     /// 0 turns throttling off. [default: 500]
     #[arg(long, env = "NIMBUS_THROTTLE_RPS", value_name = "N")]
@@ -146,6 +151,7 @@ struct FileConfig {
     oss_scrub_secs: Option<u64>,
     net_prefix: Option<String>,
     eip_pool: Option<String>,
+    instance_memory_mib: Option<u64>,
     accel: Option<String>,
     throttle_rps: Option<u32>,
     throttle_burst: Option<u32>,
@@ -184,6 +190,7 @@ pub struct Settings {
     /// `None`: derived from the node id when the region starts.
     pub net_prefix: Option<String>,
     pub eip_pool: Option<ipnet::Ipv4Net>,
+    pub instance_memory_mib: u64,
     pub accel: String,
     pub throttle_rps: u32,
     pub throttle_burst: u32,
@@ -258,6 +265,10 @@ impl Settings {
                         .trunc(),
                 ),
             },
+            instance_memory_mib: a
+                .instance_memory_mib
+                .or(f.instance_memory_mib)
+                .unwrap_or_else(|| host_memory_mib() * 3 / 4),
             accel: a.accel.clone().or(f.accel).unwrap_or_else(|| "auto".into()),
             throttle_rps: a.throttle_rps.or(f.throttle_rps).unwrap_or(500),
             throttle_burst: a.throttle_burst.or(f.throttle_burst).unwrap_or(1000),
@@ -361,4 +372,17 @@ mod tests {
         let e = Settings::resolve(&b).expect_err("typo must be reported");
         assert!(format!("{e:#}").contains("regoin"), "{e:#}");
     }
+}
+
+/// This machine's memory in MiB (`MemTotal` of /proc/meminfo; 1 GiB if unreadable).
+fn host_memory_mib() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map(|kib| kib / 1024)
+        .unwrap_or(1024)
 }

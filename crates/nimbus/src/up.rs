@@ -203,6 +203,8 @@ pub async fn run(s: Settings) -> Result<()> {
             .unwrap_or_default(),
     };
     let vm_dir = dir.join("vm");
+    nimbus_ecs::api::set_memory_capacity(s.instance_memory_mib);
+    tracing::info!(mib = s.instance_memory_mib, "guest memory offered to instances");
     nimbus_ecs::api::install(
         Arc::new(crate::ecs::OssImages(oss.clone())),
         Box::new({

@@ -1,7 +1,8 @@
 //! ECS instances across control-plane crashes: `kill -9` of `nimbus up` right after RunInstances
 //! converges (the instance ends up Running, exactly one QEMU); running VMs keep running across
 //! restarts of the control plane (same QEMU process before and after); after a simulated machine
-//! reboot (VMs and namespaces gone while the region is down) the instances boot again.
+//! reboot (VMs and namespaces gone while the region is down) the instances boot again; the
+//! host's memory limits what RunInstances may make.
 
 mod common;
 
@@ -163,5 +164,62 @@ fn kill9_during_run_instances_converges_and_vms_outlive_the_control_plane() {
     if let Some(cg) = &cgroups {
         eventually("A's cgroup removed", 30, || cg.limits_of(&a).is_none());
     }
+    assert!(r.stop().success());
+}
+
+/// The host's memory is a limit: RunInstances and CreateInstance beyond `--instance-memory-mib`
+/// answer `OperationDenied.NoStock` and make nothing; deleting an instance frees its memory.
+/// (CreateInstance makes Stopped instances, which hold their memory too: no VM needs to boot.)
+#[test]
+fn instances_beyond_the_hosts_memory_are_refused_with_no_stock() {
+    if !vm_toolchain_present() {
+        return;
+    }
+    let prefix = format!("em{}", std::process::id() % 100_000);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("data");
+    let _cleanup = Cleanup(prefix.clone(), dir.clone());
+    let r = Region::start(&dir, &["--net-prefix", prefix.as_str(), "--instance-memory-mib", "600"]);
+    let c = r.client_http();
+    eventually("the system image", 120, || {
+        c.call(ECS, "DescribeImages", &p(&[("ImageOwnerAlias", "system")]))
+            .is_ok_and(|v| v.body["Images"]["Image"][0]["Status"] == "Available")
+    });
+    let ok = |action: &str, params: &[(&str, &str)]| -> Value {
+        let v =
+            c.call(if action.contains("Vpc") || action.contains("VSwitch") { VPC } else { ECS }, action, &p(params));
+        let v = v.expect("call");
+        assert_eq!(v.status, 200, "{action}: {}", v.body);
+        v.body
+    };
+    let vpc = ok("CreateVpc", &[("CidrBlock", "198.18.120.0/22")])["VpcId"].as_str().expect("vpc").to_string();
+    let vsw =
+        ok("CreateVSwitch", &[("VpcId", &vpc), ("ZoneId", "local-1a"), ("CidrBlock", "198.18.121.0/24")])["VSwitchId"]
+            .as_str()
+            .expect("vsw")
+            .to_string();
+    let sg = ok("CreateSecurityGroup", &[("VpcId", &vpc)])["SecurityGroupId"].as_str().expect("sg").to_string();
+    let params = |amount: &'static str| {
+        vec![
+            ("ImageId", "nimbus_busybox_x64_dropbear"),
+            ("InstanceType", "ecs.t6-c1m0.small"), // 256 MiB
+            ("VSwitchId", vsw.as_str()),
+            ("SecurityGroupId", sg.as_str()),
+            ("Amount", amount),
+        ]
+    };
+    let count = || ok("DescribeInstances", &[])["TotalCount"].as_u64().expect("count");
+    let no_stock = |action: &str, amount: &'static str| {
+        let v = c.call(ECS, action, &p(&params(amount))).expect("call");
+        assert_eq!((v.status, v.code()), (403, Some("OperationDenied.NoStock")), "{}", v.body);
+    };
+    no_stock("RunInstances", "3"); // 768 MiB of 600
+    assert_eq!(count(), 0, "a refused RunInstances made nothing");
+    let a = ok("CreateInstance", &params("1"))["InstanceId"].as_str().expect("id").to_string();
+    ok("CreateInstance", &params("1"));
+    no_stock("CreateInstance", "1"); // a third 256 MiB does not fit
+    assert_eq!(count(), 2);
+    ok("DeleteInstance", &[("InstanceId", &a)]);
+    ok("CreateInstance", &params("1"));
     assert!(r.stop().success());
 }
