@@ -16,6 +16,30 @@ from aliyunsdkvpc.request.v20160428 import (AllocateEipAddressRequest, Associate
                                             UnassociateEipAddressRequest)
 
 N = int(os.environ.get("RUNS", "5"))
+GUEST_MIB = 256
+
+
+def memory_of(pid):
+    """(QEMU RSS, the part of it that is guest RAM, what its cgroup is charged), in MiB. Guest RAM
+    is the one anonymous mapping of exactly the guest's size in /proc/PID/smaps."""
+    total = guest = 0
+    size = None
+    for line in open(f"/proc/{pid}/smaps"):
+        if line.startswith("Size:"):
+            size = int(line.split()[1])
+        elif line.startswith("Rss:"):
+            rss = int(line.split()[1])
+            total += rss
+            if size == GUEST_MIB * 1024:
+                guest = max(guest, rss)
+    charged = None
+    for line in open(f"/proc/{pid}/cgroup"):
+        _, ctrls, path = line.strip().split(":", 2)
+        for f in ([f"/sys/fs/cgroup/memory{path}/memory.usage_in_bytes"] if "memory" in ctrls.split(",") else
+                  [f"/sys/fs/cgroup{path}/memory.current"] if ctrls == "" else []):
+            if os.path.exists(f) and "nimbus-" in path:
+                charged = int(open(f).read()) / (1 << 20)
+    return total / 1024, guest / 1024, charged
 
 
 def main():
@@ -24,7 +48,7 @@ def main():
     try:
         w = t.make_world(region)
         eip = t.call(region, AllocateEipAddressRequest.AllocateEipAddressRequest())
-        times, rss = [], []
+        times, rss, own, charged = [], [], [], []
         for n in range(N):
             t0 = time.monotonic()
             iid = t.run(region, w)[0]
@@ -37,9 +61,13 @@ def main():
             took = time.monotonic() - t0
             times.append(took)
             pid = int((region.data_dir / "vm" / "instances" / iid / "qemu.pid").read_text())
-            kib = int([l for l in open(f"/proc/{pid}/status") if l.startswith("VmRSS:")][0].split()[1])
-            rss.append(kib / 1024)
-            print(f"run {n + 1}: RunInstances -> SSH {took:.2f} s, QEMU RSS {kib / 1024:.0f} MiB", flush=True)
+            total, guest, cg = memory_of(pid)
+            rss.append(total); own.append(total - guest)
+            if cg is not None:
+                charged.append(cg)
+            print(f"run {n + 1}: RunInstances -> SSH {took:.2f} s, QEMU RSS {total:.0f} MiB "
+                  f"(guest RAM {guest:.0f}, QEMU itself {total - guest:.0f}), cgroup charged "
+                  f"{'n/a' if cg is None else f'{cg:.0f}'} MiB", flush=True)
             u = UnassociateEipAddressRequest.UnassociateEipAddressRequest(); u.set_AllocationId(eip["AllocationId"])
             t.call(region, u)
             d = DeleteInstanceRequest.DeleteInstanceRequest(); d.set_InstanceId(iid); d.set_Force(True)
@@ -50,13 +78,18 @@ def main():
         log = (region.data_dir.parent / "nimbus.log").read_text()
         found = re.search(r'VM accelerator (chosen by probe|forced by --accel)[^\n]*?accelerator="?(\w+)', log)
         accel = f"{found.group(2)} ({found.group(1)})" if found else "unknown (not in the region's log)"
-        guest = 256
+        guest = GUEST_MIB
         print(f"\naccelerator: {accel}")
         print(f"RunInstances -> SSH-reachable through the EIP: median {statistics.median(times):.2f} s "
               f"(min {min(times):.2f}, max {max(times):.2f}, n={N})")
         print(f"QEMU RSS per instance ({t.TYPE}, {guest} MiB guest): median {statistics.median(rss):.0f} MiB; "
               f"RSS minus guest RAM: {statistics.median(rss) - guest:+.0f} MiB "
-              f"(negative: the guest has not touched all its RAM; QEMU's own overhead is below this)")
+              f"(negative: the guest has not touched all its RAM)")
+        print(f"QEMU's own memory (RSS outside the guest-RAM mapping, from smaps): median "
+              f"{statistics.median(own):.0f} MiB (min {min(own):.0f}, max {max(own):.0f})")
+        if charged:
+            print(f"charged to the instance's cgroup (RSS + its page cache), limit {guest + 256} MiB: median "
+                  f"{statistics.median(charged):.0f} MiB")
     finally:
         try:
             next(gen)

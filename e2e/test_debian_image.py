@@ -8,7 +8,8 @@ import re
 import subprocess
 
 from aliyunsdkecs.request.v20140526 import (AllocatePublicIpAddressRequest, DeleteInstanceRequest,
-                                            DescribeImagesRequest, RunInstancesRequest)
+                                            DescribeImagesRequest, GetInstanceConsoleOutputRequest,
+                                            RunInstancesRequest, StopInstanceRequest)
 from test_instances import call, make_world, ssh, status, wait
 
 DEBIAN = "debian_12_x64_nimbus"
@@ -49,5 +50,11 @@ def test_debian_image_builds_with_progress_and_boots_with_its_own_host_keys(regi
         scan = subprocess.run(["ssh-keyscan", "-t", "ed25519", ip], capture_output=True, text=True, timeout=30)
         keys.append(scan.stdout.split()[-1])
     assert keys[0] != keys[1], "two instances of one image share an SSH host key"
+    # A plain StopInstance presses the ACPI power button: systemd shuts Debian down cleanly.
+    st = StopInstanceRequest.StopInstanceRequest(); st.set_InstanceId(ids[0]); call(region, st)
+    wait("Stopped", lambda: status(region, ids[0]) == "Stopped", 60)
+    c = GetInstanceConsoleOutputRequest.GetInstanceConsoleOutputRequest(); c.set_InstanceId(ids[0])
+    console = base64.b64decode(call(region, c)["ConsoleOutput"]).decode(errors="replace")
+    assert "reboot: Power down" in console, console[-2000:]
     for iid in ids:
         dl = DeleteInstanceRequest.DeleteInstanceRequest(); dl.set_InstanceId(iid); dl.set_Force(True); call(region, dl)

@@ -204,15 +204,26 @@ def test_run_ssh_metadata_talk_revoke_and_power(region, world):
     au.set_IpProtocol("tcp"); au.set_PortRange("22/22"); au.set_SourceCidrIp("0.0.0.0/0")
     call(region, au)
 
-    # Power: Stop → Stopped, Start → Running, Reboot keeps it Running and SSH comes back.
-    st = StopInstanceRequest.StopInstanceRequest(); st.set_InstanceId(ids[1]); call(region, st)
-    assert status(region, ids[1]) in ("Stopping", "Stopped")
-    wait("Stopped", lambda: status(region, ids[1]) == "Stopped")
-    sr = StartInstanceRequest.StartInstanceRequest(); sr.set_InstanceId(ids[1]); call(region, sr)
-    wait("Running again", lambda: status(region, ids[1]) == "Running")
+    # Power: Stop → Stopping → Stopped, Start → Running, Reboot keeps it Running and SSH comes back.
+    # A plain Stop or Reboot asks the guest to shut down (ACPI power button) and it leaves its
+    # clean-shutdown marker; ForceStop pulls the plug and leaves none.
+    def last_shutdown():
+        wait("SSH after the power change", lambda: ssh(w["key"], host, "true", timeout=5).returncode == 0, 120)
+        return ssh(w["key"], host, "cat /run/nimbus-last-shutdown >/dev/null 2>&1 && echo clean || echo unclean").stdout.strip()
+    def stop_start(force):
+        st = StopInstanceRequest.StopInstanceRequest(); st.set_InstanceId(ids[0]); st.set_ForceStop(force); call(region, st)
+        assert status(region, ids[0]) in ("Stopping", "Stopped")
+        wait("Stopped", lambda: status(region, ids[0]) == "Stopped")
+        sr = StartInstanceRequest.StartInstanceRequest(); sr.set_InstanceId(ids[0]); call(region, sr)
+        wait("Running again", lambda: status(region, ids[0]) == "Running")
+    stop_start(force=False)
+    assert last_shutdown() == "clean"
+    stop_start(force=True)
+    assert last_shutdown() == "unclean"
     rb = RebootInstanceRequest.RebootInstanceRequest(); rb.set_InstanceId(ids[0]); call(region, rb)
     wait("Running after reboot", lambda: status(region, ids[0]) == "Running")
-    wait("SSH after reboot", lambda: ssh(w["key"], host, "cat /root/ud.txt").stdout.strip() == "hello-from-user-data", 120)
+    assert last_shutdown() == "clean"
+    assert ssh(w["key"], host, "cat /root/ud.txt").stdout.strip() == "hello-from-user-data"
 
     u = UnassociateEipAddressRequest.UnassociateEipAddressRequest(); u.set_AllocationId(eip["AllocationId"]); call(region, u)
     for i in ids:

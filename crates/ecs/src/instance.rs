@@ -399,10 +399,18 @@ async fn power(ctx: &CallContext, id: &str, op: &str, p: &Params) -> Result<(Str
         };
         match op {
             "start" => i.spec["Desired"] = json!("Running"),
-            "stop" => i.spec["Desired"] = json!("Stopped"),
-            _ => i.spec["RebootSeq"] = json!(i.spec["RebootSeq"].as_i64().unwrap_or(0) + 1),
+            "stop" => {
+                i.spec["Desired"] = json!("Stopped");
+                // ForceStop: power off at once, like pulling the plug; otherwise the guest is
+                // asked to shut down (ACPI power button) first.
+                i.spec["ForceStop"] = json!(p.bool("ForceStop")?.unwrap_or(false));
+            }
+            _ => {
+                i.spec["RebootSeq"] = json!(i.spec["RebootSeq"].as_i64().unwrap_or(0) + 1);
+                // ForceStop: a reset; otherwise a clean shutdown and a boot.
+                i.spec["RebootForce"] = json!(p.bool("ForceStop")?.unwrap_or(false));
+            }
         }
-        let _ = p;
         i.status["Status"] = json!(next);
         match ctx.store.update_resource(&i).await {
             Ok(_) => {

@@ -42,6 +42,9 @@ pub fn guest_modules(kernel: &Path) -> Result<Vec<(String, Vec<u8>)>, VmError> {
         "net/core/failover.ko",
         "drivers/net/net_failover.ko",
         "drivers/net/virtio_net.ko",
+        // The ACPI power button and its input events: a graceful StopInstance presses it.
+        "drivers/input/evdev.ko",
+        "drivers/acpi/button.ko",
     ] {
         let p = base.join(m);
         if !p.exists() {
@@ -94,6 +97,10 @@ mount -t sysfs sys /sys
 mkdir -p /dev/pts /run /tmp
 mount -t devpts devpts /dev/pts
 mount -t tmpfs run /run
+# Was the last power-off clean (a graceful stop or `poweroff`)? rcK leaves this marker.
+[ -f /var/lib/nimbus/clean-shutdown ] && mv /var/lib/nimbus/clean-shutdown /run/nimbus-last-shutdown
+# The ACPI power button (a graceful StopInstance) runs /etc/acpi/PWRF/00000080: poweroff.
+acpid -c /etc/acpi -l /var/log/acpid.log
 arg() { sed -n "s/.*nimbus\.$1=\([^ ]*\).*/\1/p" /proc/cmdline; }
 ip link set lo up
 ip link set eth0 up
@@ -136,7 +143,17 @@ head -n 1 "$reply" >&2; rm -f "$reply"; exit 1
 
 const INITTAB: &str = "::sysinit:/etc/init.d/rcS\n\
 ::respawn:/usr/sbin/dropbear -F -E -R -s -p 22\n\
-::shutdown:/bin/sync\n";
+::shutdown:/etc/init.d/rcK\n";
+
+/// `/etc/init.d/rcK`, run by init on poweroff/reboot: leaves the clean-shutdown marker and makes
+/// the file system read-only so nothing is left for the journal to replay.
+const RCK: &str = "#!/bin/sh\n\
+echo NIMBUS-SHUTDOWN > /dev/console\n\
+date > /var/lib/nimbus/clean-shutdown\n\
+sync\n\
+mount -o remount,ro /\n";
+
+const POWER_BUTTON: &str = "#!/bin/sh\n/sbin/poweroff\n";
 
 /// Builds the image into `out` (kernel, initrd, disk.qcow2). `progress(percent, step)` is told
 /// as each step starts.
@@ -153,7 +170,20 @@ pub fn build_busybox_image(
     let root = out.join("rootfs");
     std::fs::create_dir_all(&root).map_err(|e| io_err(&root, e))?;
     progress(5, "collecting busybox and its applets");
-    for d in ["bin", "sbin", "usr/bin", "usr/sbin", "etc/init.d", "etc/dropbear", "dev", "proc", "sys", "run", "tmp"] {
+    for d in [
+        "bin",
+        "sbin",
+        "usr/bin",
+        "usr/sbin",
+        "etc/init.d",
+        "etc/acpi/PWRF",
+        "etc/dropbear",
+        "dev",
+        "proc",
+        "sys",
+        "run",
+        "tmp",
+    ] {
         std::fs::create_dir_all(root.join(d)).map_err(|e| io_err(&root.join(d), e))?;
     }
     for d in ["root", "var/log", "var/lib/nimbus", "lib/modules"] {
@@ -185,6 +215,8 @@ pub fn build_busybox_image(
     let files: &[(&str, &str, u32)] = &[
         ("etc/init.d/rcS", RCS, 0o755),
         ("etc/inittab", INITTAB, 0o644),
+        ("etc/init.d/rcK", RCK, 0o755),
+        ("etc/acpi/PWRF/00000080", POWER_BUTTON, 0o755),
         ("usr/bin/nimbus-metadata", METADATA_CLIENT, 0o755),
         ("etc/passwd", "root:x:0:0:root:/root:/bin/sh\n", 0o644),
         ("etc/group", "root:x:0:\n", 0o644),
@@ -255,7 +287,7 @@ fn shared_libraries(binary: &Path) -> Result<Vec<PathBuf>, VmError> {
 pub const DEBIAN_DISK_MIB: u64 = 2048;
 
 /// Packages on top of debootstrap's `minbase`: an init, the SSH server, and what nimbus-init uses.
-const DEBIAN_PACKAGES: &str = "systemd-sysv,openssh-server,iproute2,curl,ca-certificates,netbase";
+const DEBIAN_PACKAGES: &str = "systemd-sysv,openssh-server,iproute2,curl,ca-certificates,netbase,acpid";
 
 /// `/usr/local/sbin/nimbus-init` on the Debian image: what cloud-init does on Alibaba's images,
 /// from the Nimbus metadata service (same steps as the busybox image's rcS).
@@ -389,7 +421,7 @@ pub fn build_debian_image(
             let pct = (2 + n * 58 / 650).min(60) as u8;
             if pct != last {
                 last = pct;
-                progress(pct, line.trim_start_matches("I: ").trim());
+                progress(pct, &format!("debootstrap: {}", line.trim_start_matches("I: ").trim()));
             }
             tail.push(line);
             if tail.len() > 20 {
@@ -413,6 +445,8 @@ pub fn build_debian_image(
         ("etc/systemd/system/nimbus-init.service", DEBIAN_INIT_UNIT, 0o644),
         ("etc/systemd/system/nimbus-ready.service", DEBIAN_READY_UNIT, 0o644),
         ("etc/fstab", "LABEL=nimbus-root / ext4 defaults,errors=remount-ro 0 1\n", 0o644),
+        // A graceful StopInstance presses the ACPI power button (no logind without udev here).
+        ("etc/acpi/events/nimbus-power", "event=button/power.*\naction=/sbin/poweroff\n", 0o644),
         ("etc/hostname", "localhost\n", 0o644),
         // systemd makes a new one at first boot.
         ("etc/machine-id", "", 0o444),

@@ -27,6 +27,10 @@ use tokio::sync::OnceCell;
 
 pub const BUILD_IMAGE_JOB: &str = "ecs.build_image";
 
+/// How long a graceful StopInstance waits for the guest to power itself off (within the job
+/// lease of 30 s) before powering it off.
+const GRACEFUL_STOP: Duration = Duration::from_secs(20);
+
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum SystemImageKind {
     Busybox,
@@ -350,16 +354,25 @@ impl Agent {
         let running = read_pid(&dir.join("qemu.pid"));
         if inst.spec["Desired"] == "Stopped" {
             if let Some(pid) = running {
-                self.power_off(id, pid).await;
+                let graceful = !inst.spec["ForceStop"].as_bool().unwrap_or(false);
+                self.power_off(id, pid, graceful).await;
             }
             self.refresh_vpc(account, &vpc).await?;
             self.set_status(account, id, |s| s["Status"] = json!("Stopped")).await?;
             return Ok(json!({"InstanceId": id, "Status": "Stopped"}));
         }
         let reboot = inst.spec["RebootSeq"].as_i64().unwrap_or(0);
+        let mut booted = running.is_none();
         match running {
-            Some(_) if inst.status["RebootSeq"].as_i64().unwrap_or(0) < reboot => {
-                qmp_at(&dir.join("qmp.sock"), "system_reset", json!({})).map_err(retry)?;
+            Some(pid) if inst.status["RebootSeq"].as_i64().unwrap_or(0) < reboot => {
+                if inst.spec["RebootForce"].as_bool().unwrap_or(false) {
+                    qmp_at(&dir.join("qmp.sock"), "system_reset", json!({})).map_err(retry)?;
+                } else {
+                    // A graceful reboot: the guest shuts down cleanly, then boots again.
+                    self.power_off(id, pid, true).await;
+                    self.boot(&inst).await?;
+                    booted = true;
+                }
                 tracing::info!(instance = id, "instance rebooted");
             }
             Some(_) => {}
@@ -371,7 +384,7 @@ impl Agent {
             }
         }
         self.refresh_vpc(account, &vpc).await?;
-        let started = if running.is_none() { Some(iso8601(now_millis())) } else { None };
+        let started = if booted { Some(iso8601(now_millis())) } else { None };
         self.set_status(account, id, |s| {
             s["Status"] = json!("Running");
             s["RebootSeq"] = json!(reboot);
@@ -496,8 +509,28 @@ impl Agent {
         Err(JobError::Permanent(why))
     }
 
-    async fn power_off(&self, id: &str, pid: u32) {
+    /// Stops a VM. Graceful: presses the ACPI power button and gives the guest
+    /// [`GRACEFUL_STOP`] to shut down (QEMU exits when it powers off); a guest that does not
+    /// (hung, or no power-button handler) is then powered off like `ForceStop`: QMP `quit`, after
+    /// which QEMU has flushed its caches to the replicas; SIGKILL if even that does not answer.
+    async fn power_off(&self, id: &str, pid: u32, graceful: bool) {
         let sock = self.instance_dir(id).join("qmp.sock");
+        let gone = || !std::path::Path::new(&format!("/proc/{pid}")).exists();
+        if graceful {
+            let s = sock.clone();
+            let pressed = tokio::task::spawn_blocking(move || qmp_at(&s, "system_powerdown", json!({}))).await;
+            if matches!(pressed, Ok(Ok(_))) {
+                let t0 = std::time::Instant::now();
+                while t0.elapsed() < GRACEFUL_STOP {
+                    if gone() {
+                        tracing::info!(instance = id, secs = t0.elapsed().as_secs_f32(), "guest shut down cleanly");
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                tracing::warn!(instance = id, "guest did not shut down in time: powering it off");
+            }
+        }
         let _ = tokio::task::spawn_blocking(move || qmp_at(&sock, "quit", json!({}))).await;
         for _ in 0..50 {
             if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
@@ -511,7 +544,7 @@ impl Agent {
     async fn teardown(&self, id: &str, vpc: &str) -> Result<(), JobError> {
         let dir = self.instance_dir(id);
         if let Some(pid) = read_pid(&dir.join("qemu.pid")) {
-            self.power_off(id, pid).await;
+            self.power_off(id, pid, false).await; // the instance is deleted: nothing to keep
         }
         if !vpc.is_empty() {
             let (net, vpc, tap) = (self.net.clone(), vpc.to_string(), tap_of(id));
