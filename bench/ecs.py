@@ -20,18 +20,24 @@ GUEST_MIB = 256
 
 
 def memory_of(pid):
-    """(QEMU RSS, the part of it that is guest RAM, what its cgroup is charged), in MiB. Guest RAM
-    is the one anonymous mapping of exactly the guest's size in /proc/PID/smaps."""
-    total = guest = 0
-    size = None
+    """(QEMU RSS, the part of it that is guest RAM, TCG's translation cache, what its cgroup is
+    charged), in MiB. Guest RAM is the one anonymous mapping of exactly the guest's size in
+    /proc/PID/smaps; the translation cache is the one writable and executable mapping."""
+    total = guest = tb = 0
+    size, perms = None, ""
     for line in open(f"/proc/{pid}/smaps"):
-        if line.startswith("Size:"):
+        head = line.split()
+        if head and "-" in head[0] and not head[0].endswith(":"):
+            perms = head[1]
+        elif line.startswith("Size:"):
             size = int(line.split()[1])
         elif line.startswith("Rss:"):
             rss = int(line.split()[1])
             total += rss
             if size == GUEST_MIB * 1024:
                 guest = max(guest, rss)
+            if perms == "rwxp":
+                tb += rss
     charged = None
     for line in open(f"/proc/{pid}/cgroup"):
         _, ctrls, path = line.strip().split(":", 2)
@@ -39,7 +45,7 @@ def memory_of(pid):
                   [f"/sys/fs/cgroup{path}/memory.current"] if ctrls == "" else []):
             if os.path.exists(f) and "nimbus-" in path:
                 charged = int(open(f).read()) / (1 << 20)
-    return total / 1024, guest / 1024, charged
+    return total / 1024, guest / 1024, tb / 1024, charged
 
 
 def main():
@@ -48,7 +54,7 @@ def main():
     try:
         w = t.make_world(region)
         eip = t.call(region, AllocateEipAddressRequest.AllocateEipAddressRequest())
-        times, rss, own, charged = [], [], [], []
+        times, rss, own, tbs, charged = [], [], [], [], []
         for n in range(N):
             t0 = time.monotonic()
             iid = t.run(region, w)[0]
@@ -61,12 +67,12 @@ def main():
             took = time.monotonic() - t0
             times.append(took)
             pid = int((region.data_dir / "vm" / "instances" / iid / "qemu.pid").read_text())
-            total, guest, cg = memory_of(pid)
-            rss.append(total); own.append(total - guest)
+            total, guest, tb, cg = memory_of(pid)
+            rss.append(total); own.append(total - guest); tbs.append(tb)
             if cg is not None:
                 charged.append(cg)
             print(f"run {n + 1}: RunInstances -> SSH {took:.2f} s, QEMU RSS {total:.0f} MiB "
-                  f"(guest RAM {guest:.0f}, QEMU itself {total - guest:.0f}), cgroup charged "
+                  f"(guest RAM {guest:.0f}, QEMU itself {total - guest:.0f} of which TCG cache {tb:.0f}), cgroup charged "
                   f"{'n/a' if cg is None else f'{cg:.0f}'} MiB", flush=True)
             u = UnassociateEipAddressRequest.UnassociateEipAddressRequest(); u.set_AllocationId(eip["AllocationId"])
             t.call(region, u)
@@ -86,7 +92,8 @@ def main():
               f"RSS minus guest RAM: {statistics.median(rss) - guest:+.0f} MiB "
               f"(negative: the guest has not touched all its RAM)")
         print(f"QEMU's own memory (RSS outside the guest-RAM mapping, from smaps): median "
-              f"{statistics.median(own):.0f} MiB (min {min(own):.0f}, max {max(own):.0f})")
+              f"{statistics.median(own):.0f} MiB (min {min(own):.0f}, max {max(own):.0f}), of which TCG's "
+              f"translation cache {statistics.median(tbs):.0f} MiB (bounded by tb-size=128; none under KVM)")
         if charged:
             print(f"charged to the instance's cgroup (RSS + its page cache), limit {guest + 256} MiB: median "
                   f"{statistics.median(charged):.0f} MiB")

@@ -1,7 +1,7 @@
 //! `nimbus`: brings a region up, and is the command line for it.
 
 use anyhow::Result;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use nimbus::cli::{admin, call, configure, oss};
 use nimbus::config::{Settings, UpArgs};
 
@@ -38,7 +38,13 @@ enum Command {
 }
 
 fn main() {
-    let cli = Cli::parse();
+    // `nimbus up --help` ends with what this host offers VMs (read now, cheaply; the accelerator
+    // itself is chosen by the probe boot at start).
+    let cmd = Cli::command().mut_subcommand("up", |up| up.after_help(host_facts()));
+    let cli = match Cli::from_arg_matches(&cmd.get_matches()) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
     let code = match run(cli) {
         Ok(c) => c,
         Err(e) => {
@@ -94,4 +100,23 @@ fn init_logging(filter: &str) {
         .with_target(true)
         .with_ansi(ansi)
         .try_init();
+}
+
+/// This host's VM facts for `nimbus up --help`.
+fn host_facts() -> String {
+    let kvm = match std::fs::OpenOptions::new().read(true).write(true).open("/dev/kvm") {
+        Ok(_) => "/dev/kvm opens: `--accel auto` boots a probe VM under KVM at start and falls back to TCG \
+                  if it does not reach its init in time"
+            .to_string(),
+        Err(e) => format!("/dev/kvm unusable ({e}): VMs run under TCG (software emulation)"),
+    };
+    let cgroups = match nimbus_host::cgroup::Cgroups::detect("nimbus") {
+        Ok(c) => format!("instance vCPU/memory limits through {}", c.describe()),
+        Err(why) => format!("no instance limits beyond QEMU's -smp/-m: {why}"),
+    };
+    let qemu = match nimbus_host::vm::Toolchain::find() {
+        Ok(t) => format!("QEMU {}", t.qemu.display()),
+        Err(e) => format!("no VM toolchain: {e}"),
+    };
+    format!("This host:\n  {kvm}\n  {cgroups}\n  {qemu}")
 }
