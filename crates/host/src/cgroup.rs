@@ -110,6 +110,11 @@ impl Cgroups {
         }
     }
 
+    /// A layout given explicitly (tests; hosts whose groups live elsewhere).
+    pub fn with_layout(layout: Layout, group: &str) -> Cgroups {
+        Cgroups { layout, group: group.to_string() }
+    }
+
     /// `v1 (memory, cpu)` or `v2`, for logs and `--help`.
     pub fn describe(&self) -> String {
         match &self.layout {
@@ -248,6 +253,25 @@ pub fn instance_memory_bytes(guest_mib: u32) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The v2 files an instance's limits become, written into a plain directory standing in for
+    /// the cgroup2 mount (this CI host's v2 has no controllers; the v1 path is tested for real in
+    /// tests/cgroup.rs).
+    #[test]
+    fn v2_limits_are_written_as_cgroup2_files() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let c = Cgroups::with_layout(Layout::V2 { base: root.path().to_path_buf() }, "nimbus-x");
+        let procs = c.create("i-1", Limits { memory_bytes: 512 << 20, cpus: 2 }).expect("create");
+        let g = root.path().join("nimbus-x/i-1");
+        assert_eq!(procs, vec![g.join("cgroup.procs")]);
+        let read = |p: &Path| std::fs::read_to_string(p).expect("read");
+        assert_eq!(read(&g.join("memory.max")), (512u64 << 20).to_string());
+        assert_eq!(read(&g.join("cpu.max")), "200000 100000");
+        assert_eq!(read(&g.join("cpu.weight")), "200");
+        assert_eq!(read(&root.path().join("cgroup.subtree_control")), "+memory +cpu");
+        assert_eq!(read(&root.path().join("nimbus-x/cgroup.subtree_control")), "+memory +cpu");
+        assert_eq!(c.limits_of("i-1"), Some((512 << 20, 200_000)));
+    }
 
     #[test]
     fn wrap_keeps_the_command_and_puts_the_joins_first() {
