@@ -71,13 +71,14 @@ pub trait ExternalCipher: Send + Sync {
 
 /// One root-key generation: key bytes in memory, or a key held by a device.
 pub enum Cipher {
-    Memory(Aes256Gcm),
+    /// Boxed: the expanded AES key schedule is large beside a device handle.
+    Memory(Box<Aes256Gcm>),
     External(Box<dyn ExternalCipher>),
 }
 
 impl Cipher {
     pub fn memory(bytes: &[u8; 32]) -> Cipher {
-        Cipher::Memory(Aes256Gcm::new(&Key::<Aes256Gcm>::from(*bytes)))
+        Cipher::Memory(Box::new(Aes256Gcm::new(&Key::<Aes256Gcm>::from(*bytes))))
     }
 }
 
@@ -177,9 +178,9 @@ impl RootKey {
     /// The generation that wrapped `wrapped`, if it is well-formed.
     pub fn generation_of(wrapped: &str) -> Option<u32> {
         let raw = hex::decode(wrapped).ok()?;
-        match raw.first()? {
-            &WRAP_V1 => Some(1),
-            &WRAP_V2 => Some(u32::from_be_bytes(raw.get(1..5)?.try_into().ok()?)),
+        match *raw.first()? {
+            WRAP_V1 => Some(1),
+            WRAP_V2 => Some(u32::from_be_bytes(raw.get(1..5)?.try_into().ok()?)),
             _ => None,
         }
     }

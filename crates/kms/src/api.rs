@@ -73,7 +73,7 @@ impl Service for Kms {
                 out.push(key(id));
             }
         }
-        if let Some(h) = p.get("CiphertextBlob").and_then(|b| blob::header(b)) {
+        if let Some(h) = p.get("CiphertextBlob").and_then(blob::header) {
             out.push(key(&h.0.key_id));
         }
         if let Some(a) = p.get("AliasName").filter(|_| action.name != "CreateAlias") {

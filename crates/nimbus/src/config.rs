@@ -334,6 +334,19 @@ impl Settings {
     }
 }
 
+/// This machine's memory in MiB (`MemTotal` of /proc/meminfo; 1 GiB if unreadable).
+fn host_memory_mib() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map(|kib| kib / 1024)
+        .unwrap_or(1024)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -372,17 +385,4 @@ mod tests {
         let e = Settings::resolve(&b).expect_err("typo must be reported");
         assert!(format!("{e:#}").contains("regoin"), "{e:#}");
     }
-}
-
-/// This machine's memory in MiB (`MemTotal` of /proc/meminfo; 1 GiB if unreadable).
-fn host_memory_mib() -> u64 {
-    std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| {
-            m.lines()
-                .find_map(|l| l.strip_prefix("MemTotal:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        })
-        .map(|kib| kib / 1024)
-        .unwrap_or(1024)
 }

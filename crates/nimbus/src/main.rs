@@ -21,7 +21,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Bring a region up on this machine (first start creates keys, CA and the root AccessKey).
-    Up(UpArgs),
+    Up(Box<UpArgs>),
     /// Save a CLI profile: endpoint, AccessKey and CA.
     Configure(configure::ConfigureArgs),
     /// Operator commands on the state store.

@@ -216,7 +216,7 @@ impl Condition {
         match &self.values {
             Values::Str(xs) if self.kind == Kind::StringEqualsIgnoreCase => {
                 let v = v.to_lowercase();
-                xs.iter().any(|x| *x == v)
+                xs.contains(&v)
             }
             Values::Str(xs) => xs.iter().any(|x| x == v),
             Values::Like(ps) => ps.iter().any(|p| p.matches(v)),

@@ -134,6 +134,8 @@ impl Store {
 
     /// One account's events between `start` and `end` (unix ms, inclusive) matching every filter,
     /// newest first (or oldest first when `forward`), continuing past `cursor` (a seq).
+    /// (LookupEvents' own parameters, one argument each: a struct would only rename them.)
+    #[allow(clippy::too_many_arguments)]
     pub async fn lookup_trail(
         &self,
         account_id: &str,

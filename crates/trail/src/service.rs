@@ -183,10 +183,10 @@ async fn describe_trails(ctx: &CallContext) -> Result<Value, ApiError> {
         .into_iter()
         .map(|r| {
             let mut v = r.spec;
-            v.as_object_mut().map(|m| {
+            if let Some(m) = v.as_object_mut() {
                 m.remove("DeliveredSeq");
                 m.remove("PreviousDigestSha256");
-            });
+            }
             v
         })
         .collect();
