@@ -229,25 +229,48 @@ pub fn build_busybox_image(
             0o644,
         ),
     ];
+    write_files(&root, files)?;
+    set_mode(&root.join("root"), 0o700)?;
+    pack(tools, out, &root, DISK_MIB, [50, 70, 85], progress)
+}
+
+/// Writes `(path under root, text, mode)` files, making their directories.
+fn write_files(root: &Path, files: &[(&str, &str, u32)]) -> Result<(), VmError> {
     for (name, text, mode) in files {
         let p = root.join(name);
+        if let Some(d) = p.parent() {
+            std::fs::create_dir_all(d).map_err(|e| io_err(d, e))?;
+        }
         std::fs::write(&p, text).map_err(|e| io_err(&p, e))?;
         set_mode(&p, *mode)?;
     }
-    set_mode(&root.join("root"), 0o700)?;
-    progress(50, "making the ext4 system disk");
+    Ok(())
+}
+
+/// The last steps of every image: `root` becomes an ext4 disk of `disk_mib` (`mke2fs -d`, no
+/// mounting), compressed to qcow2; the initramfs and the host kernel join it. `at` are the
+/// progress percentages of the three steps.
+fn pack(
+    tools: &crate::vm::Toolchain,
+    out: &Path,
+    root: &Path,
+    disk_mib: u64,
+    at: [u8; 3],
+    progress: &mut dyn FnMut(u8, &str),
+) -> Result<ImageFiles, VmError> {
+    progress(at[0], "making the ext4 system disk");
     let raw = out.join("disk.raw");
     run(Command::new("mke2fs")
         .args(["-q", "-F", "-t", "ext4", "-L", "nimbus-root", "-E", "root_owner=0:0", "-d"])
-        .arg(&root)
+        .arg(root)
         .arg(&raw)
-        .arg(format!("{DISK_MIB}M")))?;
-    progress(70, "compressing the disk to qcow2");
+        .arg(format!("{disk_mib}M")))?;
+    let _ = std::fs::remove_dir_all(root);
+    progress(at[1], "compressing the disk to qcow2");
     let disk = out.join("disk.qcow2");
     run(Command::new("qemu-img").args(["convert", "-c", "-f", "raw", "-O", "qcow2"]).arg(&raw).arg(&disk))?;
     let _ = std::fs::remove_file(&raw);
-    let _ = std::fs::remove_dir_all(&root);
-    progress(85, "building the initramfs");
+    progress(at[2], "building the initramfs");
     let modules = guest_modules(&tools.kernel)?;
     let initrd = out.join("initrd");
     std::fs::write(&initrd, boot_initrd(&tools.busybox, &modules)?).map_err(|e| io_err(&initrd, e))?;
@@ -451,14 +474,7 @@ pub fn build_debian_image(
         // systemd makes a new one at first boot.
         ("etc/machine-id", "", 0o444),
     ];
-    for (name, text, mode) in files {
-        let p = root.join(name);
-        if let Some(d) = p.parent() {
-            std::fs::create_dir_all(d).map_err(|e| io_err(d, e))?;
-        }
-        std::fs::write(&p, text).map_err(|e| io_err(&p, e))?;
-        set_mode(&p, *mode)?;
-    }
+    write_files(&root, files)?;
     let wants = root.join("etc/systemd/system/multi-user.target.wants");
     std::fs::create_dir_all(&wants).map_err(|e| io_err(&wants, e))?;
     for unit in ["nimbus-init.service", "nimbus-ready.service"] {
@@ -479,24 +495,5 @@ pub fn build_debian_image(
             }
         }
     }
-    progress(70, "making the ext4 system disk");
-    let raw = out.join("disk.raw");
-    run(Command::new("mke2fs")
-        .args(["-q", "-F", "-t", "ext4", "-L", "nimbus-root", "-E", "root_owner=0:0", "-d"])
-        .arg(&root)
-        .arg(&raw)
-        .arg(format!("{DEBIAN_DISK_MIB}M")))?;
-    let _ = std::fs::remove_dir_all(&root);
-    progress(78, "compressing the disk to qcow2");
-    let disk = out.join("disk.qcow2");
-    run(Command::new("qemu-img").args(["convert", "-c", "-f", "raw", "-O", "qcow2"]).arg(&raw).arg(&disk))?;
-    let _ = std::fs::remove_file(&raw);
-    progress(95, "building the initramfs");
-    let modules = guest_modules(&tools.kernel)?;
-    let initrd = out.join("initrd");
-    std::fs::write(&initrd, boot_initrd(&tools.busybox, &modules)?).map_err(|e| io_err(&initrd, e))?;
-    let kernel = out.join("kernel");
-    copy(&tools.kernel, &kernel)?;
-    progress(100, "done");
-    Ok(ImageFiles { kernel, initrd, disk })
+    pack(tools, out, &root, DEBIAN_DISK_MIB, [70, 78, 95], progress)
 }
