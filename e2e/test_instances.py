@@ -139,6 +139,22 @@ def test_run_ssh_metadata_talk_revoke_and_power(region, world):
     assert lines[2] == ids[0], (out.stdout, out.stderr)
     assert "echo hello-from-user-data" in out.stdout
 
+    # Nothing an instance sends beyond the VPC and the public bridge leaves the host: a test table
+    # counts every packet to an outside address leaving any host interface (postrouting sees
+    # forwarded and local packets alike) while the instance, which has an EIP, tries to reach it.
+    outside = "198.19.255.1"  # test range, owned by nobody here
+    leak = f"e2e_leak_{os.getpid()}"
+    subprocess.run(["nft", "-f", "-"], check=True, text=True, input=(
+        f"table inet {leak} {{\n chain post {{\n  type filter hook postrouting priority 0; policy accept;\n"
+        f"  ip daddr {outside} counter\n }}\n}}\n"))
+    try:
+        tried = ssh(w["key"], host, f"ping -c 3 -W 1 {outside} >/dev/null && echo answered || echo no-answer")
+        assert tried.stdout.strip() == "no-answer", (tried.stdout, tried.stderr)
+        listing = subprocess.run(["nft", "list", "table", "inet", leak], capture_output=True, text=True).stdout
+        assert "counter packets 0 bytes 0" in listing, listing
+    finally:
+        subprocess.run(["nft", "delete", "table", "inet", leak])
+
     # Two instances of one group in one VPC talk.
     talk = ssh(w["key"], host, f"ping -c 2 -W 2 {ips[1]} >/dev/null && echo reachable")
     assert talk.stdout.strip() == "reachable", talk.stderr

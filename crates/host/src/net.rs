@@ -326,7 +326,7 @@ impl NetDriver {
         ip(&["addr", "replace", &format!("{gw}/{}", pool.prefix_len()), "dev", &pubbr])?;
         ip(&["link", "set", &pubbr, "up"])?;
         let host_table = format!(
-            "table inet {p}_pub {{}}\ndelete table inet {p}_pub\ntable inet {p}_pub {{\n  chain forward {{\n    type filter hook forward priority 0; policy accept;\n    iifname \"{pubbr}\" drop\n    oifname \"{pubbr}\" drop\n  }}\n}}\n",
+            "table inet {p}_pub {{}}\ndelete table inet {p}_pub\ntable inet {p}_pub {{\n  chain forward {{\n    type filter hook forward priority 0; policy accept;\n    iifname \"{pubbr}\" counter drop\n    oifname \"{pubbr}\" counter drop\n  }}\n}}\n",
             p = self.prefix.replace('-', "_")
         );
         nft_host(&host_table)?;
