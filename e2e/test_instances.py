@@ -236,6 +236,12 @@ def test_run_ssh_metadata_talk_revoke_and_power(region, world):
     assert last_shutdown() == "clean"
     stop_start(force=True)
     assert last_shutdown() == "unclean"
+    # `poweroff` inside the guest makes the instance Stopped (not restarted), as on Alibaba Cloud.
+    ssh(w["key"], host, "poweroff", timeout=5)
+    wait("Stopped after an in-guest poweroff", lambda: status(region, ids[0]) == "Stopped", 60)
+    sr = StartInstanceRequest.StartInstanceRequest(); sr.set_InstanceId(ids[0]); call(region, sr)
+    wait("Running again", lambda: status(region, ids[0]) == "Running")
+    assert last_shutdown() == "clean"
     rb = RebootInstanceRequest.RebootInstanceRequest(); rb.set_InstanceId(ids[0]); call(region, rb)
     wait("Running after reboot", lambda: status(region, ids[0]) == "Running")
     assert last_shutdown() == "clean"

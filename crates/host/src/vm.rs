@@ -257,6 +257,10 @@ impl VmSpec {
         push(&["-nodefaults", "-no-user-config", "-nographic"]);
         if !detached {
             push(&["-no-reboot"]);
+        } else {
+            // A guest that powers itself off leaves QEMU up in state `shutdown`, so the agent can
+            // tell that (the instance becomes Stopped) from a QEMU that died (it is restarted).
+            push(&["-no-shutdown"]);
         }
         push(&["-serial", &format!("file:{}", serial.display())]);
         push(&["-qmp", &format!("unix:{},server=on,wait=off", qmp.display())]);

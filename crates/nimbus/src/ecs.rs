@@ -516,20 +516,26 @@ impl Agent {
     async fn power_off(&self, id: &str, pid: u32, graceful: bool) {
         let sock = self.instance_dir(id).join("qmp.sock");
         let gone = || !std::path::Path::new(&format!("/proc/{pid}")).exists();
-        if graceful {
+        if graceful && self.guest_state(id).await.as_deref() != Some("shutdown") {
             let s = sock.clone();
             let pressed = tokio::task::spawn_blocking(move || qmp_at(&s, "system_powerdown", json!({}))).await;
             if matches!(pressed, Ok(Ok(_))) {
                 let t0 = std::time::Instant::now();
                 while t0.elapsed() < GRACEFUL_STOP {
-                    if gone() {
+                    // QEMU runs with -no-shutdown: a guest that powered off leaves it in `shutdown`.
+                    if gone() || self.guest_state(id).await.as_deref() == Some("shutdown") {
                         tracing::info!(instance = id, secs = t0.elapsed().as_secs_f32(), "guest shut down cleanly");
-                        return;
+                        break;
                     }
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
-                tracing::warn!(instance = id, "guest did not shut down in time: powering it off");
+                if t0.elapsed() >= GRACEFUL_STOP {
+                    tracing::warn!(instance = id, "guest did not shut down in time: powering it off");
+                }
             }
+        }
+        if gone() {
+            return;
         }
         let _ = tokio::task::spawn_blocking(move || qmp_at(&sock, "quit", json!({}))).await;
         for _ in 0..50 {
@@ -539,6 +545,28 @@ impl Agent {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL);
+    }
+
+    /// QEMU's run state of an instance (`running`, `paused`, `shutdown` once the guest powered
+    /// itself off, …), or `None` if QMP does not answer.
+    async fn guest_state(&self, id: &str) -> Option<String> {
+        let sock = self.instance_dir(id).join("qmp.sock");
+        let v = tokio::task::spawn_blocking(move || qmp_at(&sock, "query-status", json!({}))).await.ok()?.ok()?;
+        v["status"].as_str().map(str::to_string)
+    }
+
+    /// A guest that powered itself off (`poweroff` inside) is Stopped, as on Alibaba Cloud: its
+    /// desired state follows, and the job releases the QEMU left waiting in `shutdown`.
+    async fn guest_powered_off(&self, i: &Resource) -> bool {
+        if self.guest_state(&i.id).await.as_deref() != Some("shutdown") {
+            return false;
+        }
+        tracing::info!(instance = i.id, "the guest powered itself off: the instance is Stopped");
+        let Ok(mut r) = self.store.get_resource(&i.account_id, &i.id).await else { return false };
+        r.spec["Desired"] = json!("Stopped");
+        r.spec["ForceStop"] = json!(false);
+        r.status["Status"] = json!("Stopping");
+        self.store.update_resource(&r).await.is_ok()
     }
 
     async fn teardown(&self, id: &str, vpc: &str) -> Result<(), JobError> {
@@ -688,7 +716,8 @@ impl Agent {
                     if crashed {
                         tracing::warn!(instance = i.id, "instance's QEMU is gone; starting it again");
                     }
-                    if first || crashed || (!wants && alive) {
+                    let halted = wants && alive && i.status["Status"] == "Running" && self.guest_powered_off(&i).await;
+                    if first || crashed || halted || (!wants && alive) {
                         let _ = self
                             .store
                             .enqueue_job(&NewJob {
