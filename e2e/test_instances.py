@@ -133,10 +133,13 @@ def test_run_ssh_metadata_talk_revoke_and_power(region, world):
     # SSH through the EIP with the key pair; the boot script took the key from the metadata service.
     out = wait("SSH through the EIP", lambda: (lambda r: r if r.returncode == 0 else None)(
         ssh(w["key"], host, "cat /root/ud.txt; hostname; "
-                            "nimbus-metadata meta-data/instance-id; echo; nimbus-metadata user-data")), 120)
+                            "nimbus-metadata meta-data/instance-id; echo; "
+                            "NIMBUS_METADATA_HOST=100.100.100.200 nimbus-metadata meta-data/instance-id; echo; "
+                            "nimbus-metadata user-data")), 120)
     lines = out.stdout.split("\n")
     assert lines[0] == "hello-from-user-data", (out.stdout, out.stderr)
     assert lines[2] == ids[0], (out.stdout, out.stderr)
+    assert lines[3] == ids[0], ("Alibaba's metadata address answers too", out.stdout, out.stderr)
     assert "echo hello-from-user-data" in out.stdout
 
     # Nothing an instance sends beyond the VPC and the public bridge leaves the host: a test table

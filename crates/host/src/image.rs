@@ -133,10 +133,12 @@ echo "NIMBUS-READY $ID"
 /// anything but 200. HTTP by `nc -e` because busybox's wget looks the "http" service up through
 /// glibc's NSS, which a static busybox cannot load beside the image's dynamic glibc (it crashes);
 /// and `-e` keeps the request side open until the answer is in (piping into nc closes the socket
-/// at the end of the request, sometimes before the answer arrives).
+/// at the end of the request, sometimes before the answer arrives). `NIMBUS_METADATA_HOST` picks
+/// the other address the service answers on (Alibaba's 100.100.100.200).
 const METADATA_CLIENT: &str = r#"#!/bin/sh
+host=${NIMBUS_METADATA_HOST:-169.254.169.254}
 reply=$(mktemp)
-nc -w 3 169.254.169.254 80 -e /bin/sh -c "printf 'GET /latest/$1 HTTP/1.0\r\nHost: 169.254.169.254\r\n\r\n'; cat >&2" 2> "$reply"
+nc -w 3 "$host" 80 -e /bin/sh -c "printf 'GET /latest/$1 HTTP/1.0\r\nHost: $host\r\n\r\n'; cat >&2" 2> "$reply"
 if head -n 1 "$reply" | grep -q ' 200 '; then sed '1,/^\r*$/d' "$reply"; rm -f "$reply"; exit 0; fi
 head -n 1 "$reply" >&2; rm -f "$reply"; exit 1
 "#;

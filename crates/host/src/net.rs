@@ -281,6 +281,9 @@ impl NetDriver {
 
 /// The metadata service's address inside every VPC namespace.
 pub const METADATA_ADDR: std::net::Ipv4Addr = std::net::Ipv4Addr::new(169, 254, 169, 254);
+/// Alibaba Cloud's own metadata address, served too, so tools made for ECS (the SDKs' ECS RAM role
+/// credential providers, cloud-init's Aliyun source) work in a guest unchanged.
+pub const ALIBABA_METADATA_ADDR: std::net::Ipv4Addr = std::net::Ipv4Addr::new(100, 100, 100, 200);
 
 impl NetDriver {
     /// The host's "public" bridge, where EIPs live.
@@ -290,7 +293,10 @@ impl NetDriver {
 
     /// Gives the VPC namespace the metadata address on its loopback (served by the region).
     pub fn ensure_metadata_address(&self, vpc_id: &str) -> Result<(), NetError> {
-        ip(&["-n", &self.namespace(vpc_id), "addr", "replace", &format!("{METADATA_ADDR}/32"), "dev", "lo"]).map(|_| ())
+        for a in [METADATA_ADDR, ALIBABA_METADATA_ADDR] {
+            ip(&["-n", &self.namespace(vpc_id), "addr", "replace", &format!("{a}/32"), "dev", "lo"])?;
+        }
+        Ok(())
     }
 
     /// Removes an instance's tap device; absent is fine.

@@ -261,7 +261,11 @@ impl Settings {
                     p.parse::<ipnet::Ipv4Net>()
                         .ok()
                         .filter(|n| n.prefix_len() <= 30)
-                        .ok_or_else(|| anyhow::anyhow!("--eip-pool {p:?}: use an IPv4 CIDR block of /30 or larger"))?
+                        // Instances reach the metadata service there, inside their VPC.
+                        .filter(|n| !n.contains(&nimbus_host::net::ALIBABA_METADATA_ADDR))
+                        .ok_or_else(|| anyhow::anyhow!(
+                            "--eip-pool {p:?}: use an IPv4 CIDR block of /30 or larger, not holding 100.100.100.200 (the metadata address)"
+                        ))?
                         .trunc(),
                 ),
             },

@@ -1,4 +1,5 @@
-//! The instance metadata service: `http://169.254.169.254/latest/…` inside every VPC namespace
+//! The instance metadata service: `http://169.254.169.254/latest/…` (and Alibaba's own address,
+//! `http://100.100.100.200/latest/…`) inside every VPC namespace
 //! that has instances, as on Alibaba Cloud. The caller is identified by its source address,
 //! which the port's anti-spoofing rules make unforgeable, so an instance only ever sees its own
 //! data. Listeners are bound inside the namespace (a thread enters it with setns(2) just to
@@ -69,16 +70,21 @@ impl MetadataServers {
                 return Ok(());
             }
         }
-        let addr = SocketAddr::from((nimbus_host::net::METADATA_ADDR, 80));
-        let std_listener = {
+        let mut listeners = vec![];
+        for a in [nimbus_host::net::METADATA_ADDR, nimbus_host::net::ALIBABA_METADATA_ADDR] {
+            let addr = SocketAddr::from((a, 80));
             let ns = ns.to_string();
-            tokio::task::spawn_blocking(move || bind_in_namespace(&ns, addr)).await.map_err(std::io::Error::other)??
-        };
-        let listener = tokio::net::TcpListener::from_std(std_listener)?;
+            let l = tokio::task::spawn_blocking(move || bind_in_namespace(&ns, addr))
+                .await
+                .map_err(std::io::Error::other)??;
+            listeners.push(tokio::net::TcpListener::from_std(l)?);
+        }
         let (shared, vpc_id) = (self.shared.clone(), vpc.to_string());
         let handle = tokio::spawn(async move {
+            let (a, b) = (&listeners[0], &listeners[1]);
             loop {
-                let Ok((stream, peer)) = listener.accept().await else { continue };
+                let accepted = tokio::select! { r = a.accept() => r, r = b.accept() => r };
+                let Ok((stream, peer)) = accepted else { continue };
                 let (shared, vpc_id) = (shared.clone(), vpc_id.clone());
                 tokio::spawn(async move {
                     let svc = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
@@ -99,7 +105,7 @@ impl MetadataServers {
                 });
             }
         });
-        tracing::info!(vpc, namespace = ns, "metadata service listening on 169.254.169.254:80");
+        tracing::info!(vpc, namespace = ns, "metadata service listening on 169.254.169.254:80 and 100.100.100.200:80");
         self.servers.lock().unwrap_or_else(|e| e.into_inner()).insert(vpc.to_string(), handle);
         Ok(())
     }
