@@ -381,6 +381,7 @@ def test_instance_ram_role_credentials_from_the_metadata_service(region, world):
                                                 DetachInstanceRamRoleRequest)
     w, pid = world, os.getpid()
     role, other = f"EcsReader{pid}", f"NotForEcs{pid}"
+    TOKEN = "export NIMBUS_METADATA_TOKEN=$(nimbus-metadata --token 300); "
     def make_role(name, principal):
         r = CreateRoleRequest.CreateRoleRequest(); r.set_RoleName(name)
         r.set_AssumeRolePolicyDocument(json.dumps({"Version": "1", "Statement": [
@@ -400,6 +401,8 @@ def test_instance_ram_role_credentials_from_the_metadata_service(region, world):
         r = RunInstancesRequest.RunInstancesRequest()
         r.set_ImageId(IMAGE); r.set_InstanceType(TYPE); r.set_VSwitchId(w["vsw"]); r.set_SecurityGroupId(w["sg"])
         r.set_KeyPairName(w["key_name"]); r.set_RamRoleName(ram_role)
+        # Hardened metadata from the start: the guest's boot must fetch its key with a token.
+        r.set_HttpTokens("required")
         return r
     assert error(region, req(other))[0] == "InvalidRamRole.NotEcsRole"
     assert error(region, req(f"NoSuchRole{pid}"))[0] == "EntityNotExist.Role"
@@ -408,13 +411,13 @@ def test_instance_ram_role_credentials_from_the_metadata_service(region, world):
     ap = AllocatePublicIpAddressRequest.AllocatePublicIpAddressRequest(); ap.set_InstanceId(iid)
     public = call(region, ap)["IpAddress"]
     listing = wait("SSH", lambda: (lambda x: x if x.returncode == 0 else None)(
-        ssh(w["key"], public, "nimbus-metadata meta-data/ram/security-credentials/", timeout=5)), 120)
+        ssh(w["key"], public, TOKEN + "nimbus-metadata meta-data/ram/security-credentials/", timeout=5)), 120)
     assert listing.stdout.strip() == role
-    got = ssh(w["key"], public, f"nimbus-metadata meta-data/ram/security-credentials/{role}")
+    got = ssh(w["key"], public, TOKEN + f"nimbus-metadata meta-data/ram/security-credentials/{role}")
     assert got.returncode == 0, got.stderr
     creds = json.loads(got.stdout)
     assert creds["Code"] == "Success" and creds["AccessKeyId"].startswith("STS.")
-    assert ssh(w["key"], public, f"nimbus-metadata meta-data/ram/security-credentials/{other}").returncode != 0
+    assert ssh(w["key"], public, TOKEN + f"nimbus-metadata meta-data/ram/security-credentials/{other}").returncode != 0
 
     # The session works from anywhere, with the role's permissions only.
     session = AcsClient(region_id="local-1", verify=region.ca, credential=StsTokenCredential(
@@ -427,6 +430,30 @@ def test_instance_ram_role_credentials_from_the_metadata_service(region, world):
     with pytest.raises(ServerException) as denied:
         v = CreateVpcRequest.CreateVpcRequest(); v.set_CidrBlock("198.18.200.0/24"); as_instance(v)
     assert denied.value.get_error_code() == "Forbidden.RAM"
+
+    # Security hardening mode (IMDSv2): with HttpTokens=required every read needs a token from
+    # PUT /latest/api/token; a forged token is refused; HttpEndpoint=disabled shuts the service.
+    from aliyunsdkecs.request.v20140526 import ModifyInstanceMetadataOptionsRequest
+    def metadata_options(**kw):
+        mo = ModifyInstanceMetadataOptionsRequest.ModifyInstanceMetadataOptionsRequest(); mo.set_InstanceId(iid)
+        mo.set_HttpEndpoint(kw.get("endpoint", "enabled"))
+        if "tokens" in kw:
+            mo.set_HttpTokens(kw["tokens"])
+        call(region, mo)
+    d = DescribeInstancesRequest.DescribeInstancesRequest(); d.set_InstanceIds(json.dumps([iid]))
+    assert call(region, d)["Instances"]["Instance"][0]["MetadataOptions"]["HttpTokens"] == "required"
+    plain = ssh(w["key"], public, "nimbus-metadata meta-data/instance-id")
+    assert plain.returncode != 0 and " 401 " in plain.stderr, (plain.stdout, plain.stderr)
+    with_token = ssh(w["key"], public, "T=$(nimbus-metadata --token 60) && NIMBUS_METADATA_TOKEN=$T "
+                                       f"nimbus-metadata meta-data/ram/security-credentials/{role}")
+    assert json.loads(with_token.stdout)["Code"] == "Success", (with_token.stdout, with_token.stderr)
+    forged = ssh(w["key"], public, "NIMBUS_METADATA_TOKEN=forged nimbus-metadata meta-data/instance-id")
+    assert forged.returncode != 0 and " 401 " in forged.stderr, (forged.stdout, forged.stderr)
+    metadata_options(endpoint="disabled")
+    off = ssh(w["key"], public, "T=$(nimbus-metadata --token 60); NIMBUS_METADATA_TOKEN=$T nimbus-metadata meta-data/instance-id")
+    assert off.returncode != 0 and " 403 " in off.stderr, (off.stdout, off.stderr)
+    metadata_options(endpoint="enabled", tokens="optional")
+    assert ssh(w["key"], public, "nimbus-metadata meta-data/instance-id").stdout.strip() == iid
 
     # Who holds which role; a second role is refused per instance; detaching stops the credentials.
     dr = DescribeInstanceRamRoleRequest.DescribeInstanceRamRoleRequest(); dr.set_InstanceIds(json.dumps([iid]))

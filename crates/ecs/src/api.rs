@@ -24,6 +24,7 @@ const ACTIONS: &[ActionSpec] = nimbus_api::actions!["ecs:";
     "DeleteInstance" => Write, "DeleteInstances" => Write, "ModifyInstanceAttribute" => Write,
     "GetInstanceConsoleOutput" => Read, "AllocatePublicIpAddress" => Write,
     "AttachInstanceRamRole" => Write, "DetachInstanceRamRole" => Write, "DescribeInstanceRamRole" => Read,
+    "ModifyInstanceMetadataOptions" => Write,
 ];
 
 static IMAGE_OBJECTS: OnceLock<Arc<dyn ImageObjects>> = OnceLock::new();
@@ -169,6 +170,7 @@ impl Service for Ecs {
                 "AttachInstanceRamRole" => crate::ram_role::attach(ctx, params).await,
                 "DetachInstanceRamRole" => crate::ram_role::detach(ctx, params).await,
                 "DescribeInstanceRamRole" => crate::ram_role::describe(ctx, params).await,
+                "ModifyInstanceMetadataOptions" => instance::modify_metadata_options(ctx, params).await,
                 name if name.contains("SecurityGroup") => {
                     ctx.require_region(params)?;
                     match name {

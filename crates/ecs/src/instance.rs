@@ -184,6 +184,7 @@ pub async fn run(ctx: &CallContext, p: &Params, start: bool) -> Result<Value, Ap
         .await?;
     }
     let ram_role = crate::ram_role::requested(ctx, p).await?;
+    let metadata_options = metadata_options(p, &json!({"HttpEndpoint": "enabled", "HttpTokens": "optional"}))?;
     let user_data = p.get("UserData").unwrap_or_default();
     if !user_data.is_empty() {
         use base64::Engine;
@@ -257,6 +258,7 @@ pub async fn run(ctx: &CallContext, p: &Params, start: bool) -> Result<Value, Ap
             "MacAddress": mac(), "SecurityGroupIds": groups, "KeyPairName": key_pair.unwrap_or_default(),
             "UserData": user_data, "CreationTime": iso8601(now_millis()), "Desired": if start { "Running" } else { "Stopped" },
             "RebootSeq": 0, "DeletionProtection": false, "RamRoleName": ram_role.clone().unwrap_or_default(),
+            "MetadataOptions": metadata_options,
         });
         let mut r = Resource::new(&id, &ctx.caller.account_id, KIND, &ctx.region.id, spec);
         r.status = json!({"Status": if start { "Pending" } else { "Stopped" }});
@@ -297,6 +299,11 @@ fn view(i: &Resource, eip: Option<&Resource>, region: &str) -> Value {
             "PrimaryIpAddress": s["PrivateIpAddress"], "Type": "Primary",
             "PrivateIpSets": {"PrivateIpSet": [{"PrivateIpAddress": s["PrivateIpAddress"], "Primary": true}]}}]},
         "Tags": {"Tag": []}, "KeyPairName": s["KeyPairName"], "DeletionProtection": s["DeletionProtection"],
+        "MetadataOptions": {
+            "HttpEndpoint": s["MetadataOptions"]["HttpEndpoint"].as_str().unwrap_or("enabled"),
+            "HttpTokens": s["MetadataOptions"]["HttpTokens"].as_str().unwrap_or("optional"),
+            "HttpPutResponseHopLimit": 1,
+        },
         "ResourceGroupId": "", "OperationLocks": {"LockReason": []},
     })
 }
@@ -589,6 +596,41 @@ pub async fn allocate_public_ip(ctx: &CallContext, p: &Params) -> Result<Value, 
                 nimbus_vpc::eip::release_address(&ctx.store, &ctx.caller.account_id, ip).await;
                 return Err(e.into());
             }
+        }
+    }
+    Err(ApiError::new(409, "OperationConflict", format!("Instance {id} is changing; retry.")))
+}
+
+/// `HttpEndpoint` (enabled|disabled) and `HttpTokens` (optional|required, the security hardening
+/// mode) over `current`.
+fn metadata_options(p: &Params, current: &Value) -> Result<Value, ApiError> {
+    let mut o = current.clone();
+    for (name, allowed) in [("HttpEndpoint", ["enabled", "disabled"]), ("HttpTokens", ["optional", "required"])] {
+        if let Some(v) = p.get(name).filter(|v| !v.is_empty()) {
+            if !allowed.contains(&v) {
+                return Err(ApiError::invalid(name, format!("{} or {}", allowed[0], allowed[1])));
+            }
+            o[name] = json!(v);
+        }
+    }
+    Ok(o)
+}
+
+/// ModifyInstanceMetadataOptions: whether the instance may reach the metadata service, and
+/// whether it must use the hardened (token) mode.
+pub async fn modify_metadata_options(ctx: &CallContext, p: &Params) -> Result<Value, ApiError> {
+    let id = p.require("InstanceId")?;
+    for _ in 0..5 {
+        let mut i = load(ctx, id).await?;
+        let current = match i.spec["MetadataOptions"].is_object() {
+            true => i.spec["MetadataOptions"].clone(),
+            false => json!({"HttpEndpoint": "enabled", "HttpTokens": "optional"}),
+        };
+        i.spec["MetadataOptions"] = metadata_options(p, &current)?;
+        match ctx.store.update_resource(&i).await {
+            Ok(_) => return Ok(json!({})),
+            Err(StoreError::Conflict) => continue,
+            Err(e) => return Err(e.into()),
         }
     }
     Err(ApiError::new(409, "OperationConflict", format!("Instance {id} is changing; retry.")))

@@ -109,7 +109,11 @@ ip route add default via "$(arg gw)"
 get() { nimbus-metadata "$1"; }
 ID=""
 n=0
-while [ -z "$ID" ] && [ $n -lt 30 ]; do ID=$(get meta-data/instance-id 2>/dev/null); [ -z "$ID" ] && sleep 1; n=$((n+1)); done
+# A hardened-mode token first (6 h), so boot works when the instance requires one.
+while [ -z "$ID" ] && [ $n -lt 30 ]; do
+  NIMBUS_METADATA_TOKEN=$(nimbus-metadata --token 21600 2>/dev/null); export NIMBUS_METADATA_TOKEN
+  ID=$(get meta-data/instance-id 2>/dev/null); [ -z "$ID" ] && sleep 1; n=$((n+1))
+done
 if [ -z "$ID" ]; then echo "NIMBUS: the metadata service does not answer:"; get meta-data/instance-id; ip addr; ip route; fi
 hostname "$(get meta-data/hostname 2>/dev/null || echo localhost)"
 mkdir -p /root/.ssh /etc/dropbear /var/lib/nimbus
@@ -134,11 +138,15 @@ echo "NIMBUS-READY $ID"
 /// glibc's NSS, which a static busybox cannot load beside the image's dynamic glibc (it crashes);
 /// and `-e` keeps the request side open until the answer is in (piping into nc closes the socket
 /// at the end of the request, sometimes before the answer arrives). `NIMBUS_METADATA_HOST` picks
-/// the other address the service answers on (Alibaba's 100.100.100.200).
+/// the other address the service answers on (Alibaba's 100.100.100.200); `--token [TTL]` asks
+/// for a hardened-mode token, which `NIMBUS_METADATA_TOKEN` then sends with every read.
 const METADATA_CLIENT: &str = r#"#!/bin/sh
 host=${NIMBUS_METADATA_HOST:-169.254.169.254}
+method=GET; path="latest/$1"; extra=""
+if [ "$1" = "--token" ]; then method=PUT; path=latest/api/token; extra="X-aliyun-ecs-metadata-token-ttl-seconds: ${2:-21600}\r\n"; fi
+[ -n "$NIMBUS_METADATA_TOKEN" ] && extra="${extra}X-aliyun-ecs-metadata-token: $NIMBUS_METADATA_TOKEN\r\n"
 reply=$(mktemp)
-nc -w 3 "$host" 80 -e /bin/sh -c "printf 'GET /latest/$1 HTTP/1.0\r\nHost: $host\r\n\r\n'; cat >&2" 2> "$reply"
+nc -w 3 "$host" 80 -e /bin/sh -c "printf '$method /$path HTTP/1.0\r\nHost: $host\r\n$extra\r\n'; cat >&2" 2> "$reply"
 if head -n 1 "$reply" | grep -q ' 200 '; then sed '1,/^\r*$/d' "$reply"; rm -f "$reply"; exit 0; fi
 head -n 1 "$reply" >&2; rm -f "$reply"; exit 1
 "#;
@@ -325,7 +333,11 @@ ip route replace default via "$(arg gw)"
 get() { nimbus-metadata "$1"; }
 ID=""
 n=0
-while [ -z "$ID" ] && [ $n -lt 30 ]; do ID=$(get meta-data/instance-id 2>/dev/null); [ -z "$ID" ] && sleep 1; n=$((n+1)); done
+# A hardened-mode token first (6 h), so boot works when the instance requires one.
+while [ -z "$ID" ] && [ $n -lt 30 ]; do
+  NIMBUS_METADATA_TOKEN=$(nimbus-metadata --token 21600 2>/dev/null); export NIMBUS_METADATA_TOKEN
+  ID=$(get meta-data/instance-id 2>/dev/null); [ -z "$ID" ] && sleep 1; n=$((n+1))
+done
 [ -n "$ID" ] || echo "nimbus-init: the metadata service does not answer"
 hostname "$(get meta-data/hostname 2>/dev/null || echo localhost)"
 # Host keys are made on the instance's first boot: the image carries none, so no two instances
@@ -345,7 +357,16 @@ fi
 echo "$ID" > /run/nimbus-id
 "#;
 
-const DEBIAN_METADATA_CLIENT: &str = "#!/bin/sh\nexec curl -sf --max-time 5 \"http://169.254.169.254/latest/$1\"\n";
+const DEBIAN_METADATA_CLIENT: &str = r#"#!/bin/sh
+host=${NIMBUS_METADATA_HOST:-169.254.169.254}
+if [ "$1" = "--token" ]; then
+  exec curl -sf --max-time 5 -X PUT -H "X-aliyun-ecs-metadata-token-ttl-seconds: ${2:-21600}" "http://$host/latest/api/token"
+fi
+if [ -n "$NIMBUS_METADATA_TOKEN" ]; then
+  exec curl -sf --max-time 5 -H "X-aliyun-ecs-metadata-token: $NIMBUS_METADATA_TOKEN" "http://$host/latest/$1"
+fi
+exec curl -sf --max-time 5 "http://$host/latest/$1"
+"#;
 
 const DEBIAN_INIT_UNIT: &str = "[Unit]\n\
 Description=Nimbus instance setup from the metadata service (network, host keys, SSH key, user-data)\n\

@@ -37,6 +37,21 @@ struct Shared {
     /// Issued role sessions by (instance, role): (answer, issued at, expires at), in ms. Reused
     /// until a quarter of their life is left, so a polling SDK does not mint a session per poll.
     sessions: Mutex<HashMap<(String, String), IssuedSession>>,
+    /// Hardened-mode tokens (`PUT /latest/api/token`): token → (instance, expires at ms). In
+    /// memory only: a restart of the region makes guests ask again, as after a token expires.
+    tokens: Mutex<HashMap<String, (String, i64)>>,
+}
+
+/// Headers of Alibaba's security hardening mode (IMDSv2).
+const TOKEN_HEADER: &str = "x-aliyun-ecs-metadata-token";
+const TOKEN_TTL_HEADER: &str = "x-aliyun-ecs-metadata-token-ttl-seconds";
+const MAX_TOKEN_TTL_SECS: i64 = 21_600;
+
+/// What the answer needs of a request besides the caller's address.
+struct Asked<'a> {
+    method: &'a hyper::Method,
+    path: &'a str,
+    headers: &'a hyper::HeaderMap,
 }
 
 /// Binds `addr` inside network namespace `ns` (`/run/netns/<ns>`).
@@ -58,7 +73,14 @@ fn bind_in_namespace(ns: &str, addr: SocketAddr) -> std::io::Result<std::net::Tc
 
 impl MetadataServers {
     pub fn new(store: Store, region: &str, keys: Arc<dyn KeyProvider>, auditor: Arc<dyn Auditor>) -> Self {
-        let shared = Shared { store, region: region.to_string(), keys, auditor, sessions: Mutex::new(HashMap::new()) };
+        let shared = Shared {
+            store,
+            region: region.to_string(),
+            keys,
+            auditor,
+            sessions: Mutex::new(HashMap::new()),
+            tokens: Mutex::new(HashMap::new()),
+        };
         MetadataServers { shared: Arc::new(shared), servers: Mutex::new(HashMap::new()) }
     }
 
@@ -90,7 +112,8 @@ impl MetadataServers {
                     let svc = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
                         let (shared, vpc_id) = (shared.clone(), vpc_id.clone());
                         async move {
-                            let (status, body) = answer(&shared, &vpc_id, peer.ip(), req.uri().path()).await;
+                            let asked = Asked { method: req.method(), path: req.uri().path(), headers: req.headers() };
+                            let (status, body) = answer(&shared, &vpc_id, peer.ip(), &asked).await;
                             Ok::<_, std::convert::Infallible>(
                                 Response::builder()
                                     .status(status)
@@ -118,8 +141,9 @@ impl MetadataServers {
     }
 }
 
-/// The answer to `path` for the instance at `source` in `vpc`.
-async fn answer(shared: &Shared, vpc: &str, source: IpAddr, path: &str) -> (StatusCode, String) {
+/// The answer to a request of the instance at `source` in `vpc`.
+async fn answer(shared: &Shared, vpc: &str, source: IpAddr, asked: &Asked<'_>) -> (StatusCode, String) {
+    let path = asked.path;
     let (store, region) = (&shared.store, shared.region.as_str());
     let not_found = (StatusCode::NOT_FOUND, "Not Found\n".to_string());
     let Ok(all) = store.all_resources_all_accounts(nimbus_ecs::instance::KIND).await else {
@@ -130,6 +154,18 @@ async fn answer(shared: &Shared, vpc: &str, source: IpAddr, path: &str) -> (Stat
         return (StatusCode::FORBIDDEN, "no instance has this address\n".into());
     };
     let s = &i.spec;
+    if s["MetadataOptions"]["HttpEndpoint"] == "disabled" {
+        return (StatusCode::FORBIDDEN, "the metadata service is disabled for this instance\n".into());
+    }
+    if let Some(refused) = check_hardening(shared, &i, asked) {
+        return refused;
+    }
+    if asked.method == hyper::Method::PUT {
+        return issue_token(shared, &i, asked);
+    }
+    if asked.method != hyper::Method::GET {
+        return (StatusCode::METHOD_NOT_ALLOWED, "GET, or PUT /latest/api/token\n".into());
+    }
     let field = |v: &Value| v.as_str().unwrap_or_default().to_string();
     let eip = async {
         store
@@ -187,6 +223,56 @@ async fn answer(shared: &Shared, vpc: &str, source: IpAddr, path: &str) -> (Stat
         },
     };
     (StatusCode::OK, body)
+}
+
+/// Security hardening mode: a token, when sent, must be one this instance was given and not
+/// expired; with `HttpTokens=required` every read needs one. Requests that came through a proxy
+/// (`X-Forwarded-For`) get no token, so an SSRF through a web proxy in the guest cannot mint one.
+fn check_hardening(shared: &Shared, i: &Resource, asked: &Asked<'_>) -> Option<(StatusCode, String)> {
+    if asked.method == hyper::Method::PUT {
+        return asked
+            .headers
+            .contains_key("x-forwarded-for")
+            .then(|| (StatusCode::FORBIDDEN, "a forwarded request gets no token\n".into()));
+    }
+    match asked.headers.get(TOKEN_HEADER).and_then(|v| v.to_str().ok()) {
+        Some(token) => {
+            let now = now_millis();
+            let mut tokens = shared.tokens.lock().unwrap_or_else(|e| e.into_inner());
+            tokens.retain(|_, (_, exp)| *exp > now);
+            match tokens.get(token) {
+                Some((owner, _)) if *owner == i.id => None,
+                _ => Some((StatusCode::UNAUTHORIZED, "the metadata token is invalid or expired\n".into())),
+            }
+        }
+        None if i.spec["MetadataOptions"]["HttpTokens"] == "required" => {
+            Some((StatusCode::UNAUTHORIZED, "this instance requires a metadata token (PUT /latest/api/token)\n".into()))
+        }
+        None => None,
+    }
+}
+
+/// `PUT /latest/api/token` with the TTL header (1 to 21600 seconds): a random token bound to the
+/// instance.
+fn issue_token(shared: &Shared, i: &Resource, asked: &Asked<'_>) -> (StatusCode, String) {
+    if asked.path.trim_end_matches('/') != "/latest/api/token" {
+        return (StatusCode::METHOD_NOT_ALLOWED, "PUT is only for /latest/api/token\n".into());
+    }
+    let ttl =
+        asked.headers.get(TOKEN_TTL_HEADER).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<i64>().ok());
+    let Some(ttl) = ttl.filter(|t| (1..=MAX_TOKEN_TTL_SECS).contains(t)) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            format!("send X-aliyun-ecs-metadata-token-ttl-seconds: 1 to {MAX_TOKEN_TTL_SECS}\n"),
+        );
+    };
+    let token = nimbus_core::ids::access_key_secret();
+    shared
+        .tokens
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(token.clone(), (i.id.clone(), now_millis() + ttl * 1000));
+    (StatusCode::OK, token)
 }
 
 /// `/latest/meta-data/ram/security-credentials/<role>`: an STS session of the instance's role, in
