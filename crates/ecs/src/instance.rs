@@ -203,36 +203,7 @@ pub async fn run(ctx: &CallContext, p: &Params, start: bool) -> Result<Value, Ap
     if name.chars().count() > 128 {
         return Err(ApiError::invalid("InstanceName", "at most 128 characters"));
     }
-    let existing = ctx.store.all_resources(&ctx.caller.account_id, KIND).await?.len();
-    if existing + amount > MAX_INSTANCES {
-        return Err(ApiError::new(
-            400,
-            "QuotaExceed.Instance",
-            format!("An account may have at most {MAX_INSTANCES} instances; it has {existing}."),
-        ));
-    }
-    // The host's memory: every instance (of any account, Stopped too) holds its type's memory,
-    // so a Start never fails for want of it. Concurrent calls may overshoot by one batch.
-    if let Some(capacity) = crate::api::memory_capacity_mib() {
-        let used: u64 = ctx
-            .store
-            .all_resources_all_accounts(KIND)
-            .await?
-            .iter()
-            .map(|i| i.spec["Memory"].as_u64().unwrap_or(0))
-            .sum();
-        let wanted = u64::from(memory) * amount as u64;
-        if used + wanted > capacity {
-            return Err(ApiError::new(
-                403,
-                "OperationDenied.NoStock",
-                format!(
-                    "The requested resource is sold out in this zone: {wanted} MiB asked, {} of {capacity} MiB free.",
-                    capacity.saturating_sub(used)
-                ),
-            ));
-        }
-    }
+    check_limits(ctx, u64::from(memory) * amount as u64, amount).await?;
     if p.bool("DryRun")? == Some(true) {
         return Err(ApiError::new(400, "DryRunOperation", "Request validation has been passed with DryRun flag set."));
     }
@@ -240,10 +211,13 @@ pub async fn run(ctx: &CallContext, p: &Params, start: bool) -> Result<Value, Ap
     if let Some(objects) = crate::api::image_objects() {
         image::fetch_verified(objects.as_ref(), &img).await?;
     }
-    let mut ids_out = vec![];
+    let mut made: Vec<Resource> = vec![];
     for n in 0..amount {
         let id = ids::resource_id("i-");
-        let ip = claim_ip(ctx, vsw_id, cidr, &id).await?;
+        let ip = match claim_ip(ctx, vsw_id, cidr, &id).await {
+            Ok(ip) => ip,
+            Err(e) => return Err(roll_back(ctx, made, e).await),
+        };
         let host = p
             .get("HostName")
             .filter(|h| !h.is_empty())
@@ -262,11 +236,24 @@ pub async fn run(ctx: &CallContext, p: &Params, start: bool) -> Result<Value, Ap
         });
         let mut r = Resource::new(&id, &ctx.caller.account_id, KIND, &ctx.region.id, spec);
         r.status = json!({"Status": if start { "Pending" } else { "Stopped" }});
-        ctx.store.create_resource(&r).await?;
-        if start {
-            enqueue(ctx, &id).await?;
+        match ctx.store.create_resource(&r).await {
+            Ok(stored) => made.push(stored),
+            Err(e) => {
+                release_ip(&ctx.store, &ctx.caller.account_id, &r.spec).await;
+                return Err(roll_back(ctx, made, e.into()).await);
+            }
         }
-        ids_out.push(id);
+    }
+    // Checked again with the new rows in: two calls racing past the first check cannot both
+    // keep what only one of them fits (both may roll back; the caller retries).
+    if let Err(e) = check_limits(ctx, 0, 0).await {
+        return Err(roll_back(ctx, made, e).await);
+    }
+    let ids_out: Vec<String> = made.iter().map(|r| r.id.clone()).collect();
+    if start {
+        for id in &ids_out {
+            enqueue(ctx, id).await?;
+        }
     }
     if start {
         Ok(json!({"InstanceIdSets": {"InstanceIdSet": ids_out}, "OrderId": "", "TradePrice": 0.0}))
@@ -634,4 +621,49 @@ pub async fn modify_metadata_options(ctx: &CallContext, p: &Params) -> Result<Va
         }
     }
     Err(ApiError::new(409, "OperationConflict", format!("Instance {id} is changing; retry.")))
+}
+
+/// The per-account instance quota and the host's memory, with `adding` MiB in `count` new
+/// instances on top of what exists (0 and 0 once the new rows are in).
+async fn check_limits(ctx: &CallContext, adding: u64, count: usize) -> Result<(), ApiError> {
+    let existing = ctx.store.all_resources(&ctx.caller.account_id, KIND).await?.len();
+    if existing + count > MAX_INSTANCES {
+        return Err(ApiError::new(
+            400,
+            "QuotaExceed.Instance",
+            format!("An account may have at most {MAX_INSTANCES} instances; it has {existing}."),
+        ));
+    }
+    // The host's memory: every instance (of any account, Stopped too) holds its type's memory,
+    // so a Start never fails for want of it.
+    if let Some(capacity) = crate::api::memory_capacity_mib() {
+        let used: u64 = ctx
+            .store
+            .all_resources_all_accounts(KIND)
+            .await?
+            .iter()
+            .map(|i| i.spec["Memory"].as_u64().unwrap_or(0))
+            .sum();
+        if used + adding > capacity {
+            return Err(ApiError::new(
+                403,
+                "OperationDenied.NoStock",
+                format!(
+                    "The requested resource is sold out in this zone: {} MiB asked, {} of {capacity} MiB free.",
+                    if adding > 0 { adding } else { used.saturating_sub(capacity) },
+                    capacity.saturating_sub(used)
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Undoes the rows (and address claims) a failed RunInstances made, so it leaves nothing behind.
+async fn roll_back(ctx: &CallContext, made: Vec<Resource>, e: ApiError) -> ApiError {
+    for r in made {
+        let _ = ctx.store.delete_resource(&ctx.caller.account_id, &r.id, r.version).await;
+        release_ip(&ctx.store, &ctx.caller.account_id, &r.spec).await;
+    }
+    e
 }

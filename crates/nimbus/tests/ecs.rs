@@ -220,6 +220,20 @@ fn instances_beyond_the_hosts_memory_are_refused_with_no_stock() {
     no_stock("CreateInstance", "1"); // a third 256 MiB does not fit
     assert_eq!(count(), 2);
     ok("DeleteInstance", &[("InstanceId", &a)]);
-    ok("CreateInstance", &params("1"));
+    let b = ok("CreateInstance", &params("1"))["InstanceId"].as_str().expect("id").to_string();
+
+    // Racing calls cannot overshoot: with one 256 MiB slot left (2 × 256 of 600 in use after
+    // deleting one), four concurrent CreateInstance keep at most one; the losers roll back.
+    ok("DeleteInstance", &[("InstanceId", &b)]);
+    let before = count();
+    let codes: Vec<u16> = std::thread::scope(|s| {
+        let calls: Vec<_> = (0..4)
+            .map(|_| s.spawn(|| r.client_http().call(ECS, "CreateInstance", &p(&params("1"))).expect("call").status))
+            .collect();
+        calls.into_iter().map(|h| h.join().expect("thread")).collect()
+    });
+    let made = count() - before;
+    assert!(made <= 1, "{made} instances made into one free slot: {codes:?}");
+    assert_eq!(codes.iter().filter(|c| **c == 200).count() as u64, made, "{codes:?}");
     assert!(r.stop().success());
 }
