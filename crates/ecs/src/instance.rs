@@ -568,14 +568,7 @@ pub async fn allocate_public_ip(ctx: &CallContext, p: &Params) -> Result<Value, 
         i.spec["PublicIpAddress"] = json!(ip.to_string());
         match ctx.store.update_resource(&i).await {
             Ok(_) => {
-                ctx.store
-                    .enqueue_job(&NewJob {
-                        kind: nimbus_vpc::RECONCILE_JOB.into(),
-                        account_id: ctx.caller.account_id.clone(),
-                        payload: json!({"VpcId": i.spec["VpcId"]}),
-                        max_attempts: 20,
-                    })
-                    .await?;
+                nimbus_vpc::reconcile_later(ctx, i.spec["VpcId"].as_str().unwrap_or_default()).await?;
                 return Ok(json!({"IpAddress": ip.to_string()}));
             }
             Err(StoreError::Conflict) => nimbus_vpc::eip::release_address(&ctx.store, &ctx.caller.account_id, ip).await,

@@ -218,14 +218,7 @@ async fn update(
         match ctx.store.update_resource(&g).await {
             Ok(_) => {
                 // The VPC's data plane recompiles its ports' rules.
-                ctx.store
-                    .enqueue_job(&nimbus_store::NewJob {
-                        kind: "vpc.reconcile".into(),
-                        account_id: ctx.caller.account_id.clone(),
-                        payload: json!({"VpcId": g.spec["VpcId"]}),
-                        max_attempts: 20,
-                    })
-                    .await?;
+                nimbus_vpc::reconcile_later(ctx, g.spec["VpcId"].as_str().unwrap_or_default()).await?;
                 return Ok(());
             }
             Err(StoreError::Conflict) => continue,

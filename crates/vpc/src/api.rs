@@ -2,11 +2,11 @@
 //! job; the job worker makes the host match (see `reconcile`).
 
 use crate::cidr;
-use crate::{RECONCILE_JOB, VPC, VSWITCH};
+use crate::{VPC, VSWITCH, reconcile_later};
 use nimbus_api::{ActionSpec, ApiError, BoxFut, CallContext, Params, Service};
 use nimbus_core::clock::{iso8601, now_millis};
 use nimbus_core::ids;
-use nimbus_store::{NewJob, Resource, StoreError};
+use nimbus_store::{Resource, StoreError};
 use serde_json::{Value, json};
 
 pub struct Vpc;
@@ -130,18 +130,6 @@ fn description(p: &Params) -> Result<String, ApiError> {
         return Err(ApiError::invalid("Description", "at most 256 characters, not starting with http:// or https://"));
     }
     Ok(d.to_string())
-}
-
-async fn reconcile_later(ctx: &CallContext, vpc_id: &str) -> Result<(), ApiError> {
-    ctx.store
-        .enqueue_job(&NewJob {
-            kind: RECONCILE_JOB.into(),
-            account_id: ctx.caller.account_id.clone(),
-            payload: json!({"VpcId": vpc_id}),
-            max_attempts: 20,
-        })
-        .await?;
-    Ok(())
 }
 
 fn paging(p: &Params) -> Result<(usize, usize), ApiError> {

@@ -192,7 +192,7 @@ pub async fn associate(ctx: &CallContext, p: &Params) -> Result<Value, ApiError>
     r.spec["VpcId"] = inst.spec["VpcId"].clone();
     r.status = json!({"Status": "InUse"});
     ctx.store.update_resource(&r).await?;
-    enqueue_reconcile(ctx, inst.spec["VpcId"].as_str().unwrap_or_default()).await?;
+    crate::reconcile_later(ctx, inst.spec["VpcId"].as_str().unwrap_or_default()).await?;
     Ok(json!({}))
 }
 
@@ -212,18 +212,6 @@ pub async fn unassociate(ctx: &CallContext, p: &Params) -> Result<Value, ApiErro
     }
     r.status = json!({"Status": "Available"});
     ctx.store.update_resource(&r).await?;
-    enqueue_reconcile(ctx, &vpc).await?;
+    crate::reconcile_later(ctx, &vpc).await?;
     Ok(json!({}))
-}
-
-async fn enqueue_reconcile(ctx: &CallContext, vpc: &str) -> Result<(), ApiError> {
-    ctx.store
-        .enqueue_job(&nimbus_store::NewJob {
-            kind: crate::RECONCILE_JOB.into(),
-            account_id: ctx.caller.account_id.clone(),
-            payload: json!({"VpcId": vpc}),
-            max_attempts: 20,
-        })
-        .await?;
-    Ok(())
 }

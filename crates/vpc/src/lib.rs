@@ -21,3 +21,17 @@ pub const VPC: &str = "vpc.vpc";
 pub const VSWITCH: &str = "vpc.vswitch";
 /// The job that reconciles one VPC (payload `{"VpcId": …}`).
 pub const RECONCILE_JOB: &str = "vpc.reconcile";
+
+/// Queues the reconciliation of one VPC's data plane (every API change to a VPC, its vSwitches,
+/// EIPs, routes, security groups or instance addresses ends here).
+pub async fn reconcile_later(ctx: &nimbus_api::CallContext, vpc_id: &str) -> Result<(), nimbus_api::ApiError> {
+    ctx.store
+        .enqueue_job(&nimbus_store::NewJob {
+            kind: RECONCILE_JOB.into(),
+            account_id: ctx.caller.account_id.clone(),
+            payload: serde_json::json!({"VpcId": vpc_id}),
+            max_attempts: 20,
+        })
+        .await?;
+    Ok(())
+}

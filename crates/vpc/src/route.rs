@@ -172,7 +172,7 @@ pub async fn create_entry(ctx: &CallContext, p: &Params) -> Result<Value, ApiErr
         vpc.spec["CustomRoutes"] = Value::Array(routes);
         match ctx.store.update_resource(&vpc).await {
             Ok(_) => {
-                enqueue(ctx, &vpc.id).await?;
+                crate::reconcile_later(ctx, &vpc.id).await?;
                 return Ok(json!({"RouteEntryId": entry}));
             }
             Err(nimbus_store::StoreError::Conflict) => continue,
@@ -180,18 +180,6 @@ pub async fn create_entry(ctx: &CallContext, p: &Params) -> Result<Value, ApiErr
         }
     }
     Err(ApiError::new(409, "OperationConflict", "The route table is being changed; retry."))
-}
-
-async fn enqueue(ctx: &CallContext, vpc: &str) -> Result<(), ApiError> {
-    ctx.store
-        .enqueue_job(&nimbus_store::NewJob {
-            kind: crate::RECONCILE_JOB.into(),
-            account_id: ctx.caller.account_id.clone(),
-            payload: json!({"VpcId": vpc}),
-            max_attempts: 20,
-        })
-        .await?;
-    Ok(())
 }
 
 fn custom_entries(table: &str, vpc: &Resource) -> Vec<Value> {
@@ -249,7 +237,7 @@ pub async fn delete_entry(ctx: &CallContext, p: &Params) -> Result<Value, ApiErr
         vpc.spec["CustomRoutes"] = Value::Array(routes);
         match ctx.store.update_resource(&vpc).await {
             Ok(_) => {
-                enqueue(ctx, &vpc.id).await?;
+                crate::reconcile_later(ctx, &vpc.id).await?;
                 return Ok(json!({}));
             }
             Err(nimbus_store::StoreError::Conflict) => continue,
