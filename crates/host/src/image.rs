@@ -28,32 +28,21 @@ pub struct ImageFiles {
 
 /// The guest kernel modules, in load order: virtio-mmio transport, block (system disk) and net.
 pub fn guest_modules(kernel: &Path) -> Result<Vec<(String, Vec<u8>)>, VmError> {
-    let version = kernel
-        .file_name()
-        .and_then(|n| n.to_string_lossy().strip_prefix("vmlinuz-").map(str::to_string))
-        .ok_or_else(|| VmError::Missing(format!("cannot tell the version of kernel {}", kernel.display())))?;
-    let base = PathBuf::from("/lib/modules").join(&version).join("kernel");
-    let mut out = vec![];
-    for m in [
-        "drivers/virtio/virtio_ring.ko",
-        "drivers/virtio/virtio.ko",
-        "drivers/virtio/virtio_mmio.ko",
-        "drivers/block/virtio_blk.ko",
-        "net/core/failover.ko",
-        "drivers/net/net_failover.ko",
-        "drivers/net/virtio_net.ko",
-        // The ACPI power button and its input events: a graceful StopInstance presses it.
-        "drivers/input/evdev.ko",
-        "drivers/acpi/button.ko",
-    ] {
-        let p = base.join(m);
-        if !p.exists() {
-            continue; // built into this kernel
-        }
-        let name = format!("lib/modules/{}", p.file_name().unwrap_or_default().to_string_lossy());
-        out.push((name, std::fs::read(&p).map_err(|e| io_err(&p, e))?));
-    }
-    Ok(out)
+    crate::vm::kernel_modules(
+        kernel,
+        &[
+            "drivers/virtio/virtio_ring.ko",
+            "drivers/virtio/virtio.ko",
+            "drivers/virtio/virtio_mmio.ko",
+            "drivers/block/virtio_blk.ko",
+            "net/core/failover.ko",
+            "drivers/net/net_failover.ko",
+            "drivers/net/virtio_net.ko",
+            // The ACPI power button and its input events: a graceful StopInstance presses it.
+            "drivers/input/evdev.ko",
+            "drivers/acpi/button.ko",
+        ],
+    )
 }
 
 fn io_err(path: &Path, source: std::io::Error) -> VmError {
@@ -70,7 +59,7 @@ fn run(cmd: &mut Command) -> Result<String, VmError> {
 
 /// The initramfs: loads the virtio modules, mounts the system disk and switches to it.
 fn boot_initrd(busybox: &Path, modules: &[(String, Vec<u8>)]) -> Result<Vec<u8>, VmError> {
-    let insmod: String = modules.iter().map(|(n, _)| format!("/bin/busybox insmod /{n}\n")).collect();
+    let insmod = crate::vm::insmod_lines(modules);
     let script = format!(
         "#!/bin/busybox sh\n\
          /bin/busybox mount -t proc proc /proc\n\

@@ -38,9 +38,15 @@ fn ip(args: &[&str]) -> Result<String, NetError> {
 
 /// Runs an nftables script inside namespace `ns`; returns what `nft` printed.
 fn nft(ns: &str, script: &str) -> Result<String, NetError> {
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", ns, "nft", "-f", "-"]);
+    run_nft(cmd, &format!("in {ns}"), script)
+}
+
+/// Feeds `script` to an `nft -f -` command; `place` names where it ran, for errors.
+fn run_nft(mut cmd: Command, place: &str, script: &str) -> Result<String, NetError> {
     use std::io::Write;
-    let mut child = Command::new("ip")
-        .args(["netns", "exec", ns, "nft", "-f", "-"])
+    let mut child = cmd
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -52,7 +58,7 @@ fn nft(ns: &str, script: &str) -> Result<String, NetError> {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {
         Err(NetError::Command {
-            command: format!("nft -f - (in {ns}): {}", script.lines().next().unwrap_or_default()),
+            command: format!("nft -f - ({place}): {}", script.lines().next().unwrap_or_default()),
             stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
         })
     }
@@ -399,24 +405,9 @@ impl NetDriver {
 
 /// Runs an nftables script in the host's own namespace.
 fn nft_host(script: &str) -> Result<String, NetError> {
-    use std::io::Write;
-    let mut child = Command::new("nft")
-        .args(["-f", "-"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .map_err(NetError::Spawn)?;
-    child.stdin.take().map(|mut i| i.write_all(script.as_bytes())).transpose().map_err(NetError::Spawn)?;
-    let out = child.wait_with_output().map_err(NetError::Spawn)?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(NetError::Command {
-            command: format!("nft -f - (host): {}", script.lines().next().unwrap_or_default()),
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        })
-    }
+    let mut cmd = Command::new("nft");
+    cmd.args(["-f", "-"]);
+    run_nft(cmd, "host", script)
 }
 
 /// A vSwitch's gateway: the first host address of its CIDR.

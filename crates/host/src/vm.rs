@@ -162,20 +162,29 @@ pub fn initramfs_with(busybox: &Path, init_script: &str, files: &[(String, Vec<u
 /// The kernel modules a guest needs for virtio-mmio networking, in load order, read from the
 /// host's `/lib/modules/<kernel version>` (Debian's cloud kernel builds them as modules).
 pub fn virtio_net_modules(kernel: &Path) -> Result<Vec<(String, Vec<u8>)>, VmError> {
+    kernel_modules(
+        kernel,
+        &[
+            "drivers/virtio/virtio_ring.ko",
+            "drivers/virtio/virtio.ko",
+            "drivers/virtio/virtio_mmio.ko",
+            "net/core/failover.ko",
+            "drivers/net/net_failover.ko",
+            "drivers/net/virtio_net.ko",
+        ],
+    )
+}
+
+/// The modules at `paths` (under `/lib/modules/<version of kernel>/kernel`), in that order, as
+/// initramfs entries `lib/modules/<file>`; one built into the kernel (absent) is left out.
+pub fn kernel_modules(kernel: &Path, paths: &[&str]) -> Result<Vec<(String, Vec<u8>)>, VmError> {
     let version = kernel
         .file_name()
         .and_then(|n| n.to_string_lossy().strip_prefix("vmlinuz-").map(str::to_string))
         .ok_or_else(|| VmError::Missing(format!("cannot tell the version of kernel {}", kernel.display())))?;
     let base = PathBuf::from("/lib/modules").join(&version).join("kernel");
     let mut out = vec![];
-    for m in [
-        "drivers/virtio/virtio_ring.ko",
-        "drivers/virtio/virtio.ko",
-        "drivers/virtio/virtio_mmio.ko",
-        "net/core/failover.ko",
-        "drivers/net/net_failover.ko",
-        "drivers/net/virtio_net.ko",
-    ] {
+    for m in paths {
         let p = base.join(m);
         if !p.exists() {
             continue; // built into this kernel
@@ -186,7 +195,7 @@ pub fn virtio_net_modules(kernel: &Path) -> Result<Vec<(String, Vec<u8>)>, VmErr
     Ok(out)
 }
 
-/// Shell lines for a guest's init: load the modules in [`virtio_net_modules`] order.
+/// Shell lines for a guest's init: load `modules` in their order.
 pub fn insmod_lines(modules: &[(String, Vec<u8>)]) -> String {
     modules.iter().map(|(name, _)| format!("/bin/busybox insmod /{name}\n")).collect()
 }
