@@ -77,6 +77,35 @@ fn boot_initrd(busybox: &Path, modules: &[(String, Vec<u8>)]) -> Result<Vec<u8>,
     crate::vm::initramfs_with(busybox, &script, modules)
 }
 
+/// `/usr/lib/nimbus/instance-setup`, sourced by both images' boot scripts once the network is
+/// up: identity, hostname, SSH key and user-data from the metadata service, what cloud-init does
+/// on Alibaba's images. Leaves `$ID` set and the instance id in `/run/nimbus-id`.
+const INSTANCE_SETUP: &str = r#"get() { nimbus-metadata "$1"; }
+ID=""
+n=0
+# A hardened-mode token first (6 h), so boot works when the instance requires one.
+while [ -z "$ID" ] && [ $n -lt 30 ]; do
+  NIMBUS_METADATA_TOKEN=$(nimbus-metadata --token 21600 2>/dev/null); export NIMBUS_METADATA_TOKEN
+  ID=$(get meta-data/instance-id 2>/dev/null); [ -z "$ID" ] && sleep 1; n=$((n+1))
+done
+if [ -z "$ID" ]; then echo "NIMBUS: the metadata service does not answer:"; get meta-data/instance-id; ip addr; ip route; fi
+hostname "$(get meta-data/hostname 2>/dev/null || echo localhost)"
+mkdir -p /root/.ssh /var/lib/nimbus
+# The key is replaced only by a good answer: a metadata hiccup must not lock the owner out.
+n=0
+while ! get meta-data/public-keys/0/openssh-key > /run/nimbus-key 2>/dev/null && [ $n -lt 5 ]; do sleep 1; n=$((n+1)); done
+if [ -s /run/nimbus-key ]; then cp /run/nimbus-key /root/.ssh/authorized_keys; else echo "NIMBUS: no SSH key from the metadata service: $(nimbus-metadata meta-data/public-keys/0/openssh-key 2>&1 | head -n 1)"; fi
+chmod 700 /root/.ssh; chmod 600 /root/.ssh/authorized_keys 2>/dev/null
+# User-data runs once per instance (an image made from this instance carries the marker).
+n=0
+while ! get user-data > /run/nimbus-user-data 2>/dev/null && [ $n -lt 5 ]; do sleep 1; n=$((n+1)); done
+if [ -s /run/nimbus-user-data ] && [ "$(cat /var/lib/nimbus/user-data-ran 2>/dev/null)" != "$ID" ]; then
+  if head -c 2 /run/nimbus-user-data | grep -q '#!'; then chmod +x /run/nimbus-user-data; /run/nimbus-user-data > /var/log/user-data.log 2>&1; fi
+  echo "$ID" > /var/lib/nimbus/user-data-ran
+fi
+echo "$ID" > /run/nimbus-id
+"#;
+
 /// `/etc/init.d/rcS` on the system disk: network from the kernel command line (`nimbus.ip=`,
 /// `nimbus.gw=`), then identity, SSH key and user-data from the metadata service.
 const RCS: &str = r#"#!/bin/sh
@@ -95,29 +124,8 @@ ip link set lo up
 ip link set eth0 up
 ip addr add "$(arg ip)" dev eth0
 ip route add default via "$(arg gw)"
-get() { nimbus-metadata "$1"; }
-ID=""
-n=0
-# A hardened-mode token first (6 h), so boot works when the instance requires one.
-while [ -z "$ID" ] && [ $n -lt 30 ]; do
-  NIMBUS_METADATA_TOKEN=$(nimbus-metadata --token 21600 2>/dev/null); export NIMBUS_METADATA_TOKEN
-  ID=$(get meta-data/instance-id 2>/dev/null); [ -z "$ID" ] && sleep 1; n=$((n+1))
-done
-if [ -z "$ID" ]; then echo "NIMBUS: the metadata service does not answer:"; get meta-data/instance-id; ip addr; ip route; fi
-hostname "$(get meta-data/hostname 2>/dev/null || echo localhost)"
-mkdir -p /root/.ssh /etc/dropbear /var/lib/nimbus
-# The key is replaced only by a good answer: a metadata hiccup must not lock the owner out.
-n=0
-while ! get meta-data/public-keys/0/openssh-key > /run/key 2>/dev/null && [ $n -lt 5 ]; do sleep 1; n=$((n+1)); done
-if [ -s /run/key ]; then cp /run/key /root/.ssh/authorized_keys; else echo "NIMBUS: no SSH key from the metadata service: $(nimbus-metadata meta-data/public-keys/0/openssh-key 2>&1 | head -n 1)"; fi
-chmod 700 /root/.ssh; chmod 600 /root/.ssh/authorized_keys 2>/dev/null
-# User-data runs once per instance (an image made from this instance carries the marker).
-n=0
-while ! get user-data > /run/user-data 2>/dev/null && [ $n -lt 5 ]; do sleep 1; n=$((n+1)); done
-if [ -s /run/user-data ] && [ "$(cat /var/lib/nimbus/user-data-ran 2>/dev/null)" != "$ID" ]; then
-  if head -c 2 /run/user-data | grep -q '#!'; then chmod +x /run/user-data; /run/user-data > /var/log/user-data.log 2>&1; fi
-  echo "$ID" > /var/lib/nimbus/user-data-ran
-fi
+mkdir -p /etc/dropbear
+. /usr/lib/nimbus/instance-setup
 sync
 echo "NIMBUS-READY $ID"
 "#;
@@ -213,6 +221,7 @@ pub fn build_busybox_image(
     progress(35, "writing the boot configuration");
     let files: &[(&str, &str, u32)] = &[
         ("etc/init.d/rcS", RCS, 0o755),
+        ("usr/lib/nimbus/instance-setup", INSTANCE_SETUP, 0o644),
         ("etc/inittab", INITTAB, 0o644),
         ("etc/init.d/rcK", RCK, 0o755),
         ("etc/acpi/PWRF/00000080", POWER_BUTTON, 0o755),
@@ -311,39 +320,18 @@ pub const DEBIAN_DISK_MIB: u64 = 2048;
 /// Packages on top of debootstrap's `minbase`: an init, the SSH server, and what nimbus-init uses.
 const DEBIAN_PACKAGES: &str = "systemd-sysv,openssh-server,iproute2,curl,ca-certificates,netbase,acpid";
 
-/// `/usr/local/sbin/nimbus-init` on the Debian image: what cloud-init does on Alibaba's images,
-/// from the Nimbus metadata service (same steps as the busybox image's rcS).
+/// `/usr/local/sbin/nimbus-init` on the Debian image: network, fresh host keys, then
+/// [`INSTANCE_SETUP`] as in the busybox image's rcS.
 const DEBIAN_INIT: &str = r#"#!/bin/sh
 arg() { sed -n "s/.*nimbus\.$1=\([^ ]*\).*/\1/p" /proc/cmdline; }
 ip link set lo up
 ip link set eth0 up
 ip addr replace "$(arg ip)" dev eth0
 ip route replace default via "$(arg gw)"
-get() { nimbus-metadata "$1"; }
-ID=""
-n=0
-# A hardened-mode token first (6 h), so boot works when the instance requires one.
-while [ -z "$ID" ] && [ $n -lt 30 ]; do
-  NIMBUS_METADATA_TOKEN=$(nimbus-metadata --token 21600 2>/dev/null); export NIMBUS_METADATA_TOKEN
-  ID=$(get meta-data/instance-id 2>/dev/null); [ -z "$ID" ] && sleep 1; n=$((n+1))
-done
-[ -n "$ID" ] || echo "nimbus-init: the metadata service does not answer"
-hostname "$(get meta-data/hostname 2>/dev/null || echo localhost)"
 # Host keys are made on the instance's first boot: the image carries none, so no two instances
 # share them.
 [ -f /etc/ssh/ssh_host_ed25519_key ] || ssh-keygen -A
-mkdir -p /root/.ssh /var/lib/nimbus
-n=0
-while ! get meta-data/public-keys/0/openssh-key > /run/nimbus-key 2>/dev/null && [ $n -lt 5 ]; do sleep 1; n=$((n+1)); done
-[ -s /run/nimbus-key ] && cp /run/nimbus-key /root/.ssh/authorized_keys
-chmod 700 /root/.ssh; chmod 600 /root/.ssh/authorized_keys 2>/dev/null
-n=0
-while ! get user-data > /run/nimbus-user-data 2>/dev/null && [ $n -lt 5 ]; do sleep 1; n=$((n+1)); done
-if [ -s /run/nimbus-user-data ] && [ "$(cat /var/lib/nimbus/user-data-ran 2>/dev/null)" != "$ID" ]; then
-  if head -c 2 /run/nimbus-user-data | grep -q '#!'; then chmod +x /run/nimbus-user-data; /run/nimbus-user-data > /var/log/user-data.log 2>&1; fi
-  echo "$ID" > /var/lib/nimbus/user-data-ran
-fi
-echo "$ID" > /run/nimbus-id
+. /usr/lib/nimbus/instance-setup
 "#;
 
 const DEBIAN_METADATA_CLIENT: &str = r#"#!/bin/sh
@@ -476,6 +464,7 @@ pub fn build_debian_image(
     progress(62, "configuring the guest: nimbus-init, SSH, console");
     let files: &[(&str, &str, u32)] = &[
         ("usr/local/sbin/nimbus-init", DEBIAN_INIT, 0o755),
+        ("usr/lib/nimbus/instance-setup", INSTANCE_SETUP, 0o644),
         ("usr/bin/nimbus-metadata", DEBIAN_METADATA_CLIENT, 0o755),
         ("etc/systemd/system/nimbus-init.service", DEBIAN_INIT_UNIT, 0o644),
         ("etc/systemd/system/nimbus-ready.service", DEBIAN_READY_UNIT, 0o644),
