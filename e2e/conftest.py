@@ -2,6 +2,7 @@
 import json
 import os
 import pathlib
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -88,6 +89,10 @@ def start_region():
         if proc.poll() is None:
             proc.kill()
         clean_host(data_dir)
+        # Disks, images and object replicas are hundreds of MiB a run (a Debian image run ~1 GiB);
+        # the log and the state store stay for a look after a failure.
+        for heavy in ("disks", "oss", "vm"):
+            shutil.rmtree(os.path.join(data_dir, heavy), ignore_errors=True)
 
 
 def clean_host(data_dir):
