@@ -12,6 +12,7 @@ mod caller;
 mod error;
 mod object;
 mod params;
+pub mod resolve;
 mod service;
 
 pub use audit::{AuditEvent, Auditor, LogAuditor, contains_secret, redact_params};
@@ -22,4 +23,5 @@ pub use object::{
     BodyStream, Dialect, ObjectOp, ObjectRequest, ObjectResponse, ObjectService, ResourceAccess, Verdict,
 };
 pub use params::Params;
+pub use resolve::{Canonical, Check, Form, ResourceParam, Resolved};
 pub use service::{Access, ActionSpec, BoxFut, CallContext, Registry, Service};

@@ -1,5 +1,6 @@
 //! Services and the registry the gateway routes through.
 
+use crate::resolve::{Canonical, ResourceParam, Resolved};
 use crate::{ApiError, Caller, Params};
 use nimbus_core::region::Region;
 use nimbus_store::Store;
@@ -83,10 +84,40 @@ pub trait Service: Send + Sync + 'static {
     fn version(&self) -> &'static str;
     fn actions(&self) -> &'static [ActionSpec];
 
-    /// The ARNs a call touches, for authorization. Default: everything of this service in the
-    /// caller's account (right for list/describe actions).
-    fn resources(&self, ctx: &CallContext, _action: &ActionSpec, _params: &Params) -> Vec<String> {
-        vec![ctx.arn(self.code(), "*")]
+    /// The parameters of `action` that name resources (see [`crate::resolve`]). Every parameter
+    /// a handler reads as an identifier must be declared here: the handler sees only the
+    /// canonical, authorized values of declared parameters.
+    fn resource_params(&self, _action: &ActionSpec) -> &'static [ResourceParam] {
+        &[]
+    }
+
+    /// One raw identifier of `kind` as the service compares it, with the ARNs to authorize.
+    /// Default: the identifier as sent, `acs:<code>:<region>:<account>:<kind>/<id>`.
+    fn canonical<'a>(
+        &'a self,
+        ctx: &'a CallContext,
+        kind: &'static str,
+        raw: String,
+    ) -> BoxFut<'a, Result<Canonical, ApiError>> {
+        let arn = ctx.arn(self.code(), &format!("{kind}/{raw}"));
+        Box::pin(async move { Ok(Canonical::new(raw, arn)) })
+    }
+
+    /// The ARN of an action that names no resource: everything of this service in the account.
+    fn account_arn(&self, ctx: &CallContext) -> String {
+        ctx.arn(self.code(), "*")
+    }
+
+    /// Resolves a call before authorization (default: the declared parameters through
+    /// [`Service::canonical`]). The gateway authorizes every check and hands the handler
+    /// [`Resolved::params`].
+    fn resolve<'a>(
+        &'a self,
+        ctx: &'a CallContext,
+        action: &'a ActionSpec,
+        params: &'a Params,
+    ) -> BoxFut<'a, Result<Resolved, ApiError>> {
+        Box::pin(crate::resolve::resolve_declared(self, ctx, action, params))
     }
 
     /// The code and status of an authorization denial. Most products answer `Forbidden.RAM` 403;
@@ -95,7 +126,7 @@ pub trait Service: Send + Sync + 'static {
         "Forbidden.RAM"
     }
 
-    /// Runs an authorized call; returns the response body without `RequestId` (the gateway adds it).
+    /// Runs an authorized call with its resolved parameters; returns the response body without `RequestId` (the gateway adds it).
     fn handle<'a>(
         &'a self,
         ctx: &'a CallContext,

@@ -63,22 +63,47 @@ pub fn gateway_of(cidr: ipnet::Ipv4Net) -> std::net::Ipv4Addr {
     std::net::Ipv4Addr::from(u32::from(cidr.network()) + 1)
 }
 
-impl Ecs {
-    /// The ECS resource a call is about (or all of the caller's).
-    fn own_resources(&self, ctx: &CallContext, _action: &ActionSpec, p: &Params) -> Vec<String> {
-        if let Some(id) = p.get("SecurityGroupId").filter(|v| !v.is_empty()) {
-            return vec![ctx.arn("ecs", &format!("securitygroup/{id}"))];
+use nimbus_api::ResourceParam as R;
+
+/// The parameters of each action that name resources. Group peers in rules are resources too:
+/// a rule that lets another group in names that group.
+fn resource_params(action: &str) -> &'static [R] {
+    const SG: R = R::one("SecurityGroupId", "securitygroup");
+    const INSTANCE: R = R::one("InstanceId", "instance");
+    const INSTANCES_JSON: R = R::json("InstanceIds", "instance");
+    const INSTANCES_N: R = R::repeat("InstanceId", "instance");
+    const IMAGE: R = R::one("ImageId", "image");
+    const KEYPAIR: R = R::one("KeyPairName", "keypair");
+    const ROLE: R = R::passed_role("RamRoleName");
+    match action {
+        "DescribeSecurityGroups" => nimbus_api::resource_params![SG, R::json("SecurityGroupIds", "securitygroup")],
+        "AuthorizeSecurityGroup" | "RevokeSecurityGroup" => nimbus_api::resource_params![SG, R::one("SourceGroupId", "securitygroup")],
+        "AuthorizeSecurityGroupEgress" | "RevokeSecurityGroupEgress" => {
+            nimbus_api::resource_params![SG, R::one("DestGroupId", "securitygroup")]
         }
-        if let Some(id) = p.get("InstanceId").filter(|v| !v.is_empty()) {
-            return vec![ctx.arn("ecs", &format!("instance/{id}"))];
+        "DescribeSecurityGroupAttribute" | "DeleteSecurityGroup" => nimbus_api::resource_params![SG],
+        "CreateKeyPair" | "ImportKeyPair" | "DescribeKeyPairs" => nimbus_api::resource_params![KEYPAIR],
+        "DeleteKeyPairs" => nimbus_api::resource_params![R::json("KeyPairNames", "keypair")],
+        "DescribeImages" => nimbus_api::resource_params![R::comma("ImageId", "image")],
+        "DeleteImage" | "ModifyImageSharePermission" | "DescribeImageSharePermission" => nimbus_api::resource_params![IMAGE],
+        "CreateImage" => nimbus_api::resource_params![INSTANCE],
+        "RunInstances" | "CreateInstance" => {
+            nimbus_api::resource_params![IMAGE, SG, R::repeat("SecurityGroupIds", "securitygroup"), KEYPAIR, ROLE]
         }
-        if let Some(id) = p.get("ImageId").filter(|v| !v.is_empty()) {
-            return vec![ctx.arn("ecs", &format!("image/{id}"))];
-        }
-        if let Some(name) = p.get("KeyPairName").filter(|v| !v.is_empty()) {
-            return vec![ctx.arn("ecs", &format!("keypair/{name}"))];
-        }
-        vec![ctx.arn("ecs", "*")]
+        "DescribeInstances" => nimbus_api::resource_params![INSTANCES_JSON],
+        "DescribeInstanceStatus" | "StartInstances" | "StopInstances" | "DeleteInstances" => nimbus_api::resource_params![INSTANCES_N],
+        "DescribeInstanceAttribute"
+        | "StartInstance"
+        | "StopInstance"
+        | "RebootInstance"
+        | "DeleteInstance"
+        | "GetInstanceConsoleOutput"
+        | "AllocatePublicIpAddress"
+        | "ModifyInstanceMetadataOptions" => nimbus_api::resource_params![INSTANCE],
+        "ModifyInstanceAttribute" => nimbus_api::resource_params![INSTANCE, R::repeat("SecurityGroupIds", "securitygroup")],
+        "AttachInstanceRamRole" => nimbus_api::resource_params![INSTANCES_JSON, ROLE],
+        "DetachInstanceRamRole" | "DescribeInstanceRamRole" => nimbus_api::resource_params![INSTANCES_JSON],
+        _ => nimbus_api::resource_params![],
     }
 }
 
@@ -96,15 +121,24 @@ impl Service for Ecs {
         ACTIONS
     }
 
-    /// A call that gives an instance a RAM role also names the role's ARN, as Alibaba documents
-    /// for AttachInstanceRamRole: a user allowed `ecs:*` only on ECS resources cannot hand out a
-    /// role (and so its permissions) that nobody granted them.
-    fn resources(&self, ctx: &CallContext, action: &ActionSpec, p: &Params) -> Vec<String> {
-        let mut arns = self.own_resources(ctx, action, p);
-        if let Some(role) = p.get("RamRoleName").filter(|v| !v.is_empty()) {
-            arns.push(format!("acs:ram::{}:role/{role}", ctx.caller.account_id));
-        }
-        arns
+    fn resource_params(&self, action: &ActionSpec) -> &'static [R] {
+        resource_params(action.name)
+    }
+
+    /// ECS ids and key pair names compare exactly. A role handed to an instance is RAM's
+    /// (`ram:PassRole` on `acs:ram::<account>:role/<name>`, names case-insensitive), so `ecs:*`
+    /// alone cannot give an instance permissions nobody granted the caller.
+    fn canonical<'a>(
+        &'a self,
+        ctx: &'a CallContext,
+        kind: &'static str,
+        raw: String,
+    ) -> BoxFut<'a, Result<nimbus_api::Canonical, ApiError>> {
+        let arn = match kind {
+            "role" => format!("acs:ram::{}:role/{}", ctx.caller.account_id, raw.to_ascii_lowercase()),
+            _ => ctx.arn("ecs", &format!("{kind}/{raw}")),
+        };
+        Box::pin(async move { Ok(nimbus_api::Canonical::new(raw, arn)) })
     }
 
     fn handle<'a>(

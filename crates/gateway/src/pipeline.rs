@@ -239,13 +239,19 @@ impl Gateway {
             region: self.cfg.region.clone(),
             store: self.store.clone(),
         };
-        let resources = service.resources(&ctx, spec, &params);
-        audit.resources = resources.clone();
-        match self.hooks.authorizer.authorize(&ctx.caller, spec.ram_action, &resources).await {
-            Decision::Allow => {}
-            denied => return Err(forbidden(service.deny_code(), &ctx.caller, spec, &resources, denied)),
+        // Authorize exactly what runs: the service resolves every identifier to its canonical
+        // resource first, and the handler reads only the resolved parameters.
+        let resolved = service.resolve(&ctx, spec, &params).await?;
+        audit.resources = resolved.all_resources();
+        for check in &resolved.checks {
+            match self.hooks.authorizer.authorize(&ctx.caller, &check.ram_action, &check.resources).await {
+                Decision::Allow => {}
+                denied => {
+                    return Err(forbidden(service.deny_code(), &ctx.caller, &check.ram_action, &check.resources, denied));
+                }
+            }
         }
-        self.call_idempotent(&service, &ctx, spec, &params).await
+        self.call_idempotent(&service, &ctx, spec, &resolved.params).await
     }
 
     /// Password sign-in: the same path as every call (parse → throttle → authenticate → audit), with
@@ -621,19 +627,19 @@ fn signature_mismatch(string_to_sign: &str) -> ApiError {
     )
 }
 
-fn forbidden(code: &'static str, caller: &Caller, spec: &ActionSpec, resources: &[String], d: Decision) -> ApiError {
+fn forbidden(code: &'static str, caller: &Caller, ram_action: &str, resources: &[String], d: Decision) -> ApiError {
     let message = if code == "Forbidden.RAM" {
         "User not authorized to operate on the specified resource, or this API doesn't support RAM.".to_string()
     } else {
         format!(
             "You are not authorized to do this action. Resource: {} Action: {}",
             resources.join(","),
-            spec.ram_action
+            ram_action
         )
     };
     let mut e = ApiError::new(403, code, message);
     e.access_denied_detail = Some(Box::new(json!({
-        "AuthAction": spec.ram_action,
+        "AuthAction": ram_action,
         "AuthPrincipalType": caller.principal_type.as_str(),
         "AuthPrincipalOwnerId": caller.account_id,
         "AuthPrincipalDisplayName": caller.principal_name,

@@ -2,7 +2,7 @@
 
 use crate::credentials::{TokenClaims, seal};
 use crate::names;
-use nimbus_api::{Access, ActionSpec, ApiError, BoxFut, CallContext, Params, PrincipalType, Service};
+use nimbus_api::{Access, ActionSpec, ApiError, BoxFut, CallContext, Canonical, Params, PrincipalType, ResourceParam, Service};
 use nimbus_core::clock::{iso8601, now_millis};
 use nimbus_core::ids;
 use nimbus_core::secret::KeyProvider;
@@ -73,11 +73,24 @@ impl Service for Sts {
     fn deny_code(&self) -> &'static str {
         "NoPermission"
     }
-    fn resources(&self, ctx: &CallContext, action: &ActionSpec, p: &Params) -> Vec<String> {
-        match (action.name, p.get("RoleArn")) {
-            ("AssumeRole", Some(arn)) if !arn.is_empty() => vec![arn.to_string()],
-            _ => vec![names::arn(&ctx.caller.account_id, "*")],
-        }
+    fn resource_params(&self, action: &ActionSpec) -> &'static [ResourceParam] {
+        const ROLE: &[ResourceParam] = &[ResourceParam::one("RoleArn", "role")];
+        if action.name == "AssumeRole" { ROLE } else { &[] }
+    }
+
+    /// A role ARN as RAM compares it: role names are case-insensitive, so the ARN is folded.
+    fn canonical<'a>(
+        &'a self,
+        _ctx: &'a CallContext,
+        _kind: &'static str,
+        raw: String,
+    ) -> BoxFut<'a, Result<Canonical, ApiError>> {
+        let arn = raw.to_ascii_lowercase();
+        Box::pin(async move { Ok(Canonical::new(raw, arn)) })
+    }
+
+    fn account_arn(&self, ctx: &CallContext) -> String {
+        names::arn(&ctx.caller.account_id, "*")
     }
 
     fn handle<'a>(

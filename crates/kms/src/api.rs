@@ -4,7 +4,7 @@ use crate::blob;
 use crate::keystore::{self, KIND, check_usable, key_not_found, load};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use nimbus_api::{ActionSpec, ApiError, BoxFut, CallContext, Params, Service};
+use nimbus_api::{ActionSpec, ApiError, BoxFut, CallContext, Canonical, Params, ResourceParam, Resolved, Service};
 use nimbus_core::clock::{iso8601, now_millis};
 use nimbus_core::secret::KeyProvider;
 use nimbus_store::{Resource, StoreError};
@@ -56,33 +56,80 @@ impl Service for Kms {
         "Forbidden.NoPermission"
     }
 
-    /// The key a call uses: named (`KeyId`, alias or ARN) or, for Decrypt/ReEncrypt, read from
-    /// the blob's header (no decryption needed to know it).
-    fn resources(&self, ctx: &CallContext, action: &ActionSpec, p: &Params) -> Vec<String> {
-        let arn = |rel: String| ctx.arn("kms", &rel);
-        let key = |id: &str| {
-            if let Some(a) = id.strip_prefix("alias/") {
-                arn(format!("alias/{a}"))
-            } else {
-                arn(format!("key/{}", id.rsplit('/').next().unwrap_or(id)))
+    fn resource_params(&self, action: &ActionSpec) -> &'static [ResourceParam] {
+        const KEY: ResourceParam = ResourceParam::one("KeyId", "key");
+        match action.name {
+            "CreateKey" | "ListKeys" | "ListAliases" => nimbus_api::resource_params![],
+            "CreateAlias" | "UpdateAlias" => nimbus_api::resource_params![ResourceParam::one("AliasName", "alias"), KEY],
+            "DeleteAlias" => nimbus_api::resource_params![ResourceParam::one("AliasName", "alias")],
+            "ReEncrypt" => nimbus_api::resource_params![ResourceParam::one("DestinationKeyId", "key")],
+            _ => nimbus_api::resource_params![KEY],
+        }
+    }
+
+    /// A key named by id, ARN or alias is authorized as the key *and*, for an alias, as the alias;
+    /// the handler then sees the key id. An alias named for itself (DeleteAlias) is authorized with
+    /// the key it points at, so a Deny on a key also guards the names that reach it.
+    fn canonical<'a>(
+        &'a self,
+        ctx: &'a CallContext,
+        kind: &'static str,
+        raw: String,
+    ) -> BoxFut<'a, Result<Canonical, ApiError>> {
+        Box::pin(async move {
+            let account = &ctx.caller.account_id;
+            let key_arn = |id: &str| ctx.arn("kms", &format!("key/{id}"));
+            let own_arn = format!("acs:kms:{}:{account}:", ctx.region.id);
+            let name = raw.strip_prefix(&own_arn).map(str::to_string).unwrap_or_else(|| raw.clone());
+            if let Some(id) = name.strip_prefix("key/") {
+                return Ok(Canonical::new(id, key_arn(id)));
             }
-        };
-        let mut out = vec![];
-        for param in ["KeyId", "DestinationKeyId"] {
-            if let Some(id) = p.get(param).filter(|v| !v.is_empty()) {
-                out.push(key(id));
+            if name.starts_with("alias/") {
+                let alias_arn = ctx.arn("kms", &name);
+                return match ctx.store.get_resource(account, &alias_id(account, &name)).await {
+                    Ok(a) => {
+                        let key = a.spec["KeyId"].as_str().unwrap_or_default().to_string();
+                        let value = if kind == "alias" { name } else { key.clone() };
+                        Ok(Canonical { value, arns: vec![alias_arn, key_arn(&key)] })
+                    }
+                    Err(StoreError::NotFound) => Ok(Canonical::new(name, alias_arn)),
+                    Err(e) => Err(e.into()),
+                };
             }
-        }
-        if let Some(h) = p.get("CiphertextBlob").and_then(blob::header) {
-            out.push(key(&h.0.key_id));
-        }
-        if let Some(a) = p.get("AliasName").filter(|_| action.name != "CreateAlias") {
-            out.push(arn(a.to_string()));
-        }
-        if out.is_empty() {
-            out.push(arn("key/*".into()));
-        }
-        out
+            if kind == "alias" {
+                // Not an alias name: the handler refuses it; authorize it as written.
+                return Ok(Canonical::new(raw.clone(), ctx.arn("kms", &raw)));
+            }
+            Ok(Canonical::new(name.clone(), key_arn(&name)))
+        })
+    }
+
+    /// Decrypt and ReEncrypt also use the key a ciphertext names in its header (no decryption
+    /// needed to know it); the handler decrypts that same blob with that same key.
+    fn resolve<'a>(
+        &'a self,
+        ctx: &'a CallContext,
+        action: &'a ActionSpec,
+        p: &'a Params,
+    ) -> BoxFut<'a, Result<Resolved, ApiError>> {
+        Box::pin(async move {
+            let mut r = nimbus_api::resolve::resolve_declared(self, ctx, action, p).await?;
+            if matches!(action.name, "Decrypt" | "ReEncrypt")
+                && let Some(h) = p.get("CiphertextBlob").and_then(blob::header)
+            {
+                let arn = ctx.arn("kms", &format!("key/{}", h.0.key_id));
+                let res = &mut r.checks[0].resources;
+                if *res == [self.account_arn(ctx)] {
+                    res.clear();
+                }
+                res.push(arn);
+            }
+            Ok(r)
+        })
+    }
+
+    fn account_arn(&self, ctx: &CallContext) -> String {
+        ctx.arn("kms", "key/*")
     }
 
     fn handle<'a>(

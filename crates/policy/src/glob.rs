@@ -7,11 +7,21 @@ pub(crate) struct Pattern {
     bytes: Vec<u8>,
     /// No wildcard: compare directly.
     literal: bool,
+    /// The pattern in ASCII lower case, when that differs: for names compared case-insensitively.
+    folded: Option<Box<Pattern>>,
 }
 
 impl Pattern {
     pub(crate) fn new(p: &str) -> Self {
-        Pattern { chars: p.chars().collect(), bytes: p.as_bytes().to_vec(), literal: !p.contains(['*', '?']) }
+        let lower = p.to_ascii_lowercase();
+        let folded = (lower != p).then(|| Box::new(Pattern::new(&lower)));
+        Pattern { chars: p.chars().collect(), bytes: p.as_bytes().to_vec(), literal: !p.contains(['*', '?']), folded }
+    }
+
+    /// Matches ignoring ASCII case (RAM names are case-insensitive).
+    pub(crate) fn matches_ignore_ascii_case(&self, s: &str) -> bool {
+        let s = s.to_ascii_lowercase();
+        self.folded.as_deref().unwrap_or(self).matches(&s)
     }
 
     /// Iterative matching with one backtrack point (the last `*`): O(len(p) × len(s)) at worst,
@@ -68,6 +78,9 @@ mod tests {
         assert!(m("a*b*c", "axxbyyc") && !m("a*b*c", "axxbyy"));
         assert!(m("exact", "exact") && !m("exact", "exactly"));
         assert!(m("caf?", "café") && m("é*", "étoile") && !m("?", "éé"), "non-ASCII input matches by character");
+        assert!(Pattern::new("acs:ram:*:*:user/Admin").matches_ignore_ascii_case("acs:ram::1:user/admin"));
+        assert!(Pattern::new("acs:ram:*:*:user/admin").matches_ignore_ascii_case("acs:ram::1:user/ADMIN"));
+        assert!(!Pattern::new("acs:ram:*:*:user/admin").matches("acs:ram::1:user/Admin"));
         // Pathological pattern stays fast.
         let p = "*a".repeat(30) + "b";
         assert!(!Pattern::new(&p).matches(&"a".repeat(2000)));

@@ -64,8 +64,11 @@ impl Statement {
         if pats.iter().any(|p| p.matches(action_lower)) == *not {
             return false;
         }
+        // RAM entity names are case-insensitive, so RAM ARNs match case-insensitively; every
+        // other service's resources (object keys, ids) match exactly.
+        let ram = resource.starts_with("acs:ram:");
         if let Some((not, pats)) = &self.resources
-            && pats.iter().any(|p| p.matches(resource)) == *not
+            && pats.iter().any(|p| if ram { p.matches_ignore_ascii_case(resource) } else { p.matches(resource) }) == *not
         {
             return false;
         }

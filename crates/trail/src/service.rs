@@ -1,6 +1,6 @@
 //! The ActionTrail API, version 2020-07-06: `LookupEvents`, scoped to the caller's account.
 
-use nimbus_api::{Access, ActionSpec, ApiError, BoxFut, CallContext, Params, Service};
+use nimbus_api::{Access, ActionSpec, ApiError, BoxFut, CallContext, Params, ResourceParam, Service};
 use nimbus_core::clock::{iso8601, now_millis, parse_iso8601};
 use nimbus_store::trail::TrailKey;
 use serde_json::{Value, json};
@@ -51,8 +51,12 @@ impl Service for ActionTrail {
     fn actions(&self) -> &'static [ActionSpec] {
         ACTIONS
     }
-    fn resources(&self, ctx: &CallContext, _a: &ActionSpec, p: &Params) -> Vec<String> {
-        vec![ctx.arn("actiontrail", &format!("trail/{}", p.get("Name").unwrap_or("*")))]
+    fn resource_params(&self, _action: &ActionSpec) -> &'static [ResourceParam] {
+        const NAME: &[ResourceParam] = &[ResourceParam::one("Name", "trail")];
+        NAME
+    }
+    fn account_arn(&self, ctx: &CallContext) -> String {
+        ctx.arn("actiontrail", "trail/*")
     }
 
     fn handle<'a>(

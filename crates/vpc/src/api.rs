@@ -3,7 +3,7 @@
 
 use crate::cidr;
 use crate::{VPC, VSWITCH, reconcile_later};
-use nimbus_api::{ActionSpec, ApiError, BoxFut, CallContext, Params, Service};
+use nimbus_api::{ActionSpec, ApiError, BoxFut, CallContext, Canonical, Params, ResourceParam, Resolved, Service};
 use nimbus_core::clock::{iso8601, now_millis};
 use nimbus_core::ids;
 use nimbus_store::{Resource, StoreError};
@@ -38,27 +38,47 @@ impl Service for Vpc {
         ACTIONS
     }
 
-    fn resources(&self, ctx: &CallContext, action: &ActionSpec, p: &Params) -> Vec<String> {
-        let mut out = vec![];
-        if let Some(v) = p.get("VpcId").filter(|v| !v.is_empty()) {
-            out.extend(v.split(',').map(|id| ctx.arn("vpc", &format!("vpc/{}", id.trim()))));
-        }
-        if let Some(v) = p.get("VSwitchId").filter(|v| !v.is_empty()) {
-            out.push(ctx.arn("vpc", &format!("vswitch/{v}")));
-        }
-        if let Some(v) = p.get("AllocationId").filter(|v| !v.is_empty()) {
-            out.push(ctx.arn("vpc", &format!("eip/{v}")));
-        }
-        if out.is_empty() || action.name.starts_with("Describe") && out.is_empty() {
-            out.push(ctx.arn(
-                "vpc",
-                match action.name {
-                    "CreateVpc" => "vpc/*",
-                    _ => "*",
-                },
-            ));
-        }
-        out
+    /// Every VPC action names its resources with the same parameters.
+    fn resource_params(&self, _action: &ActionSpec) -> &'static [ResourceParam] {
+        const PARAMS: &[ResourceParam] = &[
+            ResourceParam::comma("VpcId", "vpc"),
+            ResourceParam::one("VSwitchId", "vswitch"),
+            ResourceParam::one("AllocationId", "eip"),
+            ResourceParam::one("RouteTableId", "routetable"),
+            ResourceParam::one("InstanceId", "instance"),
+            ResourceParam::one("NextHopId", "instance"),
+        ];
+        PARAMS
+    }
+
+    /// VPC ids compare exactly; an instance (an EIP's target, a route's next hop) is ECS's.
+    fn canonical<'a>(
+        &'a self,
+        ctx: &'a CallContext,
+        kind: &'static str,
+        raw: String,
+    ) -> BoxFut<'a, Result<Canonical, ApiError>> {
+        let arn = match kind {
+            "instance" => ctx.arn("ecs", &format!("instance/{raw}")),
+            _ => ctx.arn("vpc", &format!("{kind}/{raw}")),
+        };
+        Box::pin(async move { Ok(Canonical::new(raw, arn)) })
+    }
+
+    fn resolve<'a>(
+        &'a self,
+        ctx: &'a CallContext,
+        action: &'a ActionSpec,
+        p: &'a Params,
+    ) -> BoxFut<'a, Result<Resolved, ApiError>> {
+        Box::pin(async move {
+            let mut r = nimbus_api::resolve::resolve_declared(self, ctx, action, p).await?;
+            // Creating a VPC is authorized on `vpc/*`, as Alibaba documents it.
+            if action.name == "CreateVpc" && r.checks[0].resources == [self.account_arn(ctx)] {
+                r.checks[0].resources = vec![ctx.arn("vpc", "vpc/*")];
+            }
+            Ok(r)
+        })
     }
 
     fn handle<'a>(

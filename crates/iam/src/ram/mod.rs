@@ -12,7 +12,7 @@ pub(crate) use policies::identity_document as identity_policy;
 use crate::StoreCredentials;
 use crate::names::{self, PrincipalKind};
 use crate::system_policies;
-use nimbus_api::{ActionSpec, ApiError, BoxFut, CallContext, Params, Service};
+use nimbus_api::{ActionSpec, ApiError, BoxFut, CallContext, Canonical, Params, ResourceParam, Service};
 use nimbus_core::clock::{iso8601, now_millis};
 use nimbus_core::secret::KeyProvider;
 use nimbus_store::{Resource, Store, StoreError};
@@ -51,6 +51,39 @@ const ACTIONS: &[ActionSpec] = nimbus_api::actions!["ram:";
     "BindMFADevice" => Write, "UnbindMFADevice" => Write, "GetUserMFAInfo" => Read,
 ];
 
+/// The parameters of each RAM action that name entities. Login profiles and MFA bindings are
+/// the user's: a Deny on a user guards its console access too.
+fn resource_params(action: &str) -> &'static [ResourceParam] {
+    const USER: ResourceParam = ResourceParam::one("UserName", "user");
+    const GROUP: ResourceParam = ResourceParam::one("GroupName", "group");
+    const ROLE: ResourceParam = ResourceParam::one("RoleName", "role");
+    const POLICY: ResourceParam = ResourceParam::one("PolicyName", "policy");
+    const DEVICE: ResourceParam = ResourceParam::one("SerialNumber", "mfa");
+    match action {
+        "CreateUser" | "GetUser" | "UpdateUser" | "DeleteUser" | "CreateAccessKey" | "UpdateAccessKey"
+        | "DeleteAccessKey" | "ListAccessKeys" | "ListPoliciesForUser" | "ListGroupsForUser" | "CreateLoginProfile"
+        | "GetLoginProfile" | "UpdateLoginProfile" | "DeleteLoginProfile" | "UnbindMFADevice" | "GetUserMFAInfo" => {
+            nimbus_api::resource_params![USER]
+        }
+        "BindMFADevice" => nimbus_api::resource_params![USER, DEVICE],
+        "CreateVirtualMFADevice" => nimbus_api::resource_params![ResourceParam::one("VirtualMFADeviceName", "mfa")],
+        "DeleteVirtualMFADevice" => nimbus_api::resource_params![DEVICE],
+        "CreateGroup" | "GetGroup" | "UpdateGroup" | "DeleteGroup" | "ListPoliciesForGroup" | "ListUsersForGroup" => {
+            nimbus_api::resource_params![GROUP]
+        }
+        "CreateRole" | "GetRole" | "UpdateRole" | "DeleteRole" | "ListPoliciesForRole" => nimbus_api::resource_params![ROLE],
+        "CreatePolicy" | "GetPolicy" | "DeletePolicy" | "CreatePolicyVersion" | "GetPolicyVersion"
+        | "ListPolicyVersions" | "SetDefaultPolicyVersion" | "DeletePolicyVersion" | "ListEntitiesForPolicy" => {
+            nimbus_api::resource_params![POLICY]
+        }
+        "AttachPolicyToUser" | "DetachPolicyFromUser" => nimbus_api::resource_params![POLICY, USER],
+        "AttachPolicyToGroup" | "DetachPolicyFromGroup" => nimbus_api::resource_params![POLICY, GROUP],
+        "AttachPolicyToRole" | "DetachPolicyFromRole" => nimbus_api::resource_params![POLICY, ROLE],
+        "AddUserToGroup" | "RemoveUserFromGroup" => nimbus_api::resource_params![USER, GROUP],
+        _ => nimbus_api::resource_params![],
+    }
+}
+
 impl Service for Ram {
     fn product(&self) -> &'static str {
         "Ram"
@@ -68,53 +101,32 @@ impl Service for Ram {
         "NoPermission"
     }
 
-    /// RAM ARNs: `acs:ram::<account>:user/<name>` and the like; account-wide for lists and settings.
-    fn resources(&self, ctx: &CallContext, action: &ActionSpec, p: &Params) -> Vec<String> {
-        let acct = &ctx.caller.account_id;
-        let of = |kind: &str, param: &str| p.get(param).map(|n| names::arn(acct, &format!("{kind}/{n}")));
-        let (user, group, role, policy) =
-            (of("user", "UserName"), of("group", "GroupName"), of("role", "RoleName"), of("policy", "PolicyName"));
-        let named: Vec<Option<String>> = match action.name {
-            "CreateUser"
-            | "GetUser"
-            | "UpdateUser"
-            | "DeleteUser"
-            | "CreateAccessKey"
-            | "UpdateAccessKey"
-            | "DeleteAccessKey"
-            | "ListAccessKeys"
-            | "ListPoliciesForUser"
-            | "ListGroupsForUser" => vec![user],
-            "CreateGroup"
-            | "GetGroup"
-            | "UpdateGroup"
-            | "DeleteGroup"
-            | "ListPoliciesForGroup"
-            | "ListUsersForGroup" => {
-                vec![group]
-            }
-            "CreateRole" | "GetRole" | "UpdateRole" | "DeleteRole" | "ListPoliciesForRole" => vec![role],
-            "CreatePolicy"
-            | "GetPolicy"
-            | "DeletePolicy"
-            | "CreatePolicyVersion"
-            | "GetPolicyVersion"
-            | "ListPolicyVersions"
-            | "SetDefaultPolicyVersion"
-            | "DeletePolicyVersion"
-            | "ListEntitiesForPolicy" => {
-                vec![policy]
-            }
-            "AttachPolicyToUser" | "DetachPolicyFromUser" => vec![policy, user],
-            "AttachPolicyToGroup" | "DetachPolicyFromGroup" => vec![policy, group],
-            "AttachPolicyToRole" | "DetachPolicyFromRole" => vec![policy, role],
-            "AddUserToGroup" | "RemoveUserFromGroup" => vec![user, group],
-            _ => vec![],
-        };
-        let out: Vec<String> = named.into_iter().flatten().collect();
-        if out.is_empty() { vec![names::arn(acct, "*")] } else { out }
+    fn resource_params(&self, action: &ActionSpec) -> &'static [ResourceParam] {
+        resource_params(action.name)
     }
 
+    /// RAM names compare case-insensitively, so their ARNs are folded to lower case (and RAM
+    /// resource patterns in policies match case-insensitively, see `nimbus-policy`): `Admin` and
+    /// `admin` are one user to the authorizer as they are to the handlers.
+    fn canonical<'a>(
+        &'a self,
+        ctx: &'a CallContext,
+        kind: &'static str,
+        raw: String,
+    ) -> BoxFut<'a, Result<Canonical, ApiError>> {
+        let acct = &ctx.caller.account_id;
+        let folded = raw.to_ascii_lowercase();
+        let arn = match kind {
+            // A device's serial number is its ARN (`acs:ram::<account>:mfa/<name>`).
+            "mfa" => names::arn(acct, &format!("mfa/{}", folded.rsplit_once(":mfa/").map_or(folded.as_str(), |(_, n)| n))),
+            other => names::arn(acct, &format!("{other}/{folded}")),
+        };
+        Box::pin(async move { Ok(Canonical::new(raw, arn)) })
+    }
+
+    fn account_arn(&self, ctx: &CallContext) -> String {
+        names::arn(&ctx.caller.account_id, "*")
+    }
     fn handle<'a>(
         &'a self,
         ctx: &'a CallContext,

@@ -188,7 +188,14 @@ pub async fn run(cmd: AdminCommand) -> Result<i32> {
             let reg = crate::up::registry(&keys, &creds, nimbus_iam::StsConfig::default());
             let list: Vec<serde_json::Value> = reg
                 .all_actions()
-                .map(|(svc, a)| serde_json::json!({"Product": svc.product(), "Version": svc.version(), "Action": a.name, "RamAction": a.ram_action, "Access": a.access.as_str()}))
+                .map(|(svc, a)| {
+                    let resources: Vec<serde_json::Value> = svc
+                        .resource_params(a)
+                        .iter()
+                        .map(|r| serde_json::json!({"Param": r.param, "Kind": r.kind, "Form": format!("{:?}", r.form), "RamAction": r.ram_action.unwrap_or(a.ram_action)}))
+                        .collect();
+                    serde_json::json!({"Product": svc.product(), "Version": svc.version(), "Action": a.name, "RamAction": a.ram_action, "Access": a.access.as_str(), "Resources": resources})
+                })
                 .collect();
             println!("{}", serde_json::to_string_pretty(&list)?);
             Ok(0)
