@@ -28,12 +28,57 @@ pub struct ObjectRequest {
     /// Header names lowercase; S3 names already translated into their OSS equivalents
     /// (`x-amz-meta-a` → `x-oss-meta-a`).
     pub headers: Vec<(String, String)>,
+    /// A small body, read whole (configuration documents, small objects).
     pub body: Bytes,
+    /// An object body still arriving (large PutObject/UploadPart): read once, as it comes, by
+    /// the handler, after authentication and authorization. Its integrity checks (declared
+    /// payload hash, chunk signatures, length) run as it is read: a failed check ends it with
+    /// an error, so what was written is discarded, never committed.
+    pub upload: Option<Upload>,
     /// The host the client addressed (error documents echo it).
     pub host: String,
     pub source_ip: std::net::IpAddr,
     /// The request came over TLS.
     pub secure: bool,
+}
+
+/// A streamed request body of a known length (`Content-Length`, or `x-amz-decoded-content-length`
+/// for `aws-chunked`). Cloning shares the one stream; the first [`Upload::take`] gets it.
+#[derive(Clone)]
+pub struct Upload {
+    pub len: u64,
+    stream: std::sync::Arc<std::sync::Mutex<Option<BodyStream>>>,
+    /// Why the stream failed, when it did (the stream itself can carry only an `io::Error`).
+    failure: std::sync::Arc<std::sync::Mutex<Option<ApiError>>>,
+}
+
+impl std::fmt::Debug for Upload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upload").field("len", &self.len).finish()
+    }
+}
+
+impl Upload {
+    pub fn new(len: u64, stream: BodyStream) -> Self {
+        Upload { len, stream: std::sync::Arc::new(std::sync::Mutex::new(Some(stream))), failure: Default::default() }
+    }
+
+    /// The body, once.
+    pub fn take(&self) -> Option<BodyStream> {
+        self.stream.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+
+    /// Records why the body failed (the first reason wins); see [`Upload::failure`].
+    pub fn fail(&self, e: ApiError) -> std::io::Error {
+        let msg = e.message.clone();
+        self.failure.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
+        std::io::Error::other(msg)
+    }
+
+    /// The recorded reason the body failed, if any.
+    pub fn failure(&self) -> Option<ApiError> {
+        self.failure.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
 }
 
 impl ObjectRequest {

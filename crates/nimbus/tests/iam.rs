@@ -466,7 +466,8 @@ fn assumed_role_credentials_work_narrow_and_expire() {
         &[("RoleName", "reader"), ("PolicyType", "System"), ("PolicyName", "AliyunECSReadOnlyAccess")],
     ));
     ok(ram(&root, "DeleteRole", &[("RoleName", "reader")]));
-    err(session.call(ECS, "DescribeRegions", &[]).expect("call"), 403, "Forbidden.RAM");
+    // A session of a deleted role is refused at authentication: it belongs to that role, not its name.
+    err(session.call(ECS, "DescribeRegions", &[]).expect("call"), 403, "InvalidSecurityToken.RoleNotExist");
 
     // No secret of any kind in the logs or, in plaintext, in the data directory.
     let secrets =

@@ -9,7 +9,7 @@
 use crate::CRC64;
 use crate::engine::{Engine, EngineError, StoredObject};
 use md5::{Digest as _, Md5};
-use nimbus_api::{ApiError, BodyStream};
+use nimbus_api::{ApiError, BodyStream, Upload};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -89,6 +89,139 @@ pub async fn write(engine: &Arc<Engine>, data: bytes::Bytes, key: Option<[u8; 32
     })
     .await
     .map_err(|_| ApiError::internal())?
+}
+
+/// Reads an [`Upload`]'s stream as a blocking `Read` (on a blocking thread): exactly `len` bytes,
+/// or an error naming why not.
+struct StreamReader {
+    stream: BodyStream,
+    upload: Upload,
+    piece: bytes::Bytes,
+    got: u64,
+}
+
+impl std::io::Read for StreamReader {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        use futures::StreamExt;
+        while self.piece.is_empty() {
+            match futures::executor::block_on(self.stream.next()) {
+                Some(Ok(b)) => {
+                    self.got += b.len() as u64;
+                    if self.got > self.upload.len {
+                        return Err(self.upload.fail(ApiError::new(
+                            400,
+                            "InvalidRequest",
+                            "The request body is longer than its declared length.",
+                        )));
+                    }
+                    self.piece = b;
+                }
+                Some(Err(e)) => {
+                    return Err(self.upload.fail(ApiError::new(
+                        400,
+                        "IncompleteBody",
+                        format!("The request body could not be read: {e}"),
+                    )));
+                }
+                None if self.got < self.upload.len => {
+                    return Err(self.upload.fail(ApiError::new(
+                        400,
+                        "IncompleteBody",
+                        "The request body is shorter than its declared length.",
+                    )));
+                }
+                None => return Ok(0),
+            }
+        }
+        let n = out.len().min(self.piece.len());
+        out[..n].copy_from_slice(&self.piece.split_to(n));
+        Ok(n)
+    }
+}
+
+/// Seals plaintext read from `inner` chunk by chunk (as [`write`] does in memory), keeping the
+/// plaintext's CRC-64 and MD5.
+struct SealingReader<R> {
+    inner: R,
+    key: [u8; 32],
+    salt: String,
+    count: u64,
+    index: u64,
+    out: Vec<u8>,
+    at: usize,
+    crc: crc::Digest<'static, u64, crc::Table<16>>,
+    md5: Md5,
+}
+
+impl<R: std::io::Read> std::io::Read for SealingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.at == self.out.len() {
+            if self.index == self.count {
+                return Ok(0);
+            }
+            let mut plain = vec![0u8; SEAL_CHUNK];
+            let mut n = 0;
+            while n < SEAL_CHUNK {
+                match self.inner.read(&mut plain[n..])? {
+                    0 => break,
+                    k => n += k,
+                }
+            }
+            plain.truncate(n);
+            self.crc.update(&plain);
+            self.md5.update(&plain);
+            self.out = nimbus_kms::envelope::seal(&self.key, &aad(&self.salt, self.index, self.count), &plain);
+            self.at = 0;
+            self.index += 1;
+        }
+        let n = buf.len().min(self.out.len() - self.at);
+        buf[..n].copy_from_slice(&self.out[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+/// Writes a streamed body (sealed under `key` when given) as three durable replicas while it
+/// arrives: memory per request is a block or two, whatever the object's size. A body that fails
+/// its checks part-way leaves nothing behind and answers why.
+pub async fn write_stream(engine: &Arc<Engine>, upload: &Upload, key: Option<[u8; 32]>) -> Result<Written, ApiError> {
+    let stream = upload.take().ok_or_else(ApiError::internal)?;
+    let (engine, up) = (engine.clone(), upload.clone());
+    let size = upload.len;
+    let done = tokio::task::spawn_blocking(move || -> Result<Written, EngineError> {
+        let reader = StreamReader { stream, upload: up, piece: bytes::Bytes::new(), got: 0 };
+        match key {
+            None => {
+                let stored = engine.put(reader)?;
+                let md5: [u8; 16] = hex::decode(&stored.md5).ok().and_then(|m| m.try_into().ok()).unwrap_or_default();
+                let crc64 = stored.crc64;
+                Ok(Written { segment: Segment { stored, size, salt: None }, crc64, md5 })
+            }
+            Some(k) => {
+                let mut s = [0u8; 16];
+                rand::rng().fill_bytes(&mut s);
+                let salt = hex::encode(s);
+                let mut sealing = SealingReader {
+                    inner: reader,
+                    key: k,
+                    salt: salt.clone(),
+                    count: chunk_count(size),
+                    index: 0,
+                    out: vec![],
+                    at: 0,
+                    crc: CRC64.digest(),
+                    md5: Md5::new(),
+                };
+                let stored = engine.put(&mut sealing)?;
+                let (crc64, md5) = (sealing.crc.finalize(), sealing.md5.finalize().into());
+                Ok(Written { segment: Segment { stored, size, salt: Some(salt) }, crc64, md5 })
+            }
+        }
+    })
+    .await
+    .map_err(|_| ApiError::internal())?;
+    // A body that failed recorded why; any other failure is the engine's.
+    done.map_err(|e| upload.failure().unwrap_or_else(|| engine_err(e)))
 }
 
 /// Plaintext bytes `start..end` of the object made of `segments`.

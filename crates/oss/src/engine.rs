@@ -112,8 +112,21 @@ impl Engine {
         self.replicas[replica].join("objects").join(&id[..2]).join(id)
     }
 
-    /// Stores `data` as three durable replicas; returns what to keep in the metadata.
-    pub fn put(&self, mut data: impl Read) -> Result<StoredObject, EngineError> {
+    /// Stores `data` as three durable replicas, reading it a block at a time (memory stays at one
+    /// block whatever the size); returns what to keep in the metadata. If `data` fails (a client
+    /// that hangs up, a checksum that does not match), the partial replicas are removed.
+    pub fn put(&self, data: impl Read) -> Result<StoredObject, EngineError> {
+        let mut temps = vec![];
+        let r = self.put_inner(data, &mut temps);
+        if r.is_err() {
+            for t in &temps {
+                let _ = std::fs::remove_file(t);
+            }
+        }
+        r
+    }
+
+    fn put_inner(&self, mut data: impl Read, temps_out: &mut Vec<PathBuf>) -> Result<StoredObject, EngineError> {
         let id: String = {
             let mut r = rand::rng();
             (0..32).map(|_| char::from(b"0123456789abcdef"[r.random_range(0..16)])).collect()
@@ -125,6 +138,7 @@ impl Engine {
             let dir = t.parent().expect("object paths have a parent");
             std::fs::create_dir_all(dir).map_err(io(dir))?;
             files.push(OpenOptions::new().write(true).create_new(true).open(t).map_err(io(t))?);
+            temps_out.push(t.clone());
         }
         let (mut size, mut blocks, mut crc, mut md5) = (0u64, vec![], CRC64.digest(), Md5::new());
         let mut buf = vec![0u8; BLOCK];

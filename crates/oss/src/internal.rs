@@ -17,6 +17,7 @@ fn request(method: &str, bucket: &str, key: Option<&str>, body: Bytes) -> Object
         query: vec![],
         headers: vec![],
         body,
+        upload: None,
         host: "internal".into(),
         source_ip: std::net::IpAddr::from([127, 0, 0, 1]),
         secure: true,

@@ -94,15 +94,19 @@ impl Oss {
                 || err(400, "InvalidArgument", format!("Part number must be an integer between 1 and {MAX_PARTS}.")),
             )?;
         let (u, um) = self.upload(req).await?;
-        let plain: bytes::Bytes = if copy {
-            self.read_copy_source(req, caller, req.header("x-oss-copy-source-range")).await?.2.into()
-        } else {
-            check_content_md5(req)?;
-            req.body.clone()
-        };
-        check_size(self, plain.len())?;
         let key = self.data_key(&b.account_id, bucket, &um.template.sse).await?;
-        let written = data::write(&self.engine, plain, key).await?;
+        let written = if copy {
+            let plain: bytes::Bytes =
+                self.read_copy_source(req, caller, req.header("x-oss-copy-source-range")).await?.2.into();
+            check_size(self, plain.len() as u64)?;
+            data::write(&self.engine, plain, key).await?
+        } else {
+            check_size(self, req.upload.as_ref().map_or(req.body.len() as u64, |u| u.len))?;
+            if req.upload.is_none() {
+                check_content_md5(req)?;
+            }
+            self.write_body(req, key).await?
+        };
         let etag = hex::encode_upper(written.md5);
         let part = PartRow {
             upload_id: u.upload_id.clone(),

@@ -36,8 +36,8 @@ pub(crate) fn check_content_md5(req: &ObjectRequest) -> Result<(), ApiError> {
     Ok(())
 }
 
-pub(crate) fn check_size(oss: &Oss, len: usize) -> Result<(), ApiError> {
-    if len as u64 > oss.max_object_bytes {
+pub(crate) fn check_size(oss: &Oss, len: u64) -> Result<(), ApiError> {
+    if len > oss.max_object_bytes {
         return Err(err(
             400,
             "EntityTooLarge",
@@ -225,7 +225,7 @@ impl Oss {
         req: &ObjectRequest,
         _caller: Option<&Caller>,
     ) -> Result<ObjectResponse, ApiError> {
-        check_size(self, req.body.len())?;
+        check_size(self, req.upload.as_ref().map_or(req.body.len() as u64, |u| u.len))?;
         self.put_object_unchecked(req).await
     }
 
@@ -234,21 +234,23 @@ impl Oss {
         let (bucket, key) = bk(req);
         let b = self.bucket(bucket).await?;
         let cfg = Self::config(&b)?;
-        check_content_md5(req)?;
+        if req.upload.is_none() {
+            check_content_md5(req)?;
+        }
         let mut meta = meta_from_request(req, &b.account_id, &cfg.storage_class)?;
         let forbid_overwrite = req.header("x-oss-forbid-overwrite").is_some_and(|v| v.eq_ignore_ascii_case("true"));
         if forbid_overwrite && self.store.get_object_row(bucket, key).await.map_err(store_err)?.is_some() {
             return Err(err(409, "FileAlreadyExists", "The object already exists and x-oss-forbid-overwrite is true."));
         }
         let sse = self.new_sse(req, &b.account_id, bucket, &cfg).await?;
-        let written = data::write(&self.engine, req.body.clone(), sse.as_ref().map(|s| s.1)).await?;
-        let md5 = written.md5;
+        let written = self.write_body(req, sse.as_ref().map(|s| s.1)).await?;
+        let (md5, size) = (written.md5, written.segment.size);
         meta.crc64 = written.crc64;
         meta.segments = vec![written.segment];
         meta.sse = sse.map(|s| s.0);
         let etag = hex::encode_upper(md5);
         let mode = versioning(&cfg);
-        let row = row_of(bucket, key, req.body.len() as u64, etag.clone(), &meta, mode)?;
+        let row = row_of(bucket, key, size, etag.clone(), &meta, mode)?;
         self.commit_row(&row, &meta.segments, mode).await?;
         let mut resp = ObjectResponse::new(200)
             .with_header("etag", quoted(&etag))
@@ -257,6 +259,21 @@ impl Oss {
         resp.headers.extend(sse_headers(&meta));
         resp.headers.extend(version_header(mode, &row));
         Ok(resp)
+    }
+
+    /// Writes the request's body, whole or streamed. A streamed body's `Content-MD5` can only be
+    /// checked once it is written: a mismatch frees what was written and commits nothing.
+    pub(crate) async fn write_body(&self, req: &ObjectRequest, key: Option<[u8; 32]>) -> Result<data::Written, ApiError> {
+        let Some(up) = &req.upload else { return data::write(&self.engine, req.body.clone(), key).await };
+        let written = data::write_stream(&self.engine, up, key).await?;
+        if let Some(v) = req.header("content-md5") {
+            let given = base64::engine::general_purpose::STANDARD.decode(v.trim()).unwrap_or_default();
+            if given[..] != written.md5[..] {
+                data::free(&self.engine, vec![written.segment]).await;
+                return Err(err(400, "InvalidDigest", "The Content-MD5 you specified is not valid."));
+            }
+        }
+        Ok(written)
     }
 
     /// Makes `row` the object's metadata and frees what it replaced. If the metadata write fails,
@@ -439,7 +456,7 @@ impl Oss {
         let b = self.bucket(bucket).await?;
         let cfg = Self::config(&b)?;
         let (src_row, src_meta, plain) = self.read_copy_source(req, caller, None).await?;
-        check_size(self, plain.len())?;
+        check_size(self, plain.len() as u64)?;
         let directive = req.header("x-oss-metadata-directive").unwrap_or("COPY");
         let mut meta = match directive {
             "COPY" => {
@@ -543,7 +560,7 @@ impl Oss {
         if versioning(&cfg) != Versioning::Off {
             return Err(err(400, "InvalidRequest", "AppendObject is not supported in a bucket that has versioning."));
         }
-        check_size(self, req.body.len())?;
+        check_size(self, req.body.len() as u64)?;
         check_content_md5(req)?;
         let existing = self.store.get_object_row(bucket, key).await.map_err(store_err)?;
         let (mut meta, expected, size, key_bytes) = match &existing {

@@ -335,6 +335,7 @@ impl ObjectGateway {
                 query,
                 headers,
                 body: Bytes::new(),
+                upload: None,
                 host: host_header.to_string(),
                 source_ip: peer.ip(),
                 secure,
