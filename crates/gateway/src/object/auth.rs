@@ -28,6 +28,33 @@ fn expired() -> ApiError {
     denied("AccessDenied", "Request has expired.")
 }
 
+/// The longest a presigned link may live, in every form (S3's and OSS v4's limit: 7 days).
+const MAX_PRESIGNED_SECS: i64 = 604_800;
+
+fn query_error(msg: impl Into<String>) -> ApiError {
+    ApiError::new(400, "AuthorizationQueryParametersError", msg)
+}
+
+/// S3 dialect: every `x-amz-*` and `x-oss-*` header that is present must be signed, because the
+/// service acts on them (`x-amz-copy-source`, `x-amz-acl`, metadata, SSE, …). `exempt` names the
+/// few the signature binds otherwise or the server ignores in that form.
+fn unsigned_headers(p: &Parsed, signed: &[String], exempt: &[&str]) -> Result<(), ApiError> {
+    let mut missing: Vec<&str> = p
+        .wire_headers
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .filter(|k| k.starts_with("x-amz-") || k.starts_with("x-oss-"))
+        .filter(|k| !exempt.contains(k) && !signed.iter().any(|s| s == k))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    missing.sort_unstable();
+    missing.dedup();
+    Err(denied("AccessDenied", "There were headers present in the request which were not signed")
+        .with_field("HeadersNotSigned", missing.join(", ")))
+}
+
 /// `yyyymmddThhmmssZ` → ms.
 fn parse_compact(s: &str) -> Option<i64> {
     NaiveDateTime::parse_from_str(s, "%Y%m%dT%H%M%SZ").ok().map(|t| Utc.from_utc_datetime(&t).timestamp_millis())
@@ -149,8 +176,13 @@ impl ObjectGateway {
         let (ak, sig, expires) = (ak.to_string(), sig.to_string(), expires.to_string());
         let until: i64 =
             expires.parse().map_err(|_| denied("AccessDenied", "Expires must be a Unix time in seconds."))?;
-        if until * 1000 < now_millis() {
+        let until_ms = until.saturating_mul(1000);
+        if until_ms < now_millis() {
             return Err(expired());
+        }
+        // v1 links carry no start time: the cap is on how far ahead of our clock they end.
+        if until_ms - now_millis() > MAX_PRESIGNED_SECS * 1000 + self.cfg.timestamp_window.as_millis() as i64 {
+            return Err(denied("AccessDenied", "Expires must be at most 604800 seconds (7 days) from now."));
         }
         let token = q(p, "security-token").map(str::to_string);
         let cred = self.credential(&ak, token.as_deref()).await?;
@@ -245,6 +277,9 @@ impl ObjectGateway {
         let at =
             parse_compact(&datetime).ok_or_else(|| denied("AccessDenied", "x-oss-date must be yyyymmddThhmmssZ."))?;
         let secs: i64 = expires.parse().map_err(|_| denied("AccessDenied", "x-oss-expires must be seconds."))?;
+        if !(1..=MAX_PRESIGNED_SECS).contains(&secs) {
+            return Err(denied("AccessDenied", "x-oss-expires must be between 1 and 604800 seconds (7 days)."));
+        }
         if at - now_millis() > self.cfg.timestamp_window.as_millis() as i64 {
             return Err(denied("RequestTimeTooSkewed", "The presigned URL starts in the future."));
         }
@@ -303,6 +338,8 @@ impl ObjectGateway {
         if !auth.signed_headers.iter().any(|h| h == "host") {
             return Err(denied("AccessDenied", "The host header must be signed."));
         }
+        // x-amz-date and x-amz-content-sha256 are bound by the string to sign either way.
+        unsigned_headers(p, &auth.signed_headers, &["x-amz-date", "x-amz-content-sha256"])?;
         let amz_date = wire(p, "x-amz-date").unwrap_or("").to_string();
         let at =
             parse_compact(&amz_date).ok_or_else(|| denied("AccessDenied", "x-amz-date must be yyyymmddThhmmssZ."))?;
@@ -390,13 +427,28 @@ impl ObjectGateway {
             .ok_or_else(|| ApiError::new(400, "AuthorizationQueryParametersError", "X-Amz-Credential is malformed."))?;
         let at =
             parse_compact(&amz_date).ok_or_else(|| denied("AccessDenied", "X-Amz-Date must be yyyymmddThhmmssZ."))?;
-        let secs: i64 = expires.parse().map_err(|_| denied("AccessDenied", "X-Amz-Expires must be seconds."))?;
+        let secs: i64 = expires.parse().map_err(|_| query_error("X-Amz-Expires should be a number"))?;
+        if secs < 0 {
+            return Err(query_error("X-Amz-Expires must be non-negative"));
+        }
+        if secs > MAX_PRESIGNED_SECS {
+            return Err(query_error("X-Amz-Expires must be less than a week (in seconds) that is; 604800"));
+        }
+        if at - now_millis() > self.cfg.timestamp_window.as_millis() as i64 {
+            return Err(denied("AccessDenied", "Request is not valid yet"));
+        }
         if at + secs * 1000 < now_millis() {
             return Err(expired());
         }
+        let signed: Vec<String> =
+            signed.split(';').map(|h| h.trim().to_ascii_lowercase()).filter(|h| !h.is_empty()).collect();
+        if !signed.iter().any(|h| h == "host") {
+            return Err(denied("AccessDenied", "The host header must be signed."));
+        }
+        // A presigned request's payload is UNSIGNED-PAYLOAD whatever x-amz-content-sha256 says.
+        unsigned_headers(p, &signed, &["x-amz-content-sha256"])?;
         let token = q(p, "X-Amz-Security-Token").map(str::to_string);
         let cred = self.credential(&ak, token.as_deref()).await?;
-        let signed: Vec<String> = signed.split(';').map(str::to_string).collect();
         let query: Vec<(String, String)> =
             p.req.query.iter().filter(|(k, _)| k != "X-Amz-Signature").cloned().collect();
         self.s3_verify(

@@ -67,8 +67,8 @@ pub enum OssCommand {
     /// Print a presigned URL for oss://bucket/key.
     Presign {
         target: String,
-        /// Seconds the link stays valid.
-        #[arg(long, default_value_t = 3600)]
+        /// Seconds the link stays valid (at most 604800, 7 days: the region refuses longer links).
+        #[arg(long, default_value_t = 3600, value_parser = clap::value_parser!(i64).range(1..=604_800))]
         expires: i64,
         #[arg(long, default_value = "GET")]
         method: String,
