@@ -20,7 +20,8 @@ pub use authz::{Authorizer, Decision, RootOnly};
 pub use caller::{Caller, Credential, CredentialSource, PrincipalType, Session, SignIn, SignInRequest, SignedIn};
 pub use error::{ApiError, ErrorExtra};
 pub use object::{
-    BodyStream, Dialect, ObjectOp, ObjectRequest, ObjectResponse, ObjectService, ResourceAccess, Upload, Verdict,
+    BodyStream, Dialect, ObjectOp, ObjectRequest, ObjectResponse, ObjectService, Requester, ResourceAccess,
+    Upload, Verdict,
 };
 pub use params::Params;
 pub use resolve::{Canonical, Check, Form, ResourceParam, Resolved};

@@ -174,15 +174,54 @@ pub struct ResourceAccess {
     pub acl_allows: bool,
 }
 
-impl ResourceAccess {
-    /// The decision, in OSS's order: an explicit deny in the bucket policy wins; then the RAM
-    /// policies of the caller (asked only for principals of the owning account, `ram`), then an
-    /// allow in the bucket policy (how other accounts and anonymous users get access), then the ACL.
-    pub fn permits(&self, ram: Option<crate::Decision>) -> bool {
-        if self.bucket_policy == Verdict::Deny || ram == Some(crate::Decision::ExplicitDeny) {
-            return false;
+/// Who asks, as authorization of an object request sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Requester {
+    /// No credentials.
+    Anonymous,
+    /// A principal of the owning account (or of the caller's own account when the request names
+    /// no existing bucket), with its RAM decision.
+    Owner(crate::Decision),
+    /// A principal of another account, with the decision of *its own* account's RAM policies
+    /// (and session policy): another account's root is allowed by its account implicitly.
+    OtherAccount(crate::Decision),
+}
+
+impl Requester {
+    /// Asks the caller's own RAM about `ram_action` on `resource`, owned by `owner`.
+    pub async fn of(
+        authorizer: &dyn crate::Authorizer,
+        caller: Option<&Caller>,
+        owner: Option<&str>,
+        ram_action: &str,
+        resource: &str,
+    ) -> Requester {
+        let Some(c) = caller else { return Requester::Anonymous };
+        let resources = [resource.to_string()];
+        let d = authorizer.authorize(c, ram_action, &resources).await;
+        match owner {
+            Some(o) if o != c.account_id => Requester::OtherAccount(d),
+            _ => Requester::Owner(d),
         }
-        ram == Some(crate::Decision::Allow) || self.bucket_policy == Verdict::Allow || self.acl_allows
+    }
+}
+
+impl ResourceAccess {
+    /// The decision, in OSS's order: an explicit deny in the bucket policy or in the caller's own
+    /// RAM policies wins. A principal of the owning account is then admitted by its RAM policies,
+    /// an allow in the bucket policy or the ACL. A principal of another account needs both sides,
+    /// as in AWS: its own account's policies must allow the call *and* the owner must grant it
+    /// (bucket-policy allow or ACL). Anonymous callers have only the owner's grant.
+    pub fn permits(&self, who: Requester) -> bool {
+        use crate::Decision::{Allow, ExplicitDeny};
+        let granted = self.bucket_policy == Verdict::Allow || self.acl_allows;
+        match who {
+            _ if self.bucket_policy == Verdict::Deny => false,
+            Requester::Owner(ExplicitDeny) | Requester::OtherAccount(ExplicitDeny) => false,
+            Requester::Owner(d) => d == Allow || granted,
+            Requester::OtherAccount(d) => d == Allow && granted,
+            Requester::Anonymous => granted,
+        }
     }
 }
 
@@ -205,4 +244,44 @@ pub trait ObjectService: Send + Sync {
         req: ObjectRequest,
         caller: Option<&'a Caller>,
     ) -> BoxFut<'a, Result<ObjectResponse, ApiError>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Decision::{Allow, ExplicitDeny, ImplicitDeny};
+
+    fn ra(bucket_policy: Verdict, acl_allows: bool) -> ResourceAccess {
+        ResourceAccess {
+            owner: Some("111".into()),
+            bucket_missing: false,
+            resource: "acs:oss:*:111:b/k".into(),
+            bucket_policy,
+            acl_allows,
+        }
+    }
+
+    #[test]
+    fn cross_account_needs_both_sides() {
+        use Requester::{Anonymous, OtherAccount, Owner};
+        let granted = ra(Verdict::Allow, false);
+        let public = ra(Verdict::NotApplicable, true);
+        let nothing = ra(Verdict::NotApplicable, false);
+        let denied = ra(Verdict::Deny, true);
+        // The owner's principals: RAM or the owner's grant.
+        assert!(nothing.permits(Owner(Allow)));
+        assert!(granted.permits(Owner(ImplicitDeny)));
+        assert!(!granted.permits(Owner(ExplicitDeny)));
+        assert!(!denied.permits(Owner(Allow)));
+        // Other accounts: their own RAM and the owner's grant.
+        assert!(granted.permits(OtherAccount(Allow)));
+        assert!(public.permits(OtherAccount(Allow)));
+        assert!(!granted.permits(OtherAccount(ImplicitDeny)));
+        assert!(!granted.permits(OtherAccount(ExplicitDeny)));
+        assert!(!public.permits(OtherAccount(ExplicitDeny)));
+        assert!(!nothing.permits(OtherAccount(Allow)));
+        // Anonymous callers: the owner's grant alone.
+        assert!(granted.permits(Anonymous) && public.permits(Anonymous));
+        assert!(!nothing.permits(Anonymous) && !denied.permits(Anonymous));
+    }
 }

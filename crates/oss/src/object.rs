@@ -520,20 +520,28 @@ impl Oss {
             .decode_utf8()
             .map_err(|_| err(400, "InvalidArgument", "x-oss-copy-source is not valid UTF-8."))?
             .to_string();
+        // Bucket names are public in OSS; whether a key or version exists is not. The source is
+        // judged before any "no such key/version" is told, a missing one like an object that
+        // defers to the bucket's ACL, so a caller who may not read it gets 403 either way.
         let src_bucket = self.bucket(sb).await?;
-        let (row, meta) = match &source_version {
+        let found: Result<(ObjectRow, ObjectMeta), ApiError> = match &source_version {
             Some(vid) => match self.store.get_object_version(sb, &sk, vid).await.map_err(store_err)? {
-                Some((row, false)) => {
-                    let meta = serde_json::from_value(row.meta.clone()).map_err(|_| ApiError::internal())?;
-                    (row, meta)
-                }
-                _ => return Err(err(404, "NoSuchVersion", "The specified version of the copy source does not exist.")),
+                Some((row, false)) => match serde_json::from_value(row.meta.clone()) {
+                    Ok(meta) => Ok((row, meta)),
+                    Err(_) => return Err(ApiError::internal()),
+                },
+                _ => Err(err(404, "NoSuchVersion", "The specified version of the copy source does not exist.")),
             },
-            None => self.object(sb, &sk).await?,
+            None => match self.object(sb, &sk).await {
+                Err(e) if e.code == "NoSuchKey" => Err(e),
+                other => Ok(other?),
+            },
         };
-        if !self.may_read(caller, req, &src_bucket, &sk, &meta.acl).await {
+        let object_acl = found.as_ref().ok().map(|(_, m)| m.acl.as_str());
+        if !self.may_read(caller, req, &src_bucket, &sk, object_acl).await {
             return Err(err(403, "AccessDenied", "You have no right to read the copy source."));
         }
+        let (row, meta) = found?;
         check_conditions(req, &row, "x-oss-copy-source-", false)?;
         let size = row.size as u64;
         let (start, end) = match range_header {

@@ -6,7 +6,7 @@ use crate::model::{BucketConfig, ObjectMeta, Sse};
 use crate::{access, names};
 use nimbus_api::{
     Access, ApiError, Authorizer, BoxFut, Caller, Dialect, ObjectOp, ObjectRequest, ObjectResponse, ObjectService,
-    ResourceAccess, Verdict,
+    PrincipalType, Requester, ResourceAccess, Verdict,
 };
 use nimbus_core::region::Region;
 use nimbus_core::secret::KeyProvider;
@@ -247,13 +247,15 @@ impl Oss {
     }
 
     /// Can `caller` read `bucket/key` (the source of a copy)? The same rules as any request.
+    /// `object_acl` is the object's own ACL; `None` when there is no such object, which is then
+    /// judged like one that defers to the bucket's ACL (so a denial does not depend on existence).
     pub(crate) async fn may_read(
         &self,
         caller: Option<&Caller>,
         req: &ObjectRequest,
         bucket: &BucketRow,
         key: &str,
-        object_acl: &str,
+        object_acl: Option<&str>,
     ) -> bool {
         let cfg = match Self::config(bucket) {
             Ok(c) => c,
@@ -272,15 +274,11 @@ impl Oss {
                 req.source_ip,
                 req.secure,
             ),
-            acl_allows: access::acl_allows(&cfg.acl, Some(object_acl), Access::Read),
+            acl_allows: access::acl_allows(&cfg.acl, object_acl, Access::Read),
         };
-        let ram = match caller {
-            Some(c) if c.account_id == bucket.account_id => {
-                Some(self.authorizer.authorize(c, "oss:GetObject", std::slice::from_ref(&resource)).await)
-            }
-            _ => None,
-        };
-        ra.permits(ram)
+        let who =
+            Requester::of(self.authorizer.as_ref(), caller, Some(&bucket.account_id), "oss:GetObject", &resource).await;
+        ra.permits(who)
     }
 }
 
@@ -443,14 +441,17 @@ impl ObjectService for Oss {
             };
             let cfg = Self::config(&b)?;
             let resource = arn(&b.account_id, Some(bucket), req.key.as_deref());
-            let bucket_policy = access::policy_verdict(
-                cfg.policy.as_deref(),
-                caller,
-                op.ram_action,
-                &resource,
-                req.source_ip,
-                req.secure,
-            );
+            // The owning account's root may always read and replace its bucket's policy, so no
+            // policy (`Deny * oss:*` included) can lock the owner out of the bucket for good.
+            let owner_root =
+                caller.is_some_and(|c| c.account_id == b.account_id && c.principal_type == PrincipalType::Root);
+            let bucket_policy = if owner_root
+                && matches!(op.name, "GetBucketPolicy" | "PutBucketPolicy" | "DeleteBucketPolicy")
+            {
+                Verdict::NotApplicable
+            } else {
+                access::policy_verdict(cfg.policy.as_deref(), caller, op.ram_action, &resource, req.source_ip, req.secure)
+            };
             // ACLs grant object reads and writes and listing, never configuration changes.
             let acl_applies = matches!(
                 op.name,
@@ -624,9 +625,8 @@ impl Oss {
                 .await
                 .ok()
                 .flatten()
-                .and_then(|r| r.meta.get("acl").and_then(Value::as_str).map(str::to_string))
-                .unwrap_or_default();
-            if !self.may_read(None, &req, &b, &key, &acl).await {
+                .and_then(|r| r.meta.get("acl").and_then(Value::as_str).map(str::to_string));
+            if !self.may_read(None, &req, &b, &key, acl.as_deref()).await {
                 return Err(err(403, "AccessDenied", "You have no right to access this object."));
             }
         }

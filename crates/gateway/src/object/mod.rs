@@ -3,7 +3,8 @@
 //! One path for every request, as for RPC: parse the addressing (virtual host
 //! `<bucket>.<domain>` or path style) → authenticate (OSS v1/v4, S3 SigV4; header or presigned;
 //! or anonymous) → throttle → route (the service names the operation) → authorize (bucket-policy
-//! deny, RAM for the owner's principals, bucket-policy allow, ACL) → handle → audit.
+//! deny, the caller's own RAM, bucket-policy allow, ACL; another account's principal needs both its
+//! own RAM and the owner's grant) → handle → audit.
 
 mod auth;
 mod chunked;
@@ -22,7 +23,7 @@ use hyper::body::Body;
 use hyper::body::Frame;
 use nimbus_api::{
     ApiError, AuditEvent, Auditor, Authorizer, CredentialSource, Dialect, ObjectRequest, ObjectResponse, ObjectService,
-    Params, redact_params,
+    Params, Requester, redact_params,
 };
 use nimbus_core::ids;
 use nimbus_core::region::Region;
@@ -242,22 +243,24 @@ impl ObjectGateway {
             audit.account_id = Some(owner.clone());
         }
         if !access.bucket_missing {
-            let ram = match (&caller, &access.owner) {
-                (Some(c), Some(owner)) if &c.account_id == owner => {
-                    Some(self.authorizer.authorize(c, op.ram_action, std::slice::from_ref(&access.resource)).await)
-                }
-                (Some(c), None) => {
-                    Some(self.authorizer.authorize(c, op.ram_action, std::slice::from_ref(&access.resource)).await)
-                }
-                _ => None,
-            };
-            if !access.permits(ram) {
-                return Err(ApiError::new(
-                    403,
-                    "AccessDenied",
-                    format!("You are not authorized to do this action ({} on {}).", op.ram_action, access.resource),
-                )
-                .with_field("AuthAction", op.ram_action));
+            let who = Requester::of(
+                self.authorizer.as_ref(),
+                caller.as_ref(),
+                access.owner.as_deref(),
+                op.ram_action,
+                &access.resource,
+            )
+            .await;
+            if !access.permits(who) {
+                // The resource ARN names the bucket owner's account: only that account's own
+                // principals are told it (anonymous callers and other accounts are not).
+                let message = match who {
+                    Requester::Owner(_) => {
+                        format!("You are not authorized to do this action ({} on {}).", op.ram_action, access.resource)
+                    }
+                    _ => format!("You are not authorized to do this action ({}).", op.ram_action),
+                };
+                return Err(ApiError::new(403, "AccessDenied", message).with_field("AuthAction", op.ram_action));
             }
         }
         self.service.handle(&op, req, caller.as_ref()).await
