@@ -63,6 +63,16 @@ impl Upload {
         Upload { len, stream: std::sync::Arc::new(std::sync::Mutex::new(Some(stream))), failure: Default::default() }
     }
 
+    /// An upload whose stream is set later ([`Upload::set`]): the stream's checks record their
+    /// failures in the upload itself.
+    pub fn pending(len: u64) -> Self {
+        Upload { len, stream: Default::default(), failure: Default::default() }
+    }
+
+    pub fn set(&self, stream: BodyStream) {
+        *self.stream.lock().unwrap_or_else(|p| p.into_inner()) = Some(stream);
+    }
+
     /// The body, once.
     pub fn take(&self) -> Option<BodyStream> {
         self.stream.lock().unwrap_or_else(|p| p.into_inner()).take()

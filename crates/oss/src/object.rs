@@ -568,8 +568,10 @@ impl Oss {
         if versioning(&cfg) != Versioning::Off {
             return Err(err(400, "InvalidRequest", "AppendObject is not supported in a bucket that has versioning."));
         }
-        check_size(self, req.body.len() as u64)?;
-        check_content_md5(req)?;
+        check_size(self, req.upload.as_ref().map_or(req.body.len() as u64, |u| u.len))?;
+        if req.upload.is_none() {
+            check_content_md5(req)?;
+        }
         let existing = self.store.get_object_row(bucket, key).await.map_err(store_err)?;
         let (mut meta, expected, size, key_bytes) = match &existing {
             None => {
@@ -597,7 +599,7 @@ impl Oss {
                 (m, Some(row.etag.clone()), row.size as u64, k)
             }
         };
-        let written = data::write(&self.engine, req.body.clone(), key_bytes).await?;
+        let written = self.write_body(req, key_bytes).await?;
         let added = written.segment.size;
         meta.crc64 = crate::crc64::combine(meta.crc64, written.crc64, added);
         meta.segments.push(written.segment.clone());

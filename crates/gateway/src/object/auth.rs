@@ -1,16 +1,15 @@
 //! Authentication of object requests: OSS v1 and v4, S3 SigV4, each as a header or presigned
 //! query; no signature at all is an anonymous request (the ACL and bucket policy decide).
 
-use super::chunked::{self, ChunkSigning};
+use super::chunked::ChunkSigning;
+use super::body::BodyRule;
 use super::{ObjectGateway, Parsed, caller_of, header};
 use crate::signature::oss::{self, SubresourceSet, same};
 use crate::signature::s3;
-use bytes::Bytes;
 use chrono::{NaiveDateTime, TimeZone, Utc};
 use http::request::Parts;
 use nimbus_api::{ApiError, Caller, Credential, Dialect};
 use nimbus_core::clock::now_millis;
-use sha2::{Digest, Sha256};
 
 fn q<'a>(p: &'a Parsed, name: &str) -> Option<&'a str> {
     p.req.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
@@ -99,17 +98,13 @@ impl ObjectGateway {
         Ok(cred)
     }
 
-    /// Verifies the request and returns who sent it (`None`: anonymous). Fills `parsed.req.body`
-    /// (decoding `aws-chunked` uploads).
-    pub(crate) async fn authenticate(
-        &self,
-        parts: &Parts,
-        p: &mut Parsed,
-        body: Bytes,
-    ) -> Result<Option<Caller>, ApiError> {
+    /// Verifies the request from its headers and query alone and returns who sent it (`None`:
+    /// anonymous) and what the signature says about the body, which is read only afterwards
+    /// (and only if the request is authorized).
+    pub(crate) async fn authenticate(&self, parts: &Parts, p: &mut Parsed) -> Result<(Option<Caller>, BodyRule), ApiError> {
         let authorization = header(parts, "authorization").map(str::to_string);
         let caller = match (p.req.dialect, authorization.as_deref()) {
-            (Dialect::S3, Some(a)) if a.starts_with(s3::ALGORITHM) => self.s3_header(p, a, body).await?,
+            (Dialect::S3, Some(a)) if a.starts_with(s3::ALGORITHM) => self.s3_header(p, a).await?,
             (Dialect::S3, Some(_)) => {
                 return Err(ApiError::new(
                     400,
@@ -117,9 +112,9 @@ impl ObjectGateway {
                     "Only AWS Signature Version 4 is supported; configure the client for s3v4.",
                 ));
             }
-            (Dialect::S3, None) => self.s3_presigned(p, body).await?,
-            (Dialect::Oss, Some(a)) if a.starts_with(oss::V4_ALGORITHM) => self.oss_v4_header(p, a, body).await?,
-            (Dialect::Oss, Some(a)) if a.starts_with("OSS ") => self.oss_v1_header(p, a, body).await?,
+            (Dialect::S3, None) => self.s3_presigned(p).await?,
+            (Dialect::Oss, Some(a)) if a.starts_with(oss::V4_ALGORITHM) => self.oss_v4_header(p, a).await?,
+            (Dialect::Oss, Some(a)) if a.starts_with("OSS ") => self.oss_v1_header(p, a).await?,
             (Dialect::Oss, Some(_)) => {
                 return Err(ApiError::new(
                     400,
@@ -127,14 +122,11 @@ impl ObjectGateway {
                     "Authorization must be OSS (v1) or OSS4-HMAC-SHA256 (v4).",
                 ));
             }
-            (Dialect::Oss, None) if q(p, "x-oss-signature-version").is_some() => self.oss_v4_presigned(p, body).await?,
+            (Dialect::Oss, None) if q(p, "x-oss-signature-version").is_some() => self.oss_v4_presigned(p).await?,
             (Dialect::Oss, None) if q(p, "OSSAccessKeyId").is_some() || q(p, "Signature").is_some() => {
-                self.oss_v1_presigned(p, body).await?
+                self.oss_v1_presigned(p).await?
             }
-            (Dialect::Oss, None) => {
-                p.req.body = body;
-                None
-            }
+            (Dialect::Oss, None) => (None, BodyRule::Plain),
         };
         Ok(caller)
     }
@@ -154,7 +146,7 @@ impl ObjectGateway {
         Err(mismatch(&cred.access_key_id, given, &first.unwrap_or_default()))
     }
 
-    async fn oss_v1_header(&self, p: &mut Parsed, a: &str, body: Bytes) -> Result<Option<Caller>, ApiError> {
+    async fn oss_v1_header(&self, p: &mut Parsed, a: &str) -> Result<(Option<Caller>, BodyRule), ApiError> {
         let (ak, sig) = a["OSS ".len()..].trim().rsplit_once(':').ok_or_else(|| {
             ApiError::new(400, "InvalidArgument", "Authorization must be `OSS AccessKeyId:Signature`.")
         })?;
@@ -165,11 +157,10 @@ impl ObjectGateway {
         let token = wire(p, "x-oss-security-token").or_else(|| wire(p, "security-token")).map(str::to_string);
         let cred = self.credential(ak, token.as_deref()).await?;
         self.v1_verify(p, &cred, &date, sig)?;
-        p.req.body = body;
-        Ok(Some(caller_of(&cred)))
+        Ok((Some(caller_of(&cred)), BodyRule::Plain))
     }
 
-    async fn oss_v1_presigned(&self, p: &mut Parsed, body: Bytes) -> Result<Option<Caller>, ApiError> {
+    async fn oss_v1_presigned(&self, p: &mut Parsed) -> Result<(Option<Caller>, BodyRule), ApiError> {
         let (Some(ak), Some(expires), Some(sig)) = (q(p, "OSSAccessKeyId"), q(p, "Expires"), q(p, "Signature")) else {
             return Err(denied("AccessDenied", "A presigned URL needs OSSAccessKeyId, Expires and Signature."));
         };
@@ -187,19 +178,7 @@ impl ObjectGateway {
         let token = q(p, "security-token").map(str::to_string);
         let cred = self.credential(&ak, token.as_deref()).await?;
         self.v1_verify(p, &cred, &expires, &sig)?;
-        p.req.body = body;
-        Ok(Some(caller_of(&cred)))
-    }
-
-    /// Checks a declared payload hash against the body when it is a real hash.
-    fn check_payload(declared: &str, body: &[u8], code: &'static str) -> Result<(), ApiError> {
-        if declared.len() == 64 && declared.bytes().all(|b| b.is_ascii_hexdigit()) {
-            let actual = hex::encode(Sha256::digest(body));
-            if !actual.eq_ignore_ascii_case(declared) {
-                return Err(ApiError::new(400, code, "The provided content SHA-256 does not match what was computed."));
-            }
-        }
-        Ok(())
+        Ok((Some(caller_of(&cred)), BodyRule::Plain))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -232,7 +211,7 @@ impl ObjectGateway {
         }
     }
 
-    async fn oss_v4_header(&self, p: &mut Parsed, a: &str, body: Bytes) -> Result<Option<Caller>, ApiError> {
+    async fn oss_v4_header(&self, p: &mut Parsed, a: &str) -> Result<(Option<Caller>, BodyRule), ApiError> {
         let auth = oss::parse_v4_authorization(a).ok_or_else(|| {
             ApiError::new(400, "InvalidArgument", "Authorization must be `OSS4-HMAC-SHA256 Credential=…,Signature=…`.")
         })?;
@@ -258,12 +237,10 @@ impl ObjectGateway {
             &payload,
             &auth.signature,
         )?;
-        Self::check_payload(&payload, &body, "InvalidDigest")?;
-        p.req.body = body;
-        Ok(Some(caller_of(&cred)))
+        Ok((Some(caller_of(&cred)), BodyRule::sha256(&payload, "InvalidDigest")))
     }
 
-    async fn oss_v4_presigned(&self, p: &mut Parsed, body: Bytes) -> Result<Option<Caller>, ApiError> {
+    async fn oss_v4_presigned(&self, p: &mut Parsed) -> Result<(Option<Caller>, BodyRule), ApiError> {
         if q(p, "x-oss-signature-version") != Some(oss::V4_ALGORITHM) {
             return Err(ApiError::new(400, "InvalidArgument", "x-oss-signature-version must be OSS4-HMAC-SHA256."));
         }
@@ -294,8 +271,7 @@ impl ObjectGateway {
         let query: Vec<(String, String)> =
             p.req.query.iter().filter(|(k, _)| k != "x-oss-signature").cloned().collect();
         self.v4_verify(p, &cred, &query, &additional, &datetime, &date, &region, "UNSIGNED-PAYLOAD", &sig)?;
-        p.req.body = body;
-        Ok(Some(caller_of(&cred)))
+        Ok((Some(caller_of(&cred)), BodyRule::Plain))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -331,7 +307,7 @@ impl ObjectGateway {
         }
     }
 
-    async fn s3_header(&self, p: &mut Parsed, a: &str, body: Bytes) -> Result<Option<Caller>, ApiError> {
+    async fn s3_header(&self, p: &mut Parsed, a: &str) -> Result<(Option<Caller>, BodyRule), ApiError> {
         let auth = s3::parse_authorization(a).ok_or_else(|| {
             ApiError::new(400, "AuthorizationHeaderMalformed", "The authorization header is malformed.")
         })?;
@@ -362,43 +338,49 @@ impl ObjectGateway {
             &payload,
             &auth.signature,
         )?;
-        let body = match payload.as_str() {
+        let rule = match payload.as_str() {
             "STREAMING-AWS4-HMAC-SHA256-PAYLOAD" | "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER" => {
-                let signing = ChunkSigning {
-                    key,
-                    amz_date: amz_date.clone(),
-                    scope: format!("{}/{}/{}/aws4_request", auth.date, auth.region, auth.service),
-                    seed: auth.signature.clone(),
-                };
-                Bytes::from(chunked::decode(&body, Some(&signing))?)
+                BodyRule::Chunked {
+                    signing: Some(ChunkSigning {
+                        key,
+                        amz_date: amz_date.clone(),
+                        scope: format!("{}/{}/{}/aws4_request", auth.date, auth.region, auth.service),
+                        seed: auth.signature.clone(),
+                    }),
+                    trailer: wire(p, "x-amz-trailer").map(str::to_string),
+                    decoded_len: None,
+                }
             }
-            "STREAMING-UNSIGNED-PAYLOAD-TRAILER" => Bytes::from(chunked::decode(&body, None)?),
-            other => {
-                Self::check_payload(other, &body, "XAmzContentSHA256Mismatch")?;
-                body
+            "STREAMING-UNSIGNED-PAYLOAD-TRAILER" => BodyRule::Chunked {
+                signing: None,
+                trailer: wire(p, "x-amz-trailer").map(str::to_string),
+                decoded_len: None,
+            },
+            other if other.starts_with("STREAMING-") => {
+                return Err(ApiError::new(400, "InvalidArgument", format!("x-amz-content-sha256 {other} is not supported.")));
             }
+            other => BodyRule::sha256(other, "XAmzContentSHA256Mismatch"),
         };
-        if payload.starts_with("STREAMING-") {
-            // The framing is gone: the stored object must not claim an aws-chunked encoding.
-            p.req.headers.retain(|(k, v)| !(k == "content-encoding" && v.contains("aws-chunked")));
-            if let Some(len) = wire(p, "x-amz-decoded-content-length").and_then(|l| l.parse::<usize>().ok())
-                && len != body.len()
-            {
-                return Err(ApiError::new(
-                    400,
-                    "IncompleteBody",
-                    "The decoded body length does not match x-amz-decoded-content-length.",
-                ));
+        let rule = match rule {
+            BodyRule::Chunked { signing, trailer, .. } => {
+                // The framing is gone once decoded: the stored object must not claim aws-chunked.
+                p.req.headers.retain(|(k, v)| !(k == "content-encoding" && v.contains("aws-chunked")));
+                let decoded_len = match wire(p, "x-amz-decoded-content-length") {
+                    None => None,
+                    Some(l) => Some(l.parse::<u64>().map_err(|_| {
+                        ApiError::new(400, "InvalidArgument", "x-amz-decoded-content-length must be a number.")
+                    })?),
+                };
+                BodyRule::Chunked { signing, trailer, decoded_len }
             }
-        }
-        p.req.body = body;
-        Ok(Some(caller_of(&cred)))
+            other => other,
+        };
+        Ok((Some(caller_of(&cred)), rule))
     }
 
-    async fn s3_presigned(&self, p: &mut Parsed, body: Bytes) -> Result<Option<Caller>, ApiError> {
+    async fn s3_presigned(&self, p: &mut Parsed) -> Result<(Option<Caller>, BodyRule), ApiError> {
         if q(p, "X-Amz-Algorithm").is_none() {
-            p.req.body = body;
-            return Ok(None);
+            return Ok((None, BodyRule::Plain));
         }
         if q(p, "X-Amz-Algorithm") != Some(s3::ALGORITHM) {
             return Err(ApiError::new(
@@ -461,7 +443,6 @@ impl ObjectGateway {
             s3::UNSIGNED,
             &sig,
         )?;
-        p.req.body = body;
-        Ok(Some(caller_of(&cred)))
+        Ok((Some(caller_of(&cred)), BodyRule::Plain))
     }
 }

@@ -7,6 +7,7 @@
 //! own RAM and the owner's grant) → handle → audit.
 
 mod auth;
+mod body;
 mod chunked;
 
 pub(crate) use crate::pipeline::{caller_of, header};
@@ -22,8 +23,8 @@ use http_body_util::{BodyExt, Full, Limited, StreamBody};
 use hyper::body::Body;
 use hyper::body::Frame;
 use nimbus_api::{
-    ApiError, AuditEvent, Auditor, Authorizer, CredentialSource, Dialect, ObjectRequest, ObjectResponse, ObjectService,
-    Params, Requester, redact_params,
+    ApiError, AuditEvent, BodyStream, Auditor, Authorizer, CredentialSource, Dialect, ObjectRequest, ObjectResponse, ObjectService,
+    Params, Requester, Upload, redact_params,
 };
 use nimbus_core::ids;
 use nimbus_core::region::Region;
@@ -138,7 +139,7 @@ impl ObjectGateway {
 
     pub async fn handle<B>(&self, req: Request<B>, peer: SocketAddr, secure: bool) -> Response<ResponseBody>
     where
-        B: Body<Data = Bytes> + Send,
+        B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let request_id = oss_request_id();
@@ -202,7 +203,7 @@ impl ObjectGateway {
         audit: &mut AuditEvent,
     ) -> Result<ObjectResponse, ApiError>
     where
-        B: Body<Data = Bytes> + Send,
+        B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let mut parsed = self.parse(parts, dialect, request_id, peer, secure)?;
@@ -211,9 +212,9 @@ impl ObjectGateway {
         params.extend(parsed.req.key.iter().map(|k| ("key".to_string(), k.clone())));
         audit.request_parameters = redact_params(&Params::from_pairs(params));
 
-        let raw_body = self.read_body(parts, body).await?;
-        let caller = self.authenticate(parts, &mut parsed, raw_body).await?;
-        let mut caller = caller;
+        // Headers and query only: an unauthenticated or unauthorized upload is refused before a
+        // byte of its body is read.
+        let (mut caller, rule) = self.authenticate(parts, &mut parsed).await?;
         if let Some(c) = caller.as_mut() {
             c.source_ip = peer.ip();
             c.secure_transport = secure;
@@ -230,8 +231,23 @@ impl ObjectGateway {
             return Err(e);
         }
 
-        let req = parsed.req;
+        let mut req = parsed.req;
         let op = self.service.route(&req)?;
+        // Object data above a few MiB is streamed to the replicas after authorization; anything
+        // else (documents, batch lists, small objects) is read whole here, bounded.
+        let content_length = header(parts, "content-length").and_then(|v| v.parse::<u64>().ok());
+        let streamed = match rule.decoded_len(content_length) {
+            Some(len) if len > STREAM_ABOVE && matches!(op.name, "PutObject" | "UploadPart" | "AppendObject") => {
+                Some(len)
+            }
+            _ => None,
+        };
+        let (mut body, mut rule) = (Some(body), Some(rule));
+        if streamed.is_none()
+            && let (Some(b), Some(r)) = (body.take(), rule.take())
+        {
+            req.body = r.apply(self.read_body(parts, b).await?)?;
+        }
         audit.event_name = op.name.to_string();
         audit.event_rw = op.access.as_str().to_string();
         let access = self.service.access(&op, &req, caller.as_ref()).await?;
@@ -262,6 +278,19 @@ impl ObjectGateway {
                 };
                 return Err(ApiError::new(403, "AccessDenied", message).with_field("AuthAction", op.ram_action));
             }
+        }
+        if let (Some(len), Some(b), Some(r)) = (streamed, body.take(), rule.take()) {
+            let upload = Upload::pending(len);
+            let raw: BodyStream = Box::pin(
+                http_body_util::BodyStream::new(b).filter_map(|frame| {
+                    futures::future::ready(match frame {
+                        Ok(f) => f.into_data().ok().map(Ok),
+                        Err(e) => Some(Err(std::io::Error::other(e.into()))),
+                    })
+                }),
+            );
+            upload.set(r.apply_stream(raw, upload.clone()));
+            req.upload = Some(upload);
         }
         self.service.handle(&op, req, caller.as_ref()).await
     }
@@ -408,6 +437,11 @@ fn common_headers(h: &mut http::HeaderMap, request_id: &str) {
     }
     h.insert("server", HeaderValue::from_static("Nimbus"));
 }
+
+/// Object bodies larger than this are streamed to the replicas as they arrive; smaller ones are
+/// read whole (cheaper for the small writes that dominate most workloads).
+
+const STREAM_ABOVE: u64 = 4 << 20;
 
 /// OSS error document; HEAD answers carry it base64-encoded in `x-oss-err` instead of a body.
 fn render_error(
