@@ -19,8 +19,7 @@ pub use authz::{Authorizer, Decision, RootOnly};
 pub use caller::{Caller, Credential, CredentialSource, PrincipalType, Session, SignIn, SignInRequest, SignedIn};
 pub use error::{ApiError, ErrorExtra};
 pub use object::{
-    BodyStream, Dialect, ObjectOp, ObjectRequest, ObjectResponse, ObjectService, Requester, ResourceAccess,
-    Verdict,
+    BodyStream, Dialect, ObjectOp, ObjectRequest, ObjectResponse, ObjectService, Requester, ResourceAccess, Verdict,
 };
 pub use params::Params;
 pub use service::{Access, ActionSpec, BoxFut, CallContext, Registry, Service};
