@@ -308,9 +308,9 @@ impl Gateway {
         Ok(done.body)
     }
 
-    /// Runs the handler. A write call carrying `ClientToken` runs at most once per token: a retry
-    /// with the same parameters gets the first response again, with different parameters
-    /// `IdempotentParameterMismatch`.
+    /// Runs the handler. A write call carrying `ClientToken` runs at most once per token and
+    /// calling principal: a retry with the same parameters gets the first response again, with
+    /// different parameters `IdempotentParameterMismatch`.
     async fn call_idempotent(
         &self,
         service: &Arc<dyn Service>,
@@ -326,9 +326,23 @@ impl Gateway {
             return Err(ApiError::invalid("ClientToken", "at most 64 ASCII characters"));
         }
         let account = &ctx.caller.account_id;
+        // A token is the calling principal's own: another principal of the account (a RAM user
+        // allowed the same action, say) replaying it claims a record of its own and never gets
+        // this one's answer, secrets included. A role session is scoped to the session (its STS
+        // AccessKeyId): anyone allowed to assume the role may pick the same session name.
+        let principal = match ctx.caller.principal_type {
+            nimbus_api::PrincipalType::AssumedRole => format!(
+                "{}:{}:{}",
+                ctx.caller.principal_type.as_str(),
+                ctx.caller.principal_id,
+                ctx.caller.access_key_id
+            ),
+            t => format!("{}:{}", t.as_str(), ctx.caller.principal_id),
+        };
         let hash = business_hash(params);
-        let purpose = format!("idempotency:{account}:{}:{token}", spec.name);
-        match self.store.claim_idempotency(account, spec.name, &token, &hash).await? {
+        // The sealed reply is bound to the same scope as its record.
+        let purpose = format!("idempotency:{account}:{principal}:{}:{token}", spec.name);
+        match self.store.claim_idempotency(account, &principal, spec.name, &token, &hash).await? {
             Claim::Replay(v) => {
                 let Some(sealed) = v.get("NimbusSealedReply").and_then(Value::as_str) else { return Ok(v) };
                 let Some(keys) = &self.hooks.sealer else {
@@ -370,11 +384,11 @@ impl Gateway {
                 } else {
                     v.clone()
                 };
-                self.store.complete_idempotency(account, spec.name, &token, &kept).await?;
+                self.store.complete_idempotency(account, &principal, spec.name, &token, &kept).await?;
                 Ok(v)
             }
             Err(e) => {
-                self.store.abandon_idempotency(account, spec.name, &token).await?;
+                self.store.abandon_idempotency(account, &principal, spec.name, &token).await?;
                 Err(e)
             }
         }

@@ -237,3 +237,57 @@ fn instances_beyond_the_hosts_memory_are_refused_with_no_stock() {
     assert_eq!(codes.iter().filter(|c| **c == 200).count() as u64, made, "{codes:?}");
     assert!(r.stop().success());
 }
+
+/// Issue 13, finding 4: ModifyImageSharePermission answers the same whether `AddAccount` names
+/// an existing account or not (Alibaba does not reveal which accounts exist). A share with an
+/// account that does not exist is recorded as asked and gives nobody anything. Needs no VM: the
+/// image record is written straight into the store.
+#[test]
+fn image_sharing_does_not_tell_existing_accounts_from_others() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let r = Region::start(&tmp.path().join("d"), &[]);
+    let owner = r.creds().account_id;
+    let out = Command::new(common::bin())
+        .args(["admin", "account", "create", "--name", "friend", "--data-dir"])
+        .arg(&r.dir)
+        .output()
+        .expect("admin");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let friend: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let friend_id = friend["AccountId"].as_str().expect("account").to_string();
+    let image = "m-issue13shared0000";
+    let url = format!("sqlite://{}", r.dir.join("state.db").display());
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt").block_on(async {
+        let s = nimbus_store::Store::open(&url).await.expect("open");
+        let spec = serde_json::json!({"ImageName": "mine", "ImageOwnerAlias": "self", "SharedWith": [],
+                                      "OSName": "Nimbus busybox x64", "CreationTime": "2026-01-01T00:00:00Z"});
+        let mut img = nimbus_store::Resource::new(image, &owner, "ecs.image", "local-1", spec);
+        img.status = serde_json::json!({"Status": "Available", "Progress": 100});
+        s.create_resource(&img).await.expect("image row");
+        s.close().await;
+    });
+    let root = r.client_http();
+    let share = |account: &str| {
+        root.call(ECS, "ModifyImageSharePermission", &p(&[("ImageId", image), ("AddAccount.1", account)]))
+            .expect("call")
+    };
+    // A well-formed account id that no account has.
+    let nobody = if friend_id.starts_with('9') { "1000000000000001" } else { "9000000000000009" };
+    let (real, fake) = (share(&friend_id), share(nobody));
+    assert_eq!((real.status, real.code()), (fake.status, fake.code()), "{} / {}", real.body, fake.body);
+    assert_eq!(real.status, 200, "{}", real.body);
+    let keys = |v: &Value| v.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>()).unwrap_or_default();
+    assert_eq!(keys(&real.body).len(), keys(&fake.body).len());
+    let listed = root.call(ECS, "DescribeImageSharePermission", &p(&[("ImageId", image)])).expect("call");
+    let ids: Vec<&str> = listed.body["Accounts"]["Account"]
+        .as_array()
+        .expect("accounts")
+        .iter()
+        .filter_map(|a| a["AliyunId"].as_str())
+        .collect();
+    assert_eq!(ids, [friend_id.as_str(), nobody], "both are recorded as asked");
+    // Malformed ids are refused alike, whoever they might name.
+    let bad = share("not-an-account");
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    r.stop();
+}

@@ -691,3 +691,42 @@ fn client_token_replays_of_secrets_are_sealed_at_rest() {
         }
     }
 }
+
+/// Issue 13, finding 6: a ClientToken is the calling principal's own. A RAM user allowed only
+/// `ecs:CreateKeyPair`, replaying the root's token with the root's parameters, does not get the
+/// root's PrivateKeyBody: its call runs on its own (and fails, the name being taken). The root's
+/// own retry still gets its first answer.
+#[test]
+fn a_client_token_replayed_by_another_principal_never_returns_the_first_callers_secret() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let r = Region::start(&tmp.path().join("d"), &[]);
+    let root = r.client_http();
+    let mallory = user_with_key(&r, &root, "mallory");
+    policy(
+        &root,
+        "keypairs-only",
+        r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":"ecs:CreateKeyPair","Resource":"*"}]}"#,
+    );
+    attach(&root, "mallory", "Custom", "keypairs-only");
+    let params = [p("RegionId", "local-1"), p("KeyPairName", "deploy"), p("ClientToken", "tok-shared")];
+    let first = ok(root.call(ECS, "CreateKeyPair", &params).expect("call"));
+    let private = first["PrivateKeyBody"].as_str().expect("private key").to_string();
+    assert!(private.contains("PRIVATE KEY"), "{first}");
+
+    let replayed = mallory.call(ECS, "CreateKeyPair", &params).expect("call");
+    assert_ne!(
+        replayed.body["PrivateKeyBody"].as_str(),
+        Some(private.as_str()),
+        "another principal got the first caller's private key"
+    );
+    assert_ne!(replayed.status, 200, "the user's own call runs and finds the name taken: {}", replayed.body);
+    let again = ok(root.call(ECS, "CreateKeyPair", &params).expect("call"));
+    assert_eq!(again["PrivateKeyBody"].as_str(), Some(private.as_str()), "the first caller's retry is a replay");
+    // The user's own token works for the user.
+    let own = [p("RegionId", "local-1"), p("KeyPairName", "mallorys"), p("ClientToken", "tok-shared")];
+    let mine = ok(mallory.call(ECS, "CreateKeyPair", &own).expect("call"));
+    let mine_again = ok(mallory.call(ECS, "CreateKeyPair", &own).expect("call"));
+    assert_eq!(mine["PrivateKeyBody"], mine_again["PrivateKeyBody"]);
+    assert_ne!(mine["PrivateKeyBody"].as_str(), Some(private.as_str()));
+    r.stop();
+}

@@ -104,7 +104,11 @@ fn cross_account_access_needs_the_callers_own_ram_as_well_as_the_owners_grant() 
     );
     ram(&b_rpc, "CreateRole", &[("RoleName", "worker"), ("AssumeRolePolicyDocument", &trust)]);
     ram(&b_rpc, "CreatePolicy", &[("PolicyName", "everything"), ("PolicyDocument", ALLOW_ALL)]);
-    ram(&b_rpc, "AttachPolicyToRole", &[("RoleName", "worker"), ("PolicyType", "Custom"), ("PolicyName", "everything")]);
+    ram(
+        &b_rpc,
+        "AttachPolicyToRole",
+        &[("RoleName", "worker"), ("PolicyType", "Custom"), ("PolicyName", "everything")],
+    );
     let session = |policy: &str| {
         let c = ok(b_rpc
             .call(
@@ -200,10 +204,17 @@ fn copies_from_an_unreadable_bucket_do_not_reveal_whether_the_source_exists() {
     // An object whose own ACL is public-read is readable through a copy without any policy.
     a.request("DELETE", Some("private-a"), None, &[("policy", "")], &[], &[]).expect("delete policy");
     assert_eq!(copy("/private-a/exists.txt"), denied);
-    a.request("PUT", Some("private-a"), Some("exists.txt"), &[("acl", "")], &[("x-oss-object-acl", "public-read")], &[])
-        .expect("acl")
-        .ok()
-        .expect("acl set");
+    a.request(
+        "PUT",
+        Some("private-a"),
+        Some("exists.txt"),
+        &[("acl", "")],
+        &[("x-oss-object-acl", "public-read")],
+        &[],
+    )
+    .expect("acl")
+    .ok()
+    .expect("acl set");
     assert_eq!(copy("/private-a/exists.txt").0, 200);
     r.stop();
 }
@@ -255,7 +266,8 @@ fn a_deny_everything_bucket_policy_never_locks_the_owners_root_out_of_the_policy
     let admin_user = user(&r, &r.client_http(), "admin", ALLOW_ALL);
 
     assert_eq!(status(a.get_object("locked", "k.txt").expect("get")).0, 403, "the policy still binds the data");
-    let get_policy = |c: &OssClient| status(c.request("GET", Some("locked"), None, &[("policy", "")], &[], &[]).expect("get"));
+    let get_policy =
+        |c: &OssClient| status(c.request("GET", Some("locked"), None, &[("policy", "")], &[], &[]).expect("get"));
     assert_eq!(get_policy(&admin_user).0, 403, "only the root is exempt");
     assert_eq!(get_policy(&a).0, 200, "the owner's root reads the policy");
     assert_eq!(put_policy(&a, "locked", &deny).status, 200, "and replaces it");

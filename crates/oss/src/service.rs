@@ -445,13 +445,19 @@ impl ObjectService for Oss {
             // policy (`Deny * oss:*` included) can lock the owner out of the bucket for good.
             let owner_root =
                 caller.is_some_and(|c| c.account_id == b.account_id && c.principal_type == PrincipalType::Root);
-            let bucket_policy = if owner_root
-                && matches!(op.name, "GetBucketPolicy" | "PutBucketPolicy" | "DeleteBucketPolicy")
-            {
-                Verdict::NotApplicable
-            } else {
-                access::policy_verdict(cfg.policy.as_deref(), caller, op.ram_action, &resource, req.source_ip, req.secure)
-            };
+            let bucket_policy =
+                if owner_root && matches!(op.name, "GetBucketPolicy" | "PutBucketPolicy" | "DeleteBucketPolicy") {
+                    Verdict::NotApplicable
+                } else {
+                    access::policy_verdict(
+                        cfg.policy.as_deref(),
+                        caller,
+                        op.ram_action,
+                        &resource,
+                        req.source_ip,
+                        req.secure,
+                    )
+                };
             // ACLs grant object reads and writes and listing, never configuration changes.
             let acl_applies = matches!(
                 op.name,

@@ -60,9 +60,10 @@ const TABLES: &[Table] = &[
     },
     Table {
         name: "idempotency",
-        key: "account_id || '/' || action || '/' || token",
+        key: "account_id || '/' || principal || '/' || action || '/' || token",
         columns: &[
             ("account_id", Text),
+            ("principal", Text),
             ("action", Text),
             ("token", Text),
             ("request_hash", Text),

@@ -8,7 +8,7 @@
 //! What it keeps:
 //! - accounts and their AccessKeys (secrets arrive already wrapped by the root key);
 //! - resources: one row per cloud resource, scoped by account, with an optimistic `version`;
-//! - idempotency records for `ClientToken`;
+//! - idempotency records for `ClientToken`, per calling principal;
 //! - a durable job queue with leases, heartbeats, retries and progress ([`jobs`]).
 
 mod accounts;

@@ -189,6 +189,28 @@ ALTER TABLE oss_versions ALTER COLUMN object_key TYPE TEXT COLLATE "C";
 ALTER TABLE oss_versions ALTER COLUMN version_id TYPE TEXT COLLATE "C"
 "#,
     ),
+    // ClientToken records belong to the principal that made the call, not to its whole account
+    // (issue 13): another principal replaying a token must never get the first caller's answer.
+    // The key changes, so the table is rebuilt. Records from before are not carried over, since
+    // nothing says whose they were: a retry of a call made before the upgrade runs again.
+    (
+        7,
+        r#"
+CREATE TABLE idempotency_by_principal (
+    account_id TEXT NOT NULL,
+    principal TEXT NOT NULL,
+    action TEXT NOT NULL,
+    token TEXT NOT NULL,
+    request_hash TEXT NOT NULL,
+    response TEXT,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (account_id, principal, action, token)
+);
+DROP TABLE idempotency;
+ALTER TABLE idempotency_by_principal RENAME TO idempotency
+"#,
+        "",
+    ),
 ];
 
 pub(crate) async fn run(store: &Store) -> Result<(), StoreError> {

@@ -250,19 +250,23 @@ impl Store {
         }
     }
 
-    /// Claims `token` for (`account_id`, `action`) with the hash of the request's parameters.
+    /// Claims `token` for (`account_id`, `principal`, `action`) with the hash of the request's
+    /// parameters. Records are the principal's own: another principal of the same account using
+    /// the same token claims a record of its own and never sees this one's response.
     pub async fn claim_idempotency(
         &self,
         account_id: &str,
+        principal: &str,
         action: &str,
         token: &str,
         request_hash: &str,
     ) -> Result<Claim, StoreError> {
         let done = sqlx::query(
-            "INSERT INTO idempotency (account_id, action, token, request_hash, response, created_at) \
-             VALUES ($1, $2, $3, $4, NULL, $5) ON CONFLICT DO NOTHING",
+            "INSERT INTO idempotency (account_id, principal, action, token, request_hash, response, created_at) \
+             VALUES ($1, $2, $3, $4, $5, NULL, $6) ON CONFLICT DO NOTHING",
         )
         .bind(account_id)
+        .bind(principal)
         .bind(action)
         .bind(token)
         .bind(request_hash)
@@ -273,9 +277,11 @@ impl Store {
             return Ok(Claim::New);
         }
         let row = sqlx::query(
-            "SELECT request_hash, response FROM idempotency WHERE account_id = $1 AND action = $2 AND token = $3",
+            "SELECT request_hash, response FROM idempotency \
+             WHERE account_id = $1 AND principal = $2 AND action = $3 AND token = $4",
         )
         .bind(account_id)
+        .bind(principal)
         .bind(action)
         .bind(token)
         .fetch_one(self.pool())
@@ -293,26 +299,39 @@ impl Store {
     pub async fn complete_idempotency(
         &self,
         account_id: &str,
+        principal: &str,
         action: &str,
         token: &str,
         response: &Value,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE idempotency SET response = $1 WHERE account_id = $2 AND action = $3 AND token = $4")
-            .bind(response.to_string())
-            .bind(account_id)
-            .bind(action)
-            .bind(token)
-            .execute(self.pool())
-            .await?;
+        sqlx::query(
+            "UPDATE idempotency SET response = $1 \
+             WHERE account_id = $2 AND principal = $3 AND action = $4 AND token = $5",
+        )
+        .bind(response.to_string())
+        .bind(account_id)
+        .bind(principal)
+        .bind(action)
+        .bind(token)
+        .execute(self.pool())
+        .await?;
         Ok(())
     }
 
     /// Releases a claim whose call failed, so a retry with the same token runs again.
-    pub async fn abandon_idempotency(&self, account_id: &str, action: &str, token: &str) -> Result<(), StoreError> {
+    pub async fn abandon_idempotency(
+        &self,
+        account_id: &str,
+        principal: &str,
+        action: &str,
+        token: &str,
+    ) -> Result<(), StoreError> {
         sqlx::query(
-            "DELETE FROM idempotency WHERE account_id = $1 AND action = $2 AND token = $3 AND response IS NULL",
+            "DELETE FROM idempotency \
+             WHERE account_id = $1 AND principal = $2 AND action = $3 AND token = $4 AND response IS NULL",
         )
         .bind(account_id)
+        .bind(principal)
         .bind(action)
         .bind(token)
         .execute(self.pool())

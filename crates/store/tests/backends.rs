@@ -140,23 +140,28 @@ async fn optimistic_resources_body(s: Store, url: String) {
 
 on_both!(client_token_idempotency, idempotency_body);
 async fn idempotency_body(s: Store, _url: String) {
-    assert_eq!(s.claim_idempotency("a", "RunInstances", "tok", "h1").await.expect("claim"), Claim::New);
-    assert_eq!(s.claim_idempotency("a", "RunInstances", "tok", "h1").await.expect("claim"), Claim::InFlight);
-    assert_eq!(s.claim_idempotency("a", "RunInstances", "tok", "h2").await.expect("claim"), Claim::Mismatch);
+    assert_eq!(s.claim_idempotency("a", "u1", "RunInstances", "tok", "h1").await.expect("claim"), Claim::New);
+    assert_eq!(s.claim_idempotency("a", "u1", "RunInstances", "tok", "h1").await.expect("claim"), Claim::InFlight);
+    assert_eq!(s.claim_idempotency("a", "u1", "RunInstances", "tok", "h2").await.expect("claim"), Claim::Mismatch);
     assert_eq!(
-        s.claim_idempotency("b", "RunInstances", "tok", "h2").await.expect("claim"),
+        s.claim_idempotency("b", "u1", "RunInstances", "tok", "h2").await.expect("claim"),
         Claim::New,
         "tokens are per account"
     );
-    s.complete_idempotency("a", "RunInstances", "tok", &json!({"InstanceId": "i-1"})).await.expect("complete");
+    s.complete_idempotency("a", "u1", "RunInstances", "tok", &json!({"InstanceId": "i-1"})).await.expect("complete");
     assert_eq!(
-        s.claim_idempotency("a", "RunInstances", "tok", "h1").await.expect("claim"),
+        s.claim_idempotency("a", "u1", "RunInstances", "tok", "h1").await.expect("claim"),
         Claim::Replay(json!({"InstanceId": "i-1"}))
     );
+    assert_eq!(
+        s.claim_idempotency("a", "u2", "RunInstances", "tok", "h1").await.expect("claim"),
+        Claim::New,
+        "and per principal: another principal of the account never gets u1's answer"
+    );
     // A failed call releases its claim so the retry runs.
-    assert_eq!(s.claim_idempotency("a", "CreateVpc", "t2", "h").await.expect("claim"), Claim::New);
-    s.abandon_idempotency("a", "CreateVpc", "t2").await.expect("abandon");
-    assert_eq!(s.claim_idempotency("a", "CreateVpc", "t2", "h").await.expect("claim"), Claim::New);
+    assert_eq!(s.claim_idempotency("a", "u1", "CreateVpc", "t2", "h").await.expect("claim"), Claim::New);
+    s.abandon_idempotency("a", "u1", "CreateVpc", "t2").await.expect("abandon");
+    assert_eq!(s.claim_idempotency("a", "u1", "CreateVpc", "t2", "h").await.expect("claim"), Claim::New);
 }
 
 fn job(kind: &str, max_attempts: i64) -> NewJob {
