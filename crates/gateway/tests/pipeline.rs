@@ -222,6 +222,37 @@ fn failed_authentication_is_audited_with_what_was_claimed() {
     assert!(ev.account_id.is_none(), "an unproven caller is not attributed to the account");
 }
 
+/// Issue 13: `SignatureDoesNotMatch` quotes the server's string to sign, which holds every
+/// parameter; the caller gets it, the audit record gets it with the secrets masked.
+#[test]
+fn a_bad_signature_s_string_to_sign_reaches_the_record_without_its_secrets() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let audit = Arc::new(Count::default());
+    let gw = gateway(&rt, dir.path(), audit.clone());
+    let secrets = [
+        ("Plaintext", "SUPERSECRET plain/text"),
+        ("SecurityToken", "CAES+tokenSECRET=="),
+        ("NewPassword", "hunter2-Secret!"),
+    ];
+    let mut params = vec![("N", "1")];
+    params.extend(secrets);
+    let forged = signed_query("Write", &params).replace("N=1", "N=2");
+    let (status, body) = call(&rt, &gw, &forged);
+    assert_eq!((status, body["Code"].as_str()), (400, Some("SignatureDoesNotMatch")));
+    let answer = body["Message"].as_str().expect("message");
+    assert!(answer.contains("server string to sign is:POST&%2F&"), "the SDKs compare it: {answer}");
+    assert!(answer.contains("SUPERSECRET"), "the caller's own string to sign is theirs to see");
+    let ev = audit.1.lock().expect("lock")[0].clone();
+    let recorded = serde_json::to_string(&ev).expect("json");
+    for needle in ["SUPERSECRET", "tokenSECRET", "hunter2"] {
+        assert!(!recorded.contains(needle), "{needle} reached the audit record: {recorded}");
+    }
+    let message = ev.error_message.expect("message");
+    assert!(message.contains("server string to sign is:POST&%2F&"), "{message}");
+    assert!(message.contains("Plaintext%3D******") && message.contains("N%3D2"), "{message}");
+}
+
 #[test]
 fn a_stalled_upload_times_out() {
     let rt = runtime();
