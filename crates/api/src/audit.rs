@@ -2,7 +2,7 @@
 //! denied or failed. The ActionTrail issue stores them in a hash chain; until then [`LogAuditor`]
 //! writes them as structured log lines.
 
-use crate::{BoxFut, Caller, Params};
+use crate::{ApiError, BoxFut, Caller, Params};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -71,6 +71,26 @@ impl AuditEvent {
         }
     }
 
+    /// Files the failure: its code, and its message through [`redact_message`] with the raw
+    /// `params` the request carried (the wire answer may quote them; the record must not).
+    pub fn set_error(&mut self, e: &ApiError, params: &[(String, String)]) {
+        self.error_code = Some(e.code.to_string());
+        self.error_message = Some(redact_message(&e.message, params));
+    }
+
+    /// The redaction every sink applies before an event is persisted or logged (idempotent):
+    /// secret parameters masked, and the secrets an error message quotes.
+    pub fn redact(&mut self) {
+        for (k, v) in self.request_parameters.iter_mut() {
+            if is_secret_name(k) {
+                *v = Value::from(MASK);
+            }
+        }
+        if let Some(m) = &self.error_message {
+            self.error_message = Some(redact_message(m, &[]));
+        }
+    }
+
     pub fn set_caller(&mut self, c: &Caller) {
         self.account_id = Some(c.account_id.clone());
         self.principal_type = Some(c.principal_type.as_str().to_string());
@@ -90,7 +110,8 @@ pub trait Auditor: Send + Sync {
 pub struct LogAuditor;
 
 impl Auditor for LogAuditor {
-    fn record(&self, event: AuditEvent) -> BoxFut<'_, ()> {
+    fn record(&self, mut event: AuditEvent) -> BoxFut<'_, ()> {
+        event.redact();
         match serde_json::to_string(&event) {
             Ok(line) => tracing::info!(target: "nimbus::audit", "{line}"),
             Err(e) => {
@@ -127,19 +148,97 @@ pub fn contains_secret(v: &serde_json::Value) -> bool {
     }
 }
 
+const MASK: &str = "******";
+
+/// Whether a parameter of this name carries a secret (the signing parameters that merely name a
+/// method, version, nonce or type do not).
+fn is_secret_name(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    SECRET_MARKERS.iter().any(|m| lower.contains(m))
+        && !matches!(lower.as_str(), "signaturemethod" | "signatureversion" | "signaturenonce" | "signaturetype")
+}
+
 /// The parameters with every secret-bearing value replaced by `******`.
 pub fn redact_params(p: &Params) -> Map<String, Value> {
-    p.iter()
-        .map(|(k, v)| {
-            let lower = k.to_ascii_lowercase();
-            let hidden = SECRET_MARKERS.iter().any(|m| lower.contains(m))
-                && lower != "signaturemethod"
-                && lower != "signatureversion"
-                && lower != "signaturenonce"
-                && lower != "signaturetype";
-            (k.to_string(), Value::from(if hidden { "******" } else { v }))
+    p.iter().map(|(k, v)| (k.to_string(), Value::from(if is_secret_name(k) { MASK } else { v }))).collect()
+}
+
+/// Secret values shorter than this are not searched for in free text (they would mask every
+/// digit of a message); a quoted string to sign is masked by structure whatever their length.
+const MIN_SECRET_LEN: usize = 3;
+
+/// What may be persisted or logged of an error message. A quoted v1 string to sign
+/// (`… string to sign is:GET&%2F&AccessKeyId%3D…`, as `SignatureDoesNotMatch` says) keeps its
+/// shape with every secret parameter's value masked; then each secret value in `params` found
+/// anywhere, as sent or percent-encoded once or twice, is masked too.
+pub fn redact_message(message: &str, params: &[(String, String)]) -> String {
+    const QUOTED: &str = "string to sign is:";
+    let mut out = match message.find(QUOTED) {
+        Some(i) => {
+            let (head, tail) = message.split_at(i + QUOTED.len());
+            format!("{head}{}", redact_v1_string_to_sign(tail))
+        }
+        None => message.to_string(),
+    };
+    for (k, v) in params {
+        if v.len() < MIN_SECRET_LEN || !is_secret_name(k) {
+            continue;
+        }
+        let once = pct(v);
+        for form in [pct(&once), once, v.clone()] {
+            out = out.replace(&form, MASK);
+        }
+    }
+    out
+}
+
+/// `METHOD&ENC(path)&ENC(k1=v1&k2=v2…)` with each pair's name and value encoded twice.
+fn redact_v1_string_to_sign(sts: &str) -> String {
+    let mut parts = sts.splitn(3, '&');
+    let (Some(method), Some(path), Some(query)) = (parts.next(), parts.next(), parts.next()) else {
+        return sts.to_string();
+    };
+    let pairs: Vec<String> = query
+        .split("%26")
+        .map(|pair| match pair.split_once("%3D") {
+            Some((k, _)) if is_secret_name(&pct_decode(&pct_decode(k))) => format!("{k}%3D{MASK}"),
+            _ => pair.to_string(),
+        })
+        .collect();
+    format!("{method}&{path}&{}", pairs.join("%26"))
+}
+
+/// RFC 3986 percent-encoding, as the signatures quote values (unreserved characters kept).
+fn pct(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
         })
         .collect()
+}
+
+fn pct_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2]))
+        {
+            out.push((h * 16 + l) as u8);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
@@ -156,6 +255,47 @@ mod tests {
         assert!(!contains_secret(
             &json!({"VpcId": "vpc-1", "Items": [{"KeyId": "k"}], "SignatureMethod": "HMAC-SHA1"})
         ));
+    }
+
+    #[test]
+    fn messages_lose_the_secrets_they_quote() {
+        // A v1 string to sign as SignatureDoesNotMatch quotes it: pairs encoded twice.
+        let sts = "POST&%2F&AccessKeyId%3DLTAI%26Action%3DEncrypt%26NewPassword%3Dpw%26Plaintext%3DSUPER%2520SECRET\
+                   %26SecurityToken%3DTOK%252Bx%26SignatureMethod%3DHMAC-SHA1%26SignatureNonce%3Dn1";
+        let m = format!("Specified signature is not matched with our calculation. server string to sign is:{sts}");
+        let r = redact_message(&m, &[]);
+        assert_eq!(
+            r,
+            "Specified signature is not matched with our calculation. server string to sign is:POST&%2F&\
+             AccessKeyId%3DLTAI%26Action%3DEncrypt%26NewPassword%3D******%26Plaintext%3D******\
+             %26SecurityToken%3D******%26SignatureMethod%3DHMAC-SHA1%26SignatureNonce%3Dn1"
+        );
+        assert_eq!(redact_message(&r, &[]), r, "idempotent");
+        // Secrets known by value are masked anywhere, as sent or encoded once or twice.
+        let p = [("Password", "hunter2 pw"), ("RegionId", "local-1"), ("Token", "ab")]
+            .map(|(k, v)| (k.to_string(), v.to_string()));
+        assert_eq!(
+            redact_message("bad \"hunter2 pw\", hunter2%20pw, hunter2%2520pw in local-1 (ab)", &p),
+            "bad \"******\", ******, ****** in local-1 (ab)"
+        );
+        assert_eq!(
+            redact_message("A V3 string to sign is:ACS3-HMAC-SHA256\nabc", &[]),
+            "A V3 string to sign is:ACS3-HMAC-SHA256\nabc"
+        );
+    }
+
+    #[test]
+    fn sinks_redact_whatever_the_producer_did() {
+        let mut e = AuditEvent::incoming("x".into(), "local-1", "r", std::net::IpAddr::from([127, 0, 0, 1]), None);
+        e.request_parameters.insert("Plaintext".into(), Value::from("SECRET"));
+        e.request_parameters.insert("KeyId".into(), Value::from("k"));
+        e.error_message = Some("server string to sign is:GET&%2F&Plaintext%3DSECRET".into());
+        e.redact();
+        assert_eq!(
+            (e.request_parameters["Plaintext"].as_str(), e.request_parameters["KeyId"].as_str()),
+            (Some("******"), Some("k"))
+        );
+        assert_eq!(e.error_message.as_deref(), Some("server string to sign is:GET&%2F&Plaintext%3D******"));
     }
 
     #[test]

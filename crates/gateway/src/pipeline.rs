@@ -126,6 +126,8 @@ impl Gateway {
             .collect();
         audit.request_parameters = redact_params(&Params::from_pairs(query.iter().cloned()));
 
+        // The raw query, for the redaction of what an error message quotes from it.
+        let raw_params = query.clone();
         let work = self.process(&parts, body, query, peer, secure, &request_id, &mut audit);
         let outcome = match tokio::time::timeout(self.cfg.request_timeout, AssertUnwindSafe(work).catch_unwind()).await
         {
@@ -146,8 +148,8 @@ impl Gateway {
         let response = match outcome {
             Ok(body) => render::success(format, &audit.event_name, &request_id, body),
             Err(e) => {
-                audit.error_code = Some(e.code.to_string());
-                audit.error_message = Some(e.message.clone());
+                // The answer may quote the caller's own string to sign; the record may not.
+                audit.set_error(&e, &raw_params);
                 render::error(format, &request_id, &audit.event_source, &product, &e)
             }
         };

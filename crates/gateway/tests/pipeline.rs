@@ -222,6 +222,50 @@ fn failed_authentication_is_audited_with_what_was_claimed() {
     assert!(ev.account_id.is_none(), "an unproven caller is not attributed to the account");
 }
 
+/// Issue 13: `SignatureDoesNotMatch` quotes the server's string to sign, which holds every
+/// parameter; the caller gets it, the audit record gets it with the secrets masked.
+#[test]
+fn a_bad_signature_s_string_to_sign_reaches_the_record_without_its_secrets() {
+    let rt = runtime();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let audit = Arc::new(Count::default());
+    let gw = gateway(&rt, dir.path(), audit.clone());
+    let secrets = [
+        ("Plaintext", "SUPERSECRET plain/text"),
+        ("SecurityToken", "CAES+tokenSECRET=="),
+        ("NewPassword", "hunter2-Secret!"),
+    ];
+    let mut params = vec![("N", "1")];
+    params.extend(secrets);
+    let forged = signed_query("Write", &params).replace("N=1", "N=2");
+    let (status, body) = call(&rt, &gw, &forged);
+    assert_eq!((status, body["Code"].as_str()), (400, Some("SignatureDoesNotMatch")));
+    let answer = body["Message"].as_str().expect("message");
+    assert!(answer.contains("server string to sign is:POST&%2F&"), "the SDKs compare it: {answer}");
+    assert!(answer.contains("SUPERSECRET"), "the caller's own string to sign is theirs to see");
+    // The same parameters in a form body: masked by the structure of the quoted string to sign.
+    let forged = signed_query("Write", &params).replace("N=1", "N=2");
+    let req = Request::post("/")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Full::new(Bytes::from(forged)))
+        .expect("request");
+    let resp = rt.block_on(gw.handle(req, "127.0.0.1:9".parse().expect("addr"), false));
+    let body = rt.block_on(resp.into_body().collect()).expect("body").to_bytes();
+    assert!(String::from_utf8_lossy(&body).contains("SUPERSECRET"), "the caller's own");
+    let events = audit.1.lock().expect("lock").clone();
+    assert_eq!(events.len(), 2);
+    for ev in events {
+        let recorded = serde_json::to_string(&ev).expect("json");
+        for needle in ["SUPERSECRET", "tokenSECRET", "hunter2"] {
+            assert!(!recorded.contains(needle), "{needle} reached the audit record: {recorded}");
+        }
+        assert_eq!(ev.error_code.as_deref(), Some("SignatureDoesNotMatch"));
+        let message = ev.error_message.expect("message");
+        assert!(message.contains("server string to sign is:POST&%2F&"), "{message}");
+        assert!(message.contains("Plaintext%3D******") && message.contains("N%3D2"), "{message}");
+    }
+}
+
 #[test]
 fn a_stalled_upload_times_out() {
     let rt = runtime();

@@ -335,8 +335,7 @@ async fn role_credentials(shared: &Shared, i: &Resource) -> (StatusCode, String)
         Err(e) => {
             // The role was deleted or no longer trusts ECS: the instance gets no credentials.
             event.http_status = e.status;
-            event.error_code = Some(e.code.to_string());
-            event.error_message = Some(e.message.clone());
+            event.set_error(&e, &[]);
             shared.sessions.lock().unwrap_or_else(|e| e.into_inner()).remove(&key);
             let body = json!({"Code": e.code, "Message": e.message, "LastUpdated": iso8601(now)}).to_string();
             (StatusCode::NOT_FOUND, body)

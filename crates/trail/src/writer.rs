@@ -61,7 +61,9 @@ impl Trail {
 }
 
 impl Auditor for Trail {
-    fn record(&self, event: AuditEvent) -> BoxFut<'_, ()> {
+    fn record(&self, mut event: AuditEvent) -> BoxFut<'_, ()> {
+        // Whoever produced the event, what is persisted goes through the one redaction.
+        event.redact();
         Box::pin(async move {
             let (done, wait) = oneshot::channel();
             if self.tx.send((event, done)).await.is_err() {

@@ -162,6 +162,8 @@ impl ObjectGateway {
             header(&parts, "user-agent"),
         );
         audit.service_name = "Oss".into();
+        // The raw query, for the redaction of what an error message quotes from it.
+        let raw_params = query_pairs(&parts);
         let work = self.process(&parts, body, peer, secure, dialect, &request_id, &mut audit);
         let outcome = match tokio::time::timeout(self.cfg.request_timeout, AssertUnwindSafe(work).catch_unwind()).await
         {
@@ -179,8 +181,7 @@ impl ObjectGateway {
         let response = match outcome {
             Ok(r) => render_ok(r, dialect, &request_id, is_head),
             Err(e) => {
-                audit.error_code = Some(e.code.to_string());
-                audit.error_message = Some(e.message.clone());
+                audit.set_error(&e, &raw_params);
                 render_error(&e, dialect, &request_id, &host, is_head)
             }
         };
@@ -330,21 +331,7 @@ impl ObjectGateway {
         };
         let bucket = bucket.filter(|b| !b.is_empty());
         let key = key.filter(|k| !k.is_empty());
-        // `+` in a query value is a literal plus for OSS and S3 clients: decode `%XX` only.
-        let query: Vec<(String, String)> = parts
-            .uri
-            .query()
-            .map(|q| {
-                q.split('&')
-                    .filter(|p| !p.is_empty())
-                    .map(|p| {
-                        let (k, v) = p.split_once('=').unwrap_or((p, ""));
-                        let dec = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().to_string();
-                        (dec(k), dec(v))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let query = query_pairs(parts);
         let wire_headers: Vec<(String, String)> = parts
             .headers
             .iter()
@@ -406,6 +393,24 @@ impl ObjectGateway {
         }
         Ok(body)
     }
+}
+
+/// The query's pairs. `+` is a literal plus for OSS and S3 clients: decode `%XX` only.
+fn query_pairs(parts: &Parts) -> Vec<(String, String)> {
+    parts
+        .uri
+        .query()
+        .map(|q| {
+            q.split('&')
+                .filter(|p| !p.is_empty())
+                .map(|p| {
+                    let (k, v) = p.split_once('=').unwrap_or((p, ""));
+                    let dec = |s: &str| percent_encoding::percent_decode_str(s).decode_utf8_lossy().to_string();
+                    (dec(k), dec(v))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn render_ok(r: ObjectResponse, dialect: Dialect, request_id: &str, is_head: bool) -> Response<ResponseBody> {
