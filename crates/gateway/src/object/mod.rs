@@ -19,11 +19,11 @@ use futures::FutureExt;
 use futures::StreamExt;
 use http::request::Parts;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited, StreamBody};
+use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::Body;
 use hyper::body::Frame;
 use nimbus_api::{
-    ApiError, AuditEvent, BodyStream, Auditor, Authorizer, CredentialSource, Dialect, ObjectRequest, ObjectResponse, ObjectService,
+    ApiError, AuditEvent, Auditor, Authorizer, CredentialSource, Dialect, ObjectRequest, ObjectResponse, ObjectService,
     Params, Requester, Upload, redact_params,
 };
 use nimbus_core::ids;
@@ -164,7 +164,24 @@ impl ObjectGateway {
         audit.service_name = "Oss".into();
         // The raw query, for the redaction of what an error message quotes from it.
         let raw_params = query_pairs(&parts);
-        let work = self.process(&parts, body, peer, secure, dialect, &request_id, &mut audit);
+        // The body stays here until something takes it: the whole-body read, or the stream an
+        // upload is written from. What is left after an error is drained (or the connection
+        // closed), so a client still sending gets the answer.
+        let held = Upload::pending(0);
+        held.set(Box::pin(http_body_util::BodyStream::new(body).filter_map(|frame| {
+            futures::future::ready(match frame {
+                Ok(f) => f.into_data().ok().map(Ok),
+                Err(e) => Some(Err(std::io::Error::other(e.into()))),
+            })
+        })));
+        let declared = header(&parts, "content-length").and_then(|v| v.parse::<u64>().ok());
+        let work = async {
+            let r = self.process(&parts, &held, peer, secure, dialect, &request_id, &mut audit).await;
+            match r {
+                Err(e) => Err(drain_or_close(&held, declared, e).await),
+                ok => ok,
+            }
+        };
         let outcome = match tokio::time::timeout(self.cfg.request_timeout, AssertUnwindSafe(work).catch_unwind()).await
         {
             Ok(Ok(r)) => r,
@@ -193,20 +210,16 @@ impl ObjectGateway {
     }
 
     #[allow(clippy::too_many_arguments)]
-    async fn process<B>(
+    async fn process(
         &self,
         parts: &Parts,
-        body: B,
+        held: &Upload,
         peer: SocketAddr,
         secure: bool,
         dialect: Dialect,
         request_id: &str,
         audit: &mut AuditEvent,
-    ) -> Result<ObjectResponse, ApiError>
-    where
-        B: Body<Data = Bytes> + Send + 'static,
-        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    {
+    ) -> Result<ObjectResponse, ApiError> {
         let mut parsed = self.parse(parts, dialect, request_id, peer, secure)?;
         let mut params: Vec<(String, String)> = parsed.req.query.clone();
         params.extend(parsed.req.bucket.iter().map(|b| ("bucket".to_string(), b.clone())));
@@ -243,11 +256,11 @@ impl ObjectGateway {
             }
             _ => None,
         };
-        let (mut body, mut rule) = (Some(body), Some(rule));
+        let mut rule = Some(rule);
         if streamed.is_none()
-            && let (Some(b), Some(r)) = (body.take(), rule.take())
+            && let Some(r) = rule.take()
         {
-            req.body = r.apply(self.read_body(parts, b).await?)?;
+            req.body = r.apply(self.read_body(parts, held).await?)?;
         }
         audit.event_name = op.name.to_string();
         audit.event_rw = op.access.as_str().to_string();
@@ -280,20 +293,21 @@ impl ObjectGateway {
                 return Err(ApiError::new(403, "AccessDenied", message).with_field("AuthAction", op.ram_action));
             }
         }
-        if let (Some(len), Some(b), Some(r)) = (streamed, body.take(), rule.take()) {
-            let upload = Upload::pending(len);
-            let raw: BodyStream = Box::pin(
-                http_body_util::BodyStream::new(b).filter_map(|frame| {
-                    futures::future::ready(match frame {
-                        Ok(f) => f.into_data().ok().map(Ok),
-                        Err(e) => Some(Err(std::io::Error::other(e.into()))),
-                    })
-                }),
-            );
-            upload.set(r.apply_stream(raw, upload.clone()));
-            req.upload = Some(upload);
+        let mut upload = None;
+        if let (Some(len), Some(raw), Some(r)) = (streamed, held.take(), rule.take()) {
+            let up = Upload::pending(len);
+            up.set(r.apply_stream(raw, up.clone()));
+            req.upload = Some(up.clone());
+            upload = Some(up);
         }
-        self.service.handle(&op, req, caller.as_ref()).await
+        let r = self.service.handle(&op, req, caller.as_ref()).await;
+        // Refused before reading its body (size, a precondition): hand the rest back to drain.
+        if r.is_err()
+            && let Some(rest) = upload.and_then(|u| u.take())
+        {
+            held.set(rest);
+        }
+        r
     }
 
     /// Addressing, query, headers.
@@ -364,11 +378,7 @@ impl ObjectGateway {
         })
     }
 
-    async fn read_body<B>(&self, parts: &Parts, body: B) -> Result<Bytes, ApiError>
-    where
-        B: Body<Data = Bytes> + Send,
-        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    {
+    async fn read_body(&self, parts: &Parts, held: &Upload) -> Result<Bytes, ApiError> {
         let max = self.cfg.max_body_bytes;
         let too_large = || {
             ApiError::new(
@@ -381,19 +391,44 @@ impl ObjectGateway {
         if declared.is_some_and(|len| len > max as u64) {
             return Err(too_large());
         }
-        let body = match Limited::new(body, max).collect().await {
-            Ok(c) => c.to_bytes(),
-            Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => return Err(too_large()),
-            Err(e) => {
-                return Err(ApiError::new(400, "IncompleteBody", format!("The request body could not be read: {e}")));
+        let Some(mut body) = held.take() else { return Ok(Bytes::new()) };
+        let mut out = bytes::BytesMut::new();
+        while let Some(piece) = body.next().await {
+            let piece = piece
+                .map_err(|e| ApiError::new(400, "IncompleteBody", format!("The request body could not be read: {e}")))?;
+            if out.len() + piece.len() > max {
+                return Err(too_large());
             }
-        };
-        if declared.is_some_and(|len| len != body.len() as u64) {
+            out.extend_from_slice(&piece);
+        }
+        if declared.is_some_and(|len| len != out.len() as u64) {
             return Err(ApiError::new(400, "IncompleteBody", "The request body is shorter than its Content-Length."));
         }
-        Ok(body)
+        Ok(out.freeze())
     }
 }
+
+/// A refused request whose body was not read: a moderate remainder is read and discarded, so a
+/// client that reads its answer only after sending (most HTTP libraries without
+/// `Expect: 100-continue`) gets it; a large one is not read at all, and the connection is closed
+/// after the answer instead.
+async fn drain_or_close(held: &Upload, declared: Option<u64>, e: ApiError) -> ApiError {
+    let Some(mut rest) = held.take() else { return e };
+    if declared.is_some_and(|len| len <= DRAIN_MAX) {
+        let mut seen = 0u64;
+        while let Some(Ok(piece)) = rest.next().await {
+            seen += piece.len() as u64;
+            if seen > DRAIN_MAX {
+                return e.with_header("connection", "close");
+            }
+        }
+        return e;
+    }
+    e.with_header("connection", "close")
+}
+
+/// The most of a refused request's body read (and discarded) so that its client sees the answer.
+const DRAIN_MAX: u64 = 64 << 20;
 
 /// The query's pairs. `+` is a literal plus for OSS and S3 clients: decode `%XX` only.
 fn query_pairs(parts: &Parts) -> Vec<(String, String)> {
