@@ -66,9 +66,13 @@ fn temp_files(dir: &Path) -> Vec<PathBuf> {
 fn wait_for_own_write(r: &Region, dir: &Path, before: &[PathBuf]) -> bool {
     let rpc = r.client_http();
     let building = || {
-        rpc.call(common::ECS, "DescribeImages", &[common::p("ImageOwnerAlias", "system"), common::p("RegionId", "local-1")])
-            .map(|v| v.body["Images"]["Image"].as_array().into_iter().flatten().any(|i| i["Status"] == "Creating"))
-            .unwrap_or(true)
+        rpc.call(
+            common::ECS,
+            "DescribeImages",
+            &[common::p("ImageOwnerAlias", "system"), common::p("RegionId", "local-1")],
+        )
+        .map(|v| v.body["Images"]["Image"].as_array().into_iter().flatten().any(|i| i["Status"] == "Creating"))
+        .unwrap_or(true)
     };
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let mut polls = 0u32;
@@ -77,7 +81,7 @@ fn wait_for_own_write(r: &Region, dir: &Path, before: &[PathBuf]) -> bool {
             return true;
         }
         polls += 1;
-        if polls % 10 == 0 && !building() {
+        if polls.is_multiple_of(10) && !building() {
             return false;
         }
         std::thread::sleep(Duration::from_millis(10));
