@@ -132,9 +132,12 @@ impl Agent {
         let accel = match self.accel.get() {
             None => return Err(JobError::Retry("the accelerator probe is still running".into())),
             Some(None) => {
-                return Err(JobError::Permanent(
-                    "virtual machines are unavailable on this host (see the log of the accelerator probe)".into(),
-                ));
+                return Err(JobError::Permanent(match Toolchain::check_host() {
+                    Err(e) => format!("virtual machines are unavailable on this host: {e}: {INSTALL_HINT}"),
+                    Ok(_) => {
+                        "virtual machines are unavailable on this host (see the log of the accelerator probe)".into()
+                    }
+                }));
             }
             Some(Some(a)) => *a,
         };
