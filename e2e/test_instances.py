@@ -80,7 +80,9 @@ def make_world(region, tag="", third=96):
     (`tag` and `third`, the VPC's third octet, keep several worlds of one region apart)."""
     d = DescribeImagesRequest.DescribeImagesRequest(); d.set_ImageOwnerAlias("system")
     img = wait("the system image", lambda: [i for i in call(region, d)["Images"]["Image"]
-                                             if i["ImageId"] == IMAGE and i["Status"] == "Available"], 300)
+                                             if i["ImageId"] == IMAGE and i["Status"] != "Creating"], 300)
+    # A failed build fails here at once, with its reason (CreateFailed, StatusReason).
+    assert img[0]["Status"] == "Available", f"the system image could not be built: {img[0]}"
     assert img[0]["ImageOwnerAlias"] == "system" and img[0]["Progress"] == "100%"
     zone = call(region, DescribeZonesRequest.DescribeZonesRequest())["Zones"]["Zone"][0]["ZoneId"]
     v = CreateVpcRequest.CreateVpcRequest(); v.set_CidrBlock(f"198.18.{third}.0/20")

@@ -10,6 +10,9 @@ use sha2::{Digest, Sha256};
 
 pub const KIND: &str = "ecs.image";
 /// The public image Nimbus builds from the host's Debian packages.
+/// The status of an image whose build failed for good (Alibaba's); its reason is in
+/// `status.Reason` and DescribeImages `StatusReason`.
+pub const CREATE_FAILED: &str = "CreateFailed";
 pub const SYSTEM_IMAGE_ID: &str = "nimbus_busybox_x64_dropbear";
 /// The three objects of an image, in boot order.
 pub const PARTS: [&str; 3] = ["kernel", "initrd", "disk"];
@@ -92,7 +95,7 @@ fn view(i: &Resource, caller: &str) -> Value {
     } else {
         "others"
     };
-    json!({
+    let mut v = json!({
         "ImageId": i.id, "ImageName": i.spec["ImageName"], "Description": i.spec["Description"],
         "OSName": i.spec["OSName"], "OSNameEn": i.spec["OSName"], "OSType": "linux", "Platform": "Debian",
         "Architecture": "x86_64", "Size": 1, "Status": i.status["Status"].as_str().unwrap_or("Creating"),
@@ -101,7 +104,11 @@ fn view(i: &Resource, caller: &str) -> Value {
         "Usage": "instance", "BootMode": "BIOS", "ImageFamily": "", "ImageVersion": "1",
         "DiskDeviceMappings": {"DiskDeviceMapping": [{"Device": "/dev/xvda", "Size": "1", "Type": "system", "SnapshotId": ""}]},
         "Tags": {"Tag": []},
-    })
+    });
+    if let Some(reason) = i.status["Reason"].as_str() {
+        v["StatusReason"] = json!(reason); // a Nimbus addition: why the image is CreateFailed
+    }
+    v
 }
 
 pub async fn describe(ctx: &CallContext, p: &Params) -> Result<Value, ApiError> {

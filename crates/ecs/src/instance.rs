@@ -133,6 +133,16 @@ pub async fn run(ctx: &CallContext, p: &Params, start: bool) -> Result<Value, Ap
     let (cpu, memory, family) = instance_type(type_name)?;
     let image_id = p.require("ImageId")?;
     let img = image::usable(ctx, image_id).await?;
+    if img.status["Status"] == image::CREATE_FAILED {
+        return Err(ApiError::new(
+            400,
+            "InvalidImageId.NotAvailable",
+            format!(
+                "Image {image_id} is CreateFailed and cannot be used: {}",
+                img.status["Reason"].as_str().unwrap_or("its build failed")
+            ),
+        ));
+    }
     if img.status["Status"] != "Available" {
         return Err(ApiError::new(
             400,

@@ -63,15 +63,33 @@ pub struct Toolchain {
     pub busybox: PathBuf,
 }
 
+/// The command that installs every host package Nimbus needs (from a checkout of the repository).
+pub const INSTALL_HINT: &str = "run scripts/install-deps";
+
+fn which(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|p| std::env::split_paths(&p).map(|d| d.join(name)).find(|f| f.is_file()))
+}
+
 impl Toolchain {
-    /// Finds `qemu-system-x86_64`, the newest `/boot/vmlinuz-*` and a static busybox, or says
-    /// which is missing and which Debian package provides it.
+    /// Finds `qemu-system-x86_64` (on `PATH`, or where `NIMBUS_QEMU` says), the newest
+    /// `/boot/vmlinuz-*` and a static busybox, or says which is missing and which Debian package
+    /// provides it.
     pub fn find() -> Result<Toolchain, VmError> {
-        let which = |name: &str| {
-            std::env::var_os("PATH").and_then(|p| std::env::split_paths(&p).map(|d| d.join(name)).find(|f| f.is_file()))
+        let qemu = match std::env::var_os("NIMBUS_QEMU").filter(|v| !v.is_empty()) {
+            Some(p) => {
+                let p = PathBuf::from(p);
+                if !p.is_file() {
+                    return Err(VmError::Missing(format!(
+                        "qemu-system-x86_64 not found at {} (NIMBUS_QEMU; Debian package qemu-system-x86)",
+                        p.display()
+                    )));
+                }
+                p
+            }
+            None => which("qemu-system-x86_64").ok_or_else(|| {
+                VmError::Missing("qemu-system-x86_64 not found (Debian package qemu-system-x86)".into())
+            })?,
         };
-        let qemu = which("qemu-system-x86_64")
-            .ok_or_else(|| VmError::Missing("qemu-system-x86_64 not found (Debian package qemu-system-x86)".into()))?;
         let busybox = ["/usr/bin/busybox", "/bin/busybox"]
             .iter()
             .map(PathBuf::from)
@@ -97,6 +115,21 @@ impl Toolchain {
             .pop()
             .ok_or_else(|| VmError::Missing("no kernel in /boot (Debian package linux-image-cloud-amd64)".into()))?;
         Ok(Toolchain { qemu, kernel, busybox })
+    }
+
+    /// [`Toolchain::find`], then the other host tools that instances and the first-start image
+    /// build need (`qemu-img`, `mke2fs`, dropbear); the first one missing is the error.
+    pub fn check_host() -> Result<Toolchain, VmError> {
+        let tools = Toolchain::find()?;
+        for (tool, package) in [("qemu-img", "qemu-utils"), ("mke2fs", "e2fsprogs")] {
+            if which(tool).is_none() && !Path::new("/usr/sbin").join(tool).is_file() {
+                return Err(VmError::Missing(format!("{tool} not found (Debian package {package})")));
+            }
+        }
+        if !Path::new("/usr/sbin/dropbear").is_file() {
+            return Err(VmError::Missing("/usr/sbin/dropbear not found (Debian package dropbear-bin)".into()));
+        }
+        Ok(tools)
     }
 }
 

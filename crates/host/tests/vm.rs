@@ -7,7 +7,7 @@ use nimbus_host::vm::{
     Accel, Toolchain, Vm, VmSpec, initramfs, initramfs_with, insmod_lines, probe, virtio_net_modules,
 };
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The host's VM toolchain, or `None` (the test skips, saying why) — never under CI, where the
 /// test command installs it.
@@ -182,7 +182,20 @@ fn a_spoofed_source_address_never_arrives() {
                  /bin/busybox ping -c 3 -W 1 -I 198.18.20.99 198.18.20.10 >/dev/null 2>&1\n/bin/busybox echo SPOOF-DONE";
     let mut spoofer = start("spoofer", "198.18.20.11", "52:54:00:00:20:11", spoof);
     spoofer.wait_for_console("SPOOF-DONE", Duration::from_secs(120)).expect("spoofer ran");
-    std::thread::sleep(Duration::from_secs(3));
+    // Two fresh counter lines from the target after the spoofer is done (not a fixed sleep: under
+    // TCG on a busy host a second of guest time can take much longer).
+    let counter_lines = || {
+        std::fs::read_to_string(target.serial_log())
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("SNMP Icmp:"))
+            .count()
+    };
+    let (seen, deadline) = (counter_lines(), Instant::now() + Duration::from_secs(60));
+    while counter_lines() < seen + 2 {
+        assert!(Instant::now() < deadline, "the target printed no counters for 60 s");
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let log = std::fs::read_to_string(target.serial_log()).expect("log");
     let spoofer_log = std::fs::read_to_string(spoofer.serial_log()).expect("log");
     for vm in [target, spoofer] {

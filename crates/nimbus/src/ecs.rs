@@ -15,7 +15,7 @@ use nimbus_ecs::image::{self, ImageObjects, PARTS, SYSTEM_IMAGE_ID};
 use nimbus_ecs::instance;
 use nimbus_host::cgroup::{Limits, instance_memory_bytes};
 use nimbus_host::net::{NetDriver, PortPolicy, SgRule};
-use nimbus_host::vm::{Accel, Toolchain, VmSpec, qmp_at, read_pid, start_detached_in};
+use nimbus_host::vm::{Accel, INSTALL_HINT, Toolchain, VmSpec, qmp_at, read_pid, start_detached_in};
 use nimbus_store::{Job, NewJob, Resource, Store, StoreError};
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -132,9 +132,12 @@ impl Agent {
         let accel = match self.accel.get() {
             None => return Err(JobError::Retry("the accelerator probe is still running".into())),
             Some(None) => {
-                return Err(JobError::Permanent(
-                    "virtual machines are unavailable on this host (see the log of the accelerator probe)".into(),
-                ));
+                return Err(JobError::Permanent(match Toolchain::check_host() {
+                    Err(e) => format!("virtual machines are unavailable on this host: {e}: {INSTALL_HINT}"),
+                    Ok(_) => {
+                        "virtual machines are unavailable on this host (see the log of the accelerator probe)".into()
+                    }
+                }));
             }
             Some(Some(a)) => *a,
         };
@@ -156,7 +159,9 @@ impl Agent {
             return Ok(json!({"ImageId": id, "AlreadyAvailable": true}));
         }
         self.set_image_status(id, "Creating", 0).await?;
-        let tools = Toolchain::find().map_err(|e| JobError::Permanent(e.to_string()))?;
+        let tools = Toolchain::check_host().map_err(|e| {
+            JobError::Permanent(format!("{e}: {INSTALL_HINT}, then restart nimbus up to build the image again"))
+        })?;
         let out = self.dir.join("build").join(id);
         let cache = self.dir.join("cache");
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(u8, String)>();
@@ -307,7 +312,20 @@ impl Agent {
         Ok(())
     }
 
-    /// Queues the build of the images made at start (the busybox one) unless Available.
+    /// An image whose build failed for good: `CreateFailed`, with the reason DescribeImages
+    /// shows (`StatusReason`) and RunInstances answers with. The next start builds it again.
+    async fn set_image_failed(&self, account: &str, id: &str, reason: &str) {
+        if let Ok(mut r) = self.store.get_resource(account, id).await {
+            r.status = json!({"Status": image::CREATE_FAILED, "Progress": 0, "Reason": reason});
+            if let Err(e) = self.store.update_resource(&r).await {
+                tracing::error!(image = id, error = %e, "could not record that the image build failed");
+            }
+        }
+        tracing::error!(image = id, reason, "image build failed: the image is CreateFailed");
+    }
+
+    /// Queues the build of the images made at start (the busybox one) unless Available; one that
+    /// failed before (`CreateFailed`, e.g. QEMU was missing) is built again.
     pub async fn ensure_system_image(&self) -> anyhow::Result<()> {
         for sys in SYSTEM_IMAGES.iter().filter(|i| i.at_start) {
             if self.record_system_image(sys).await? {
@@ -319,6 +337,10 @@ impl Agent {
                     && matches!(j.state, nimbus_store::JobState::Queued | nimbus_store::JobState::Running)
             });
             if !pending {
+                if self.store.get_resource(&self.root_account, sys.id).await?.status["Status"] == image::CREATE_FAILED {
+                    tracing::info!(image = sys.id, "building again the system image whose build failed before");
+                    self.set_image_status(sys.id, "Creating", 0).await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
+                }
                 self.store
                     .enqueue_job(&NewJob {
                         kind: BUILD_IMAGE_JOB.into(),
@@ -787,6 +809,15 @@ impl JobHandler for InstanceJob {
     }
 }
 
+/// Why a job's outcome ends it for good (no attempt left), if it does.
+fn final_failure(job: &Job, r: &Result<Value, JobError>) -> Option<String> {
+    match r {
+        Err(JobError::Permanent(why)) => Some(why.clone()),
+        Err(JobError::Retry(why)) if job.attempts >= job.max_attempts => Some(why.clone()),
+        _ => None,
+    }
+}
+
 pub struct CreateImageJob(pub Arc<Agent>);
 
 impl JobHandler for CreateImageJob {
@@ -794,7 +825,14 @@ impl JobHandler for CreateImageJob {
         image::CREATE_JOB
     }
     fn run<'a>(&'a self, job: &'a Job, _ctl: &'a JobControl) -> BoxFut<'a, Result<Value, JobError>> {
-        Box::pin(self.0.create_image(&job.account_id, &job.payload))
+        Box::pin(async move {
+            let r = self.0.create_image(&job.account_id, &job.payload).await;
+            if let Some(why) = final_failure(job, &r) {
+                let id = job.payload["ImageId"].as_str().unwrap_or_default();
+                self.0.set_image_failed(&job.account_id, id, &why).await;
+            }
+            r
+        })
     }
 }
 
@@ -805,6 +843,15 @@ impl JobHandler for BuildImageJob {
         BUILD_IMAGE_JOB
     }
     fn run<'a>(&'a self, job: &'a Job, ctl: &'a JobControl) -> BoxFut<'a, Result<Value, JobError>> {
-        Box::pin(self.0.build_system_image(&job.payload, ctl))
+        Box::pin(async move {
+            let r = self.0.build_system_image(&job.payload, ctl).await;
+            // The job's last word is the image's: a build that will not be tried again leaves
+            // the image CreateFailed with its reason, not Creating forever.
+            if let Some(why) = final_failure(job, &r) {
+                let id = job.payload["ImageId"].as_str().unwrap_or(SYSTEM_IMAGE_ID);
+                self.0.set_image_failed(&self.0.root_account, id, &why).await;
+            }
+            r
+        })
     }
 }

@@ -116,7 +116,7 @@ fn host_facts() -> String {
     };
     let qemu = match nimbus_host::vm::Toolchain::find() {
         Ok(t) => format!("QEMU {}", t.qemu.display()),
-        Err(e) => format!("no VM toolchain: {e}"),
+        Err(e) => format!("no VM toolchain: {e}: {}", nimbus_host::vm::INSTALL_HINT),
     };
     format!("This host:\n  {kvm}\n  {cgroups}\n  {qemu}")
 }

@@ -288,6 +288,10 @@ pub async fn run(s: Settings) -> Result<()> {
             tracing::warn!("root-credentials is missing from the data directory");
         }
     }
+    // What RunInstances needs from this host, said once where the operator looks.
+    if let Err(e) = nimbus_host::vm::Toolchain::check_host() {
+        writeln!(out, "  VMs       unavailable: {e} — {}", nimbus_host::vm::INSTALL_HINT)?;
+    }
     writeln!(out, "ready")?;
     out.flush()?;
     drop(out);

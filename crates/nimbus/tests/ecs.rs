@@ -26,12 +26,31 @@ fn eventually(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
 }
 
 fn vm_toolchain_present() -> bool {
-    let ok = nimbus_host::vm::Toolchain::find().is_ok() && std::path::Path::new("/usr/sbin/dropbear").is_file();
-    if !ok {
-        assert!(std::env::var_os("CI").is_none(), "CI must have the VM toolchain (scripts/test-all installs it)");
-        eprintln!("SKIPPED: no VM toolchain (qemu-system-x86, busybox-static, dropbear-bin, a kernel in /boot)");
+    match nimbus_host::vm::Toolchain::check_host() {
+        Ok(_) => true,
+        Err(e) => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI must have the VM toolchain (scripts/test-all installs it): {e}"
+            );
+            eprintln!("SKIPPED: no VM toolchain: {e}: {}", nimbus_host::vm::INSTALL_HINT);
+            false
+        }
     }
-    ok
+}
+
+/// Waits for the first-start system image; a failed build fails the test at once with its reason.
+fn system_image_available(r: &Region) {
+    let statuses = r.system_images_settled(120);
+    if statuses.iter().any(|s| s != "Available") {
+        let v = r.client_http().call(ECS, "DescribeImages", &p(&[("ImageOwnerAlias", "system")])).expect("describe");
+        panic!("the system image could not be built: {}", v.body["Images"]);
+    }
+}
+
+fn system_image(r: &Region) -> Value {
+    let v = r.client_http().call(ECS, "DescribeImages", &p(&[("ImageOwnerAlias", "system")])).expect("describe");
+    v.body["Images"]["Image"].as_array().and_then(|a| a.first().cloned()).expect("the system image")
 }
 
 fn status(r: &Region, id: &str) -> String {
@@ -72,10 +91,7 @@ fn kill9_during_run_instances_converges_and_vms_outlive_the_control_plane() {
     let args = ["--net-prefix", prefix.as_str()];
     let r = Region::start(&dir, &args);
     let c = r.client_http();
-    eventually("the system image", 120, || {
-        c.call(ECS, "DescribeImages", &p(&[("ImageOwnerAlias", "system")]))
-            .is_ok_and(|v| v.body["Images"]["Image"][0]["Status"] == "Available")
-    });
+    system_image_available(&r);
     let body = |v: Result<nimbus::client::Reply, _>| -> Value { v.expect("call").body };
     let vpc = body(c.call(VPC, "CreateVpc", &p(&[("CidrBlock", "198.18.112.0/20")])))["VpcId"]
         .as_str()
@@ -181,10 +197,7 @@ fn instances_beyond_the_hosts_memory_are_refused_with_no_stock() {
     let _cleanup = Cleanup(prefix.clone(), dir.clone());
     let r = Region::start(&dir, &["--net-prefix", prefix.as_str(), "--instance-memory-mib", "600"]);
     let c = r.client_http();
-    eventually("the system image", 120, || {
-        c.call(ECS, "DescribeImages", &p(&[("ImageOwnerAlias", "system")]))
-            .is_ok_and(|v| v.body["Images"]["Image"][0]["Status"] == "Available")
-    });
+    system_image_available(&r);
     let ok = |action: &str, params: &[(&str, &str)]| -> Value {
         let v =
             c.call(if action.contains("Vpc") || action.contains("VSwitch") { VPC } else { ECS }, action, &p(params));
@@ -289,5 +302,60 @@ fn image_sharing_does_not_tell_existing_accounts_from_others() {
     // Malformed ids are refused alike, whoever they might name.
     let bad = share("not-an-account");
     assert_eq!(bad.status, 400, "{}", bad.body);
+    r.stop();
+}
+
+/// On a host without QEMU (simulated: NIMBUS_QEMU names a file that does not exist) `nimbus up`
+/// says in one line what is missing and what installs it; the first-start image build fails and
+/// leaves the image CreateFailed with its reason (not Creating forever); RunInstances answers
+/// with that reason; the next start builds the image again.
+#[test]
+fn a_failed_system_image_build_is_create_failed_with_its_reason_and_rebuilt_at_next_start() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("data");
+    let missing = tmp.path().join("no-such-qemu-system-x86_64");
+    let env = [("NIMBUS_QEMU", missing.to_str().expect("utf8"))];
+    let r = Region::start_with_env(&dir, &[], &env);
+    let line = r.stdout.iter().find(|l| l.trim_start().starts_with("VMs")).cloned().unwrap_or_default();
+    assert!(
+        line.contains("unavailable: qemu-system-x86_64 not found") && line.contains("run scripts/install-deps"),
+        "nimbus up says what is missing and what installs it, in one line: {:?}",
+        r.stdout
+    );
+    assert_eq!(r.system_images_settled(30), ["CreateFailed"], "the failed build leaves the image CreateFailed");
+    let img = system_image(&r);
+    let reason = img["StatusReason"].as_str().unwrap_or_default().to_string();
+    assert!(
+        reason.contains("qemu-system-x86_64 not found") && reason.contains("scripts/install-deps"),
+        "DescribeImages gives the reason: {img}"
+    );
+    let run = r
+        .client_http()
+        .call(
+            ECS,
+            "RunInstances",
+            &p(&[("ImageId", "nimbus_busybox_x64_dropbear"), ("InstanceType", "ecs.t6-c1m0.small")]),
+        )
+        .expect("call");
+    assert_eq!(run.status, 400, "{}", run.body);
+    assert_eq!(run.code(), Some("InvalidImageId.NotAvailable"), "{}", run.body);
+    let msg = run.body["Message"].as_str().unwrap_or_default();
+    assert!(msg.contains("CreateFailed") && msg.contains(&reason) && !msg.contains("wait until"), "{msg}");
+    r.stop();
+
+    // The next start builds it again: with QEMU back (where this host has it) it becomes
+    // Available; without, it fails again, for the same reason.
+    let tools = nimbus_host::vm::Toolchain::check_host().is_ok();
+    let r = if tools { Region::start(&dir, &[]) } else { Region::start_with_env(&dir, &[], &env) };
+    let statuses = r.system_images_settled(120);
+    assert!(r.stderr().contains("building again the system image whose build failed before"), "{}", r.stderr());
+    if tools {
+        assert_eq!(statuses, ["Available"], "rebuilt at the next start: {}", system_image(&r));
+        assert!(system_image(&r).get("StatusReason").is_none(), "no stale reason");
+        assert!(!r.stdout.iter().any(|l| l.trim_start().starts_with("VMs")), "{:?}", r.stdout);
+    } else {
+        eprintln!("this host has no VM toolchain: the rebuild at the next start is checked failing again");
+        assert_eq!(statuses, ["CreateFailed"]);
+    }
     r.stop();
 }

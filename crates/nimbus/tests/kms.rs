@@ -37,7 +37,7 @@ fn the_same_kms_tests_with_the_root_key_in_softhsm2() {
     let module = "/usr/lib/softhsm/libsofthsm2.so";
     if !std::path::Path::new(module).exists() {
         assert!(std::env::var_os("CI").is_none(), "CI must install softhsm2");
-        eprintln!("SKIPPED: SoftHSM2 is not installed (apt-get install softhsm2)");
+        eprintln!("SKIPPED: SoftHSM2 is not installed (scripts/install-deps installs it)");
         return;
     }
     let tmp = tempfile::tempdir().expect("tempdir");

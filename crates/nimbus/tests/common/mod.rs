@@ -102,6 +102,32 @@ impl Region {
         RpcClient::new(&self.http, ak, secret, None).expect("client")
     }
 
+    /// Waits (at most `secs`) until no system image is `Creating`: the region's first-start image
+    /// build has stored its objects in OSS or failed, so the region writes nothing into OSS by
+    /// itself from then on. Returns the system images' statuses.
+    pub fn system_images_settled(&self, secs: u64) -> Vec<String> {
+        let c = self.client_http();
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let statuses: Vec<String> = c
+                .call(ECS, "DescribeImages", &[p("ImageOwnerAlias", "system"), p("RegionId", "local-1")])
+                .map(|v| {
+                    v.body["Images"]["Image"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|i| i["Status"].as_str().unwrap_or_default().to_string())
+                        .collect()
+                })
+                .unwrap_or_else(|_| vec!["Creating".into()]);
+            if !statuses.iter().any(|s| s == "Creating") {
+                return statuses;
+            }
+            assert!(Instant::now() < deadline, "the system image is still Creating after {secs} s");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     pub fn stderr(&self) -> String {
         std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
     }
