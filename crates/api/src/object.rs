@@ -182,6 +182,12 @@ pub struct ResourceAccess {
     pub bucket_policy: Verdict,
     /// The canned ACL (object's, else bucket's) grants this access to everyone.
     pub acl_allows: bool,
+    /// Further resources the request acts on, each authorized on its own (every object of a
+    /// batch delete); all must be permitted.
+    pub objects: Vec<ResourceAccess>,
+    /// The RAM action checked on this resource when it is not the operation's own (a batch
+    /// delete's objects are each a `oss:DeleteObject`).
+    pub ram_action: Option<&'static str>,
 }
 
 /// Who asks, as authorization of an object request sees it.
@@ -268,6 +274,8 @@ mod tests {
             resource: "acs:oss:*:111:b/k".into(),
             bucket_policy,
             acl_allows,
+            objects: vec![],
+            ram_action: None,
         }
     }
 

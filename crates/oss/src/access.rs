@@ -54,8 +54,12 @@ pub fn policy_verdict(
     let mut verdict = Verdict::NotApplicable;
     for s in v.get("Statement").and_then(Value::as_array).into_iter().flatten() {
         let names = principals(s).unwrap_or_default();
-        let applies =
-            names.iter().any(|p| p == "*" || caller.is_some_and(|c| *p == c.account_id || *p == c.principal_id));
+        // A principal is named by account id, principal id, or ARN (`acs:ram::<account>:user/<name>`,
+        // RAM names compared case-insensitively).
+        let applies = names.iter().any(|p| {
+            p == "*"
+                || caller.is_some_and(|c| *p == c.account_id || *p == c.principal_id || p.eq_ignore_ascii_case(&c.arn()))
+        });
         if !applies {
             continue;
         }

@@ -688,20 +688,7 @@ impl Oss {
         let (bucket, _) = bk(req);
         self.bucket(bucket).await?;
         check_content_md5(req)?;
-        let text = std::str::from_utf8(&req.body).map_err(|_| xml::malformed("the body is not UTF-8"))?;
-        let doc = xml::parse(text, "Delete")?;
-        let quiet = xml::child_text(doc.root_element(), "Quiet").is_some_and(|q| q.eq_ignore_ascii_case("true"));
-        let keys: Vec<(String, Option<String>)> = xml::children(doc.root_element(), "Object")
-            .map(|o| {
-                (
-                    xml::child_text(o, "Key").unwrap_or("").to_string(),
-                    xml::child_text(o, "VersionId").filter(|v| !v.is_empty()).map(str::to_string),
-                )
-            })
-            .collect();
-        if keys.is_empty() || keys.len() > 1000 {
-            return Err(xml::malformed("between 1 and 1000 <Object> elements are required"));
-        }
+        let (quiet, keys) = delete_list(req)?;
         let url = req.query("encoding-type") == Some("url");
         let mut body = format!("{HEADER}<DeleteResult{}>", root_attrs(req));
         if url {
@@ -727,6 +714,27 @@ impl Oss {
         body += "</DeleteResult>";
         Ok(ObjectResponse::xml(body))
     }
+}
+
+/// The `<Delete>` document of DeleteMultipleObjects: quiet mode and the keys (with versions).
+/// Authorization reads the keys with this same function, so the handler deletes exactly the
+/// objects that were authorized one by one.
+pub(crate) fn delete_list(req: &ObjectRequest) -> Result<(bool, Vec<(String, Option<String>)>), ApiError> {
+    let text = std::str::from_utf8(&req.body).map_err(|_| xml::malformed("the body is not UTF-8"))?;
+    let doc = xml::parse(text, "Delete")?;
+    let quiet = xml::child_text(doc.root_element(), "Quiet").is_some_and(|q| q.eq_ignore_ascii_case("true"));
+    let keys: Vec<(String, Option<String>)> = xml::children(doc.root_element(), "Object")
+        .map(|o| {
+            (
+                xml::child_text(o, "Key").unwrap_or("").to_string(),
+                xml::child_text(o, "VersionId").filter(|v| !v.is_empty()).map(str::to_string),
+            )
+        })
+        .collect();
+    if keys.is_empty() || keys.len() > 1000 {
+        return Err(xml::malformed("between 1 and 1000 <Object> elements are required"));
+    }
+    Ok((quiet, keys))
 }
 
 /// `x-oss-copy-source-version-id` when the source has versions.

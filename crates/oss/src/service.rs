@@ -275,6 +275,8 @@ impl Oss {
                 req.secure,
             ),
             acl_allows: access::acl_allows(&cfg.acl, object_acl, Access::Read),
+            objects: vec![],
+            ram_action: None,
         };
         let who =
             Requester::of(self.authorizer.as_ref(), caller, Some(&bucket.account_id), "oss:GetObject", &resource).await;
@@ -428,6 +430,8 @@ impl ObjectService for Oss {
                     resource: arn(caller_account, None, None),
                     bucket_policy: Verdict::NotApplicable,
                     acl_allows: false,
+                    objects: vec![],
+                    ram_action: None,
                 });
             };
             let Some(b) = self.store.get_bucket(bucket).await.map_err(store_err)? else {
@@ -437,6 +441,8 @@ impl ObjectService for Oss {
                     resource: arn(caller_account, Some(bucket), None),
                     bucket_policy: Verdict::NotApplicable,
                     acl_allows: false,
+                    objects: vec![],
+                    ram_action: None,
                 });
             };
             let cfg = Self::config(&b)?;
@@ -486,6 +492,32 @@ impl ObjectService for Oss {
                     .and_then(|r| r.meta.get("acl").and_then(Value::as_str).map(str::to_string)),
                 _ => None,
             };
+            // A batch delete touches every object it names: each is authorized as its own
+            // DeleteObject (RAM and bucket policy on `bucket/key`), not only the bucket.
+            let mut objects = vec![];
+            if op.name == "DeleteMultipleObjects" {
+                let (_, keys) = crate::object::delete_list(req)?;
+                for (k, _) in keys {
+                    let resource = arn(&b.account_id, Some(bucket), Some(&k));
+                    let bucket_policy = access::policy_verdict(
+                        cfg.policy.as_deref(),
+                        caller,
+                        "oss:DeleteObject",
+                        &resource,
+                        req.source_ip,
+                        req.secure,
+                    );
+                    objects.push(ResourceAccess {
+                        owner: Some(b.account_id.clone()),
+                        bucket_missing: false,
+                        resource,
+                        bucket_policy,
+                        acl_allows: access::acl_allows(&cfg.acl, None, Access::Write),
+                        objects: vec![],
+                        ram_action: Some("oss:DeleteObject"),
+                    });
+                }
+            }
             Ok(ResourceAccess {
                 owner: Some(b.account_id.clone()),
                 bucket_missing: false,
@@ -493,6 +525,8 @@ impl ObjectService for Oss {
                 bucket_policy,
                 acl_allows: op.name == "OptionObject"
                     || (acl_applies && access::acl_allows(&cfg.acl, object_acl.as_deref(), op.access)),
+                objects,
+                ram_action: None,
             })
         })
     }

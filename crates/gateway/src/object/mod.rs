@@ -272,25 +272,26 @@ impl ObjectGateway {
             // Anonymous access is the bucket owner's business: file it in their trail.
             audit.account_id = Some(owner.clone());
         }
+        audit.resources.extend(access.objects.iter().map(|o| o.resource.clone()));
         if !access.bucket_missing {
-            let who = Requester::of(
-                self.authorizer.as_ref(),
-                caller.as_ref(),
-                access.owner.as_deref(),
-                op.ram_action,
-                &access.resource,
-            )
-            .await;
-            if !access.permits(who) {
-                // The resource ARN names the bucket owner's account: only that account's own
-                // principals are told it (anonymous callers and other accounts are not).
-                let message = match who {
-                    Requester::Owner(_) => {
-                        format!("You are not authorized to do this action ({} on {}).", op.ram_action, access.resource)
-                    }
-                    _ => format!("You are not authorized to do this action ({}).", op.ram_action),
-                };
-                return Err(ApiError::new(403, "AccessDenied", message).with_field("AuthAction", op.ram_action));
+            // The request's own resource, then every further one it acts on (the objects of a
+            // batch delete), each under its own RAM action: all must be permitted.
+            for a in std::iter::once(&access).chain(access.objects.iter()) {
+                let action = a.ram_action.unwrap_or(op.ram_action);
+                let who =
+                    Requester::of(self.authorizer.as_ref(), caller.as_ref(), a.owner.as_deref(), action, &a.resource)
+                        .await;
+                if !a.permits(who) {
+                    // The resource ARN names the bucket owner's account: only that account's own
+                    // principals are told it (anonymous callers and other accounts are not).
+                    let message = match who {
+                        Requester::Owner(_) => {
+                            format!("You are not authorized to do this action ({action} on {}).", a.resource)
+                        }
+                        _ => format!("You are not authorized to do this action ({action})."),
+                    };
+                    return Err(ApiError::new(403, "AccessDenied", message).with_field("AuthAction", action));
+                }
             }
         }
         let mut upload = None;
@@ -480,7 +481,6 @@ fn common_headers(h: &mut http::HeaderMap, request_id: &str) {
 
 /// Object bodies larger than this are streamed to the replicas as they arrive; smaller ones are
 /// read whole (cheaper for the small writes that dominate most workloads).
-
 const STREAM_ABOVE: u64 = 4 << 20;
 
 /// OSS error document; HEAD answers carry it base64-encoded in `x-oss-err` instead of a body.
