@@ -73,8 +73,9 @@ pub struct UpArgs {
     /// [default: DATA_DIR/oss/replica-0, -1, -2 (one disk: a warning is logged)]
     #[arg(long = "oss-replica-dir", env = "NIMBUS_OSS_REPLICA_DIRS", value_name = "DIR", value_delimiter = ',')]
     pub oss_replica_dirs: Vec<PathBuf>,
-    /// Largest single PUT, part or append, in bytes (bodies are held in memory while they are
-    /// verified and written). Larger objects use multipart upload. [default: 1073741824]
+    /// Largest single PUT, part or append, in bytes (OSS's and S3's own limit: 5 GiB). Bodies above
+    /// 4 MiB are streamed to the replicas as they arrive, so memory does not grow with this.
+    /// Larger objects use multipart upload. [default: 5368709120]
     #[arg(long, env = "NIMBUS_OSS_MAX_OBJECT_BYTES", value_name = "BYTES")]
     pub oss_max_object_bytes: Option<u64>,
     /// Seconds between lifecycle (expiration) passes over all buckets. [default: 600]
@@ -251,7 +252,7 @@ impl Settings {
             oss_addr: a.oss_addr.or(f.oss_addr).unwrap_or_else(|| parse_addr(DEFAULT_OSS_ADDR)),
             oss_http_addr: a.oss_http_addr.or(f.oss_http_addr).unwrap_or_else(|| parse_addr(DEFAULT_OSS_HTTP_ADDR)),
             oss_replica_dirs,
-            oss_max_object_bytes: a.oss_max_object_bytes.or(f.oss_max_object_bytes).unwrap_or(1 << 30),
+            oss_max_object_bytes: a.oss_max_object_bytes.or(f.oss_max_object_bytes).unwrap_or(5 << 30),
             oss_lifecycle_secs: a.oss_lifecycle_secs.or(f.oss_lifecycle_secs).unwrap_or(600),
             oss_scrub_secs: a.oss_scrub_secs.or(f.oss_scrub_secs).unwrap_or(86_400),
             net_prefix: a.net_prefix.clone().or(f.net_prefix),

@@ -109,8 +109,9 @@ pub async fn run(s: Settings) -> Result<()> {
         ObjectGatewayConfig {
             region: region.clone(),
             domain: region.endpoint_host("oss"),
-            // Room for aws-chunked framing and XML documents around the largest object.
-            max_body_bytes: usize::try_from(s.oss_max_object_bytes).unwrap_or(usize::MAX).saturating_add(1 << 20),
+            // Bodies read whole: documents, batch lists and small objects (uploads above 4 MiB
+            // with a declared length are streamed instead); room for aws-chunked framing.
+            max_body_bytes: usize::try_from(s.oss_max_object_bytes.min(64 << 20)).unwrap_or(usize::MAX).saturating_add(1 << 20),
             request_timeout: Duration::from_secs(s.request_timeout_secs.max(300)),
             timestamp_window: Duration::from_secs(15 * 60),
             throttle: ThrottleConfig { per_key_rps: s.throttle_rps, burst: s.throttle_burst },
