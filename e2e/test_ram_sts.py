@@ -117,7 +117,7 @@ def test_assumed_role_credentials_expire(region, reader_role):
     session = AcsClient(region_id="local-1", verify=region.ca,
                         credential=StsTokenCredential(c["AccessKeyId"], c["AccessKeySecret"], c["SecurityToken"]))
     do(session, DescribeRegionsRequest(), region.https)
-    time.sleep(2.5)
+    region.advance_clock(2.5)
     with pytest.raises(ServerException) as e:
         do(session, DescribeRegionsRequest(), region.https)
     assert e.value.get_error_code() == "InvalidSecurityToken.Expired"
@@ -154,9 +154,9 @@ def test_mfa_bind_with_real_totp_codes_and_sign_in(region):
     do(admin, r, region.https)
     r = CreateVirtualMFADeviceRequest.CreateVirtualMFADeviceRequest(); r.set_VirtualMFADeviceName(name)
     dev = do(admin, r, region.https)["VirtualMFADevice"]
-    if time.time() % 30 >= 27:  # keep clear of a step boundary
-        time.sleep(4)
-    now = time.time()
+    if (time.time() + region.clock_offset()) % 30 >= 27:  # keep clear of a step boundary
+        region.advance_clock(5)
+    now = time.time() + region.clock_offset()
     r = BindMFADeviceRequest.BindMFADeviceRequest()
     r.set_SerialNumber(dev["SerialNumber"]); r.set_UserName(name)
     r.set_AuthenticationCode1(totp(dev["Base32StringSeed"], now - 30)); r.set_AuthenticationCode2(totp(dev["Base32StringSeed"], now))

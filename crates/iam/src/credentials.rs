@@ -17,7 +17,7 @@ use nimbus_store::{Store, StoreError};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub const CACHE_TTL: Duration = Duration::from_secs(10);
 const TOKEN_PURPOSE: &str = "sts:security-token";
@@ -77,7 +77,8 @@ pub fn unseal(keys: &dyn KeyProvider, access_key_id: &str, token: &str, now_ms: 
 pub struct StoreCredentials {
     store: Store,
     keys: Arc<dyn KeyProvider>,
-    cache: Mutex<HashMap<String, (Credential, Instant)>>,
+    /// Unwrapped credentials and when they were loaded (region clock, ms).
+    cache: Mutex<HashMap<String, (Credential, i64)>>,
 }
 
 impl StoreCredentials {
@@ -184,7 +185,7 @@ impl CredentialSource for StoreCredentials {
             {
                 let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
                 if let Some((c, at)) = cache.get(access_key_id)
-                    && at.elapsed() < CACHE_TTL
+                    && now_millis() - *at < CACHE_TTL.as_millis() as i64
                 {
                     return Ok(Some(c.clone()));
                 }
@@ -194,9 +195,9 @@ impl CredentialSource for StoreCredentials {
             match &found {
                 Some(c) => {
                     if cache.len() > 10_000 {
-                        cache.retain(|_, (_, at)| at.elapsed() < CACHE_TTL);
+                        cache.retain(|_, (_, at)| now_millis() - *at < CACHE_TTL.as_millis() as i64);
                     }
-                    cache.insert(access_key_id.to_string(), (c.clone(), Instant::now()));
+                    cache.insert(access_key_id.to_string(), (c.clone(), now_millis()));
                 }
                 None => {
                     cache.remove(access_key_id);

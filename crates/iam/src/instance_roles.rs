@@ -27,7 +27,7 @@ pub async fn ecs_role(store: &Store, account: &str, name: &str) -> Result<Resour
         Err(StoreError::NotFound) => return Err(crate::ram::not_exist("Role", name)),
         Err(e) => return Err(e.into()),
     };
-    let ctx = Context::standard(IpAddr::V4(Ipv4Addr::UNSPECIFIED), true, false, chrono::Utc::now());
+    let ctx = Context::standard(IpAddr::V4(Ipv4Addr::UNSPECIFIED), true, false, nimbus_core::clock::now());
     let trusted = Policy::parse(role.spec["AssumeRolePolicyDocument"].as_str().unwrap_or_default())
         .is_ok_and(|t| t.trusts(&[], Some(ECS_SERVICE), "sts:AssumeRole", &ctx));
     if !trusted {

@@ -142,7 +142,7 @@ impl Sts {
         })?;
         let caller = &ctx.caller;
         let mut tctx =
-            Context::standard(caller.source_ip, caller.secure_transport, caller.mfa_present, chrono::Utc::now());
+            Context::standard(caller.source_ip, caller.secure_transport, caller.mfa_present, nimbus_core::clock::now());
         if let Some(x) = p.get("ExternalId") {
             tctx.set("sts:ExternalId", x);
         }

@@ -122,9 +122,15 @@ pub struct UpArgs {
     /// and tests that need sessions to expire quickly. [default: 900]
     #[arg(long, env = "NIMBUS_STS_MIN_DURATION_SECS", value_name = "SECS")]
     pub sts_min_duration_secs: Option<i64>,
-    /// Seconds between signed ActionTrail digests (one is also written at shutdown). [default: 60]
+    /// Seconds between signed ActionTrail digests (one is also written at shutdown); fractions
+    /// allowed. [default: 60]
     #[arg(long, env = "NIMBUS_TRAIL_DIGEST_SECS", value_name = "SECS")]
-    pub trail_digest_secs: Option<u64>,
+    pub trail_digest_secs: Option<f64>,
+    /// Test regions only: a file holding how many milliseconds the region's clock runs ahead of
+    /// the machine's, re-read every 50 ms, so tests move time forward (token, link and cache
+    /// expiry) instead of sleeping. Never set it on a real region.
+    #[arg(long, env = "NIMBUS_TEST_CLOCK_FILE", value_name = "FILE", hide = true)]
+    pub test_clock_file: Option<PathBuf>,
     /// Where audit events go: `trail` (ActionTrail: hash-chained, signed, queryable) or `log`
     /// (structured log lines only, not tamper-evident: for measuring the trail's cost, not for use).
     /// [default: trail]
@@ -159,7 +165,7 @@ struct FileConfig {
     max_body_bytes: Option<usize>,
     request_timeout_secs: Option<u64>,
     sts_min_duration_secs: Option<i64>,
-    trail_digest_secs: Option<u64>,
+    trail_digest_secs: Option<f64>,
     audit_sink: Option<String>,
     log: Option<String>,
 }
@@ -198,7 +204,8 @@ pub struct Settings {
     pub max_body_bytes: usize,
     pub request_timeout_secs: u64,
     pub sts_min_duration_secs: i64,
-    pub trail_digest_secs: u64,
+    pub trail_digest_secs: f64,
+    pub test_clock_file: Option<PathBuf>,
     pub audit_sink: String,
     pub log: String,
 }
@@ -280,7 +287,8 @@ impl Settings {
             max_body_bytes: a.max_body_bytes.or(f.max_body_bytes).unwrap_or(1 << 20),
             request_timeout_secs: a.request_timeout_secs.or(f.request_timeout_secs).unwrap_or(30),
             sts_min_duration_secs: a.sts_min_duration_secs.or(f.sts_min_duration_secs).unwrap_or(900),
-            trail_digest_secs: a.trail_digest_secs.or(f.trail_digest_secs).unwrap_or(60),
+            trail_digest_secs: a.trail_digest_secs.or(f.trail_digest_secs).unwrap_or(60.0),
+            test_clock_file: a.test_clock_file.clone(),
             audit_sink: a.audit_sink.clone().or(f.audit_sink).unwrap_or_else(|| "trail".into()),
             log: a.log.clone().or(f.log).unwrap_or_else(|| "info".into()),
         };
@@ -329,8 +337,8 @@ impl Settings {
             // 11: the public bridge `<prefix>-pub` must fit Linux's 15-byte interface names.
             bail!("--net-prefix {p:?}: use 1-11 lowercase letters or digits");
         }
-        if self.trail_digest_secs == 0 {
-            bail!("--trail-digest-secs must be at least 1");
+        if !(0.1..=86_400.0).contains(&self.trail_digest_secs) {
+            bail!("--trail-digest-secs must be from 0.1 to 86400");
         }
         if self.request_timeout_secs == 0 {
             bail!("--request-timeout-secs must be at least 1");

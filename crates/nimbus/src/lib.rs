@@ -26,6 +26,7 @@ pub mod oss_client;
 pub mod pkcs11;
 pub mod pki;
 pub mod rotate;
+pub mod test_clock;
 pub mod up;
 pub mod vpc;
 pub mod worker;

@@ -39,6 +39,9 @@ pub async fn run(s: Settings) -> Result<()> {
     crate::install_crypto_provider();
     let dir = &s.data_dir;
     restrict_dir(dir)?;
+    if let Some(f) = &s.test_clock_file {
+        crate::test_clock::watch(f.clone());
+    }
     let keys: Arc<dyn KeyProvider> = crate::keys::open(dir, &s.store)?;
     tracing::info!(provider = keys.describe(), "region root key loaded");
     let store = Store::open(&s.store_url)
@@ -76,7 +79,7 @@ pub async fn run(s: Settings) -> Result<()> {
     let (auditor, trail_task): (Arc<dyn Auditor>, Option<tokio::task::JoinHandle<()>>) = if s.audit_sink == "trail" {
         let key = TrailKey::load_or_create(dir, keys.as_ref()).context("loading the trail signing key")?;
         let cfg = TrailConfig {
-            digest_interval: Duration::from_secs(s.trail_digest_secs),
+            digest_interval: Duration::from_secs_f64(s.trail_digest_secs),
             delivery_dir: Some(dir.join("trails")),
         };
         let (trail, task) =

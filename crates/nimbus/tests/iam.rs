@@ -349,7 +349,7 @@ fn tenants_never_see_each_other() {
     assert_eq!(a_users["Users"]["User"].as_array().expect("list").len(), 1);
     // A disabled tenant's keys stop working.
     admin(&r, &["account", "disable", b_creds["AccountId"].as_str().expect("id")]);
-    std::thread::sleep(std::time::Duration::from_secs(11)); // the credential cache interval
+    r.advance_clock(11.0); // past the credential cache interval
     err(ram(&b, "ListUsers", &[]), 400, "InvalidAccessKeyId.Inactive");
 }
 
@@ -421,7 +421,7 @@ fn assumed_role_credentials_work_narrow_and_expire() {
         .client_with(s["AccessKeyId"].as_str().expect("id"), s["AccessKeySecret"].as_str().expect("s"))
         .with_security_token(s["SecurityToken"].as_str().expect("t"));
     ok(brief.call(ECS, "DescribeRegions", &[]).expect("call"));
-    std::thread::sleep(std::time::Duration::from_millis(2500));
+    r.advance_clock(2.5);
     err(brief.call(ECS, "DescribeRegions", &[]).expect("call"), 400, "InvalidSecurityToken.Expired");
 
     // Trust and bounds.
@@ -569,11 +569,12 @@ fn console_sign_in_enforces_password_policy_lockout_and_mfa() {
     let seed = dev["VirtualMFADevice"]["Base32StringSeed"].as_str().expect("seed").to_string();
     let serial = dev["VirtualMFADevice"]["SerialNumber"].as_str().expect("serial").to_string();
     let code = |t: u64| nimbus_iam::secrets::totp(&seed, t).expect("code");
-    // Keep clear of a 30-second step boundary so this test and the region agree on the step.
-    if chrono::Utc::now().timestamp() % 30 >= 27 {
-        std::thread::sleep(std::time::Duration::from_secs(4));
+    // Keep clear of a 30-second step boundary so this test and the region agree on the step:
+    // near one, the region's clock is moved past it (codes are computed on the region's time).
+    if (chrono::Utc::now().timestamp() + r.clock_offset_secs()) % 30 >= 27 {
+        r.advance_clock(5.0);
     }
-    let now = chrono::Utc::now().timestamp() as u64;
+    let now = (chrono::Utc::now().timestamp() + r.clock_offset_secs()) as u64;
     err(
         ram(
             &root,

@@ -82,7 +82,7 @@ fn rotating_the_root_key_while_the_region_runs() {
     // The running region: old blobs, re-wrapped material, user keys, new keys.
     let dec = root.call(KMS, "Decrypt", &[p("CiphertextBlob", &blob)]).expect("call");
     assert_eq!(dec.body["Plaintext"], "kept across rotations", "{}", dec.body);
-    std::thread::sleep(std::time::Duration::from_secs(11)); // past the credential cache, so secrets are unwrapped again
+    r.advance_clock(11.0); // past the credential cache, so secrets are unwrapped again
     assert_eq!(ops.call(ECS, "DescribeRegions", &[]).expect("call").status, 200);
     let key2 =
         root.call(KMS, "CreateKey", &[]).expect("call").body["KeyMetadata"]["KeyId"].as_str().expect("id").to_string();

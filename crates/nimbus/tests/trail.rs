@@ -118,7 +118,7 @@ fn calls_are_looked_up_and_the_trail_verifies_until_tampered() {
 fn trails_deliver_signed_files_and_tampering_with_them_is_found() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().join("d");
-    let r = Region::start(&dir, &["--trail-digest-secs", "1"]);
+    let r = Region::start(&dir, &["--trail-digest-secs", "0.3"]);
     let root = r.client_http();
     let acct = r.creds().account_id;
     let created = root.call(TRAIL, "CreateTrail", &[p("Name", "audit-all")]).expect("call");
@@ -137,7 +137,7 @@ fn trails_deliver_signed_files_and_tampering_with_them_is_found() {
         for _ in 0..3 {
             assert_eq!(root.call(ECS, "DescribeRegions", &[]).expect("call").status, 200);
         }
-        std::thread::sleep(std::time::Duration::from_millis(1200));
+        std::thread::sleep(std::time::Duration::from_millis(400));
     }
     let status = root.call(TRAIL, "GetTrailStatus", &[p("Name", "audit-all")]).expect("call");
     assert_eq!(status.body["IsLogging"], true);

@@ -50,7 +50,7 @@ pub fn policy_verdict(
 ) -> Verdict {
     let Some(doc) = doc else { return Verdict::NotApplicable };
     let Ok(v) = serde_json::from_str::<Value>(doc) else { return Verdict::NotApplicable };
-    let ctx = Context::standard(source_ip, secure, caller.is_some_and(|c| c.mfa_present), chrono::Utc::now());
+    let ctx = Context::standard(source_ip, secure, caller.is_some_and(|c| c.mfa_present), nimbus_core::clock::now());
     let mut verdict = Verdict::NotApplicable;
     for s in v.get("Statement").and_then(Value::as_array).into_iter().flatten() {
         let names = principals(s).unwrap_or_default();

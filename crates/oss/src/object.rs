@@ -716,14 +716,17 @@ impl Oss {
     }
 }
 
+/// An object key and, optionally, one of its versions.
+pub(crate) type KeyVersion = (String, Option<String>);
+
 /// The `<Delete>` document of DeleteMultipleObjects: quiet mode and the keys (with versions).
 /// Authorization reads the keys with this same function, so the handler deletes exactly the
 /// objects that were authorized one by one.
-pub(crate) fn delete_list(req: &ObjectRequest) -> Result<(bool, Vec<(String, Option<String>)>), ApiError> {
+pub(crate) fn delete_list(req: &ObjectRequest) -> Result<(bool, Vec<KeyVersion>), ApiError> {
     let text = std::str::from_utf8(&req.body).map_err(|_| xml::malformed("the body is not UTF-8"))?;
     let doc = xml::parse(text, "Delete")?;
     let quiet = xml::child_text(doc.root_element(), "Quiet").is_some_and(|q| q.eq_ignore_ascii_case("true"));
-    let keys: Vec<(String, Option<String>)> = xml::children(doc.root_element(), "Object")
+    let keys: Vec<KeyVersion> = xml::children(doc.root_element(), "Object")
         .map(|o| {
             (
                 xml::child_text(o, "Key").unwrap_or("").to_string(),

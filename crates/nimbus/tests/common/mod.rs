@@ -25,7 +25,26 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_nimbus")
 }
 
+/// The test-clock file of the region on `dir`.
+pub fn clock_file(dir: &Path) -> PathBuf {
+    dir.with_extension("clock")
+}
+
 impl Region {
+    /// Moves the region's clock `secs` further ahead of the machine's (token, link and cache
+    /// expiry without sleeping), and waits the 50 ms the region takes to notice, with margin.
+    pub fn advance_clock(&self, secs: f64) {
+        let f = clock_file(&self.dir);
+        let now: i64 = std::fs::read_to_string(&f).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
+        std::fs::write(&f, (now + (secs * 1000.0) as i64).to_string()).expect("clock file");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    /// The region's clock offset, in seconds.
+    pub fn clock_offset_secs(&self) -> i64 {
+        std::fs::read_to_string(clock_file(&self.dir)).ok().and_then(|s| s.trim().parse::<i64>().ok()).unwrap_or(0) / 1000
+    }
+
     /// Starts `nimbus up` on `dir` and waits for `ready`.
     pub fn start(dir: &Path, extra: &[&str]) -> Region {
         Self::start_with_env(dir, extra, &[])
@@ -42,6 +61,8 @@ impl Region {
             .args(["--oss-addr", "127.0.0.1:0", "--oss-http-addr", "127.0.0.1:0"])
             // No probe VM per test region (a test that wants the probe sets NIMBUS_ACCEL=auto).
             .env("NIMBUS_ACCEL", "tcg")
+            // Tests move the region's clock instead of sleeping (see `Region::advance_clock`).
+            .env("NIMBUS_TEST_CLOCK_FILE", clock_file(dir))
             .args(extra)
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
