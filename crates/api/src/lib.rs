@@ -8,6 +8,7 @@
 
 mod audit;
 mod authz;
+pub mod conventions;
 mod caller;
 mod error;
 mod object;
