@@ -176,13 +176,23 @@ fn trails_deliver_signed_files_and_tampering_with_them_is_found() {
         serde_json::from_str::<serde_json::Value>(l).is_ok_and(|v| v["userIdentity"]["accountId"] == acct.as_str())
     }));
 
+    // Tamper with a delivery that holds the calls made above (an early one may hold only the
+    // trail's own management calls), with at least two lines so reordering shows.
+    let target = events
+        .iter()
+        .find(|e| {
+            let t = std::fs::read_to_string(e).unwrap_or_default();
+            t.contains("DescribeRegions") && t.lines().count() >= 2
+        })
+        .expect("a delivery with the DescribeRegions calls")
+        .clone();
     let backup = |p: &std::path::Path| std::fs::read(p).expect("read");
     let restore = |p: &std::path::Path, b: &[u8]| std::fs::write(p, b).expect("write");
 
     // An edited line.
-    let original = backup(&events[0]);
+    let original = backup(&target);
     restore(
-        &events[0],
+        &target,
         String::from_utf8_lossy(&original).replacen("DescribeRegions", "DescribeRegionz", 1).as_bytes(),
     );
     let (code, out) = check();
@@ -190,10 +200,10 @@ fn trails_deliver_signed_files_and_tampering_with_them_is_found() {
     // Reordered lines.
     let mut ls: Vec<&str> = std::str::from_utf8(&original).expect("utf8").lines().collect();
     ls.reverse();
-    restore(&events[0], (ls.join("\n") + "\n").as_bytes());
+    restore(&target, (ls.join("\n") + "\n").as_bytes());
     let (code, out) = check();
     assert!(code == 1 && out.contains("altered"), "{out}");
-    restore(&events[0], &original);
+    restore(&target, &original);
     assert_eq!(check().0, 0);
     // A deleted events file.
     std::fs::remove_file(&events[1]).expect("rm");
