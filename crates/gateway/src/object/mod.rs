@@ -480,7 +480,6 @@ fn common_headers(h: &mut http::HeaderMap, request_id: &str) {
 
 /// Object bodies larger than this are streamed to the replicas as they arrive; smaller ones are
 /// read whole (cheaper for the small writes that dominate most workloads).
-
 const STREAM_ABOVE: u64 = 4 << 20;
 
 /// OSS error document; HEAD answers carry it base64-encoded in `x-oss-err` instead of a body.
