@@ -226,8 +226,7 @@ pub async fn run(s: Settings) -> Result<()> {
         }),
     );
     let agents: Vec<Arc<dyn nimbus_api::HostAgent>> = bundles.iter().filter_map(|b| b.host_agent()).collect();
-    let object_service =
-        bundles.iter().find_map(|b| b.object_service()).context("no bundle serves objects (OSS)")?;
+    let object_service = bundles.iter().find_map(|b| b.object_service()).context("no bundle serves objects (OSS)")?;
     let object_gateway = Arc::new(ObjectGateway::new(
         ObjectGatewayConfig {
             region: region.clone(),
@@ -429,6 +428,30 @@ async fn wait_for_signal() {
 #[cfg(test)]
 mod tests {
     use super::redact_url;
+
+    /// `nimbus admin actions` lists services in bundle order; the API-only bundles carry no
+    /// jobs, background work or host agent.
+    #[tokio::test]
+    async fn api_only_bundles_keep_the_registry_order() {
+        use std::sync::Arc;
+        let dir = tempfile::tempdir().expect("tmp");
+        let keys: Arc<dyn nimbus_core::secret::KeyProvider> =
+            Arc::new(nimbus_core::secret::FileKeyProvider::load_or_create(&dir.path().join("k")).expect("key"));
+        let store =
+            nimbus_store::Store::open(&format!("sqlite://{}", dir.path().join("s.db").display())).await.expect("store");
+        let credentials = Arc::new(nimbus_iam::StoreCredentials::new(store, keys.clone()));
+        let deps = super::Deps { keys, credentials, sts: nimbus_iam::StsConfig::default() };
+        let bundles = super::bundles(&deps, None);
+        let products: Vec<&str> = nimbus_api::registry_of(&bundles).services().iter().map(|s| s.product()).collect();
+        assert_eq!(products, ["Ecs", "Ram", "Sts", "Actiontrail", "Kms", "Vpc"]);
+        for b in &bundles {
+            assert!(
+                b.job_handlers().is_empty() && b.host_agent().is_none() && b.object_service().is_none(),
+                "{}",
+                b.name()
+            );
+        }
+    }
 
     #[test]
     fn hides_store_passwords() {

@@ -27,7 +27,12 @@ impl VpcBundle {
 
     /// The API and the data plane driven through `net`. `eip_pool` is `--eip-pool` (default
     /// 100.64.0.0/16); `ports` is the ECS host agent, when instances run here.
-    pub fn new(store: Store, net: NetDriver, eip_pool: Option<ipnet::Ipv4Net>, ports: Option<Arc<dyn VpcPorts>>) -> Self {
+    pub fn new(
+        store: Store,
+        net: NetDriver,
+        eip_pool: Option<ipnet::Ipv4Net>,
+        ports: Option<Arc<dyn VpcPorts>>,
+    ) -> Self {
         if let Some(pool) = eip_pool {
             crate::eip::set_pool(pool);
         }
