@@ -8,9 +8,11 @@
 
 mod audit;
 mod authz;
+mod bundle;
 pub mod conventions;
 mod caller;
 mod error;
+mod job;
 mod object;
 mod params;
 pub mod resolve;
@@ -18,8 +20,10 @@ mod service;
 
 pub use audit::{AuditEvent, Auditor, LogAuditor, contains_secret, redact_params};
 pub use authz::{Authorizer, Decision, RootOnly};
+pub use bundle::{ApiBundle, Background, Bundle, HostAgent, Shutdown, registry_of};
 pub use caller::{Caller, Credential, CredentialSource, PrincipalType, Session, SignIn, SignInRequest, SignedIn};
 pub use error::{ApiError, ErrorExtra};
+pub use job::{JobControl, JobError, JobHandler, LEASE_MS};
 pub use object::{
     BodyStream, Dialect, ObjectOp, ObjectRequest, ObjectResponse, ObjectService, Requester, ResourceAccess,
     Upload, Verdict,

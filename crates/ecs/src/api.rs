@@ -6,9 +6,7 @@ use crate::model::{DISK_CATEGORIES, INSTANCE_TYPES, RESOURCE_TYPES};
 use crate::security_group as sg;
 use nimbus_api::{ActionSpec, ApiError, BoxFut, CallContext, Params, Service};
 use serde_json::{Value, json};
-use std::sync::{Arc, OnceLock};
-
-pub struct Ecs;
+use std::sync::Arc;
 
 const ACTIONS: &[ActionSpec] = nimbus_api::actions!["ecs:";
     "DescribeRegions" => Read, "DescribeZones" => Read,
@@ -27,35 +25,20 @@ const ACTIONS: &[ActionSpec] = nimbus_api::actions!["ecs:";
     "ModifyInstanceMetadataOptions" => Write,
 ];
 
-static IMAGE_OBJECTS: OnceLock<Arc<dyn ImageObjects>> = OnceLock::new();
-type ConsoleReader = Box<dyn Fn(&str) -> String + Send + Sync>;
-static CONSOLE: OnceLock<ConsoleReader> = OnceLock::new();
+/// Reads an instance's console log (the host agent keeps it): GetInstanceConsoleOutput.
+pub type ConsoleReader = Box<dyn Fn(&str) -> String + Send + Sync>;
 
-/// Wires the region's image store (OSS) and the agent's console logs into ECS; called once at
-/// start-up by `nimbus up`. Without it RunInstances cannot verify images and refuses to run.
-pub fn install(objects: Arc<dyn ImageObjects>, console: ConsoleReader) {
-    let _ = IMAGE_OBJECTS.set(objects);
-    let _ = CONSOLE.set(console);
-}
-
-static MEMORY_CAPACITY_MIB: OnceLock<u64> = OnceLock::new();
-
-/// The guest memory this region's host offers (`nimbus up --instance-memory-mib`); unset means
-/// no limit beyond the per-account quota.
-pub fn set_memory_capacity(mib: u64) {
-    let _ = MEMORY_CAPACITY_MIB.set(mib);
-}
-
-pub(crate) fn memory_capacity_mib() -> Option<u64> {
-    MEMORY_CAPACITY_MIB.get().copied()
-}
-
-pub(crate) fn image_objects() -> Option<&'static Arc<dyn ImageObjects>> {
-    IMAGE_OBJECTS.get()
-}
-
-pub(crate) fn console_reader() -> Option<&'static ConsoleReader> {
-    CONSOLE.get()
+/// The ECS API, with what a running region gives it (see [`crate::EcsBundle`]).
+#[derive(Default)]
+pub struct Ecs {
+    /// The region's image store (OSS). Without it RunInstances cannot verify images before
+    /// making instances (the host agent verifies them again before every boot).
+    pub images: Option<Arc<dyn ImageObjects>>,
+    /// The host agent's console logs; without it the console output is empty.
+    pub console: Option<ConsoleReader>,
+    /// The guest memory this region's host offers (`nimbus up --instance-memory-mib`); `None`
+    /// means no limit beyond the per-account quota.
+    pub memory_capacity_mib: Option<u64>,
 }
 
 /// A vSwitch's gateway: its CIDR's first host.
@@ -184,8 +167,8 @@ impl Service for Ecs {
                 | "DeleteInstances" => {
                     ctx.require_region(params)?;
                     match action.name {
-                        "RunInstances" => instance::run(ctx, params, true).await,
-                        "CreateInstance" => instance::run(ctx, params, false).await,
+                        "RunInstances" => instance::run(self, ctx, params, true).await,
+                        "CreateInstance" => instance::run(self, ctx, params, false).await,
                         "DescribeInstances" => instance::describe(ctx, params).await,
                         "DescribeInstanceStatus" => instance::status(ctx, params).await,
                         "StartInstances" => instance::batch(ctx, params, "start").await,
@@ -199,7 +182,7 @@ impl Service for Ecs {
                 "RebootInstance" => instance::reboot(ctx, params).await,
                 "DeleteInstance" => instance::delete(ctx, params).await,
                 "ModifyInstanceAttribute" => instance::modify(ctx, params).await,
-                "GetInstanceConsoleOutput" => instance::console(ctx, params).await,
+                "GetInstanceConsoleOutput" => instance::console(self, ctx, params).await,
                 "AllocatePublicIpAddress" => instance::allocate_public_ip(ctx, params).await,
                 "AttachInstanceRamRole" => crate::ram_role::attach(ctx, params).await,
                 "DetachInstanceRamRole" => crate::ram_role::detach(ctx, params).await,

@@ -4,6 +4,7 @@
 //! documented names: Pending → Starting → Running → Stopping → Stopped. A deleted instance's job
 //! finds no resource and tears its VM, port and disks down.
 
+use crate::Ecs;
 use crate::image;
 use crate::model::INSTANCE_TYPES;
 use nimbus_api::{ApiError, CallContext, Params};
@@ -127,7 +128,7 @@ fn security_groups(p: &Params) -> Vec<String> {
 }
 
 /// RunInstances (start = true) and CreateInstance (start = false: created Stopped).
-pub async fn run(ctx: &CallContext, p: &Params, start: bool) -> Result<Value, ApiError> {
+pub async fn run(ecs: &Ecs, ctx: &CallContext, p: &Params, start: bool) -> Result<Value, ApiError> {
     let amount = if start { p.int("Amount", 1, 100)?.unwrap_or(1) as usize } else { 1 };
     let type_name = p.require("InstanceType")?;
     let (cpu, memory, family) = instance_type(type_name)?;
@@ -213,12 +214,12 @@ pub async fn run(ctx: &CallContext, p: &Params, start: bool) -> Result<Value, Ap
     if name.chars().count() > 128 {
         return Err(ApiError::invalid("InstanceName", "at most 128 characters"));
     }
-    check_limits(ctx, u64::from(memory) * amount as u64, amount).await?;
+    check_limits(ecs, ctx, u64::from(memory) * amount as u64, amount).await?;
     if p.bool("DryRun")? == Some(true) {
         return Err(ApiError::new(400, "DryRunOperation", "Request validation has been passed with DryRun flag set."));
     }
     // A tampered image is refused before anything is made.
-    if let Some(objects) = crate::api::image_objects() {
+    if let Some(objects) = &ecs.images {
         image::fetch_verified(objects.as_ref(), &img).await?;
     }
     let mut made: Vec<Resource> = vec![];
@@ -256,7 +257,7 @@ pub async fn run(ctx: &CallContext, p: &Params, start: bool) -> Result<Value, Ap
     }
     // Checked again with the new rows in: two calls racing past the first check cannot both
     // keep what only one of them fits (both may roll back; the caller retries).
-    if let Err(e) = check_limits(ctx, 0, 0).await {
+    if let Err(e) = check_limits(ecs, ctx, 0, 0).await {
         return Err(roll_back(ctx, made, e).await);
     }
     let ids_out: Vec<String> = made.iter().map(|r| r.id.clone()).collect();
@@ -547,10 +548,10 @@ pub async fn modify(ctx: &CallContext, p: &Params) -> Result<Value, ApiError> {
 
 /// GetInstanceConsoleOutput: the agent keeps the serial log; the API reads the tail it mirrors
 /// into the status (`status.ConsoleTail`), Base64 as the API documents.
-pub async fn console(ctx: &CallContext, p: &Params) -> Result<Value, ApiError> {
+pub async fn console(ecs: &Ecs, ctx: &CallContext, p: &Params) -> Result<Value, ApiError> {
     use base64::Engine;
     let i = load(ctx, p.require("InstanceId")?).await?;
-    let text = crate::api::console_reader().map(|f| f(&i.id)).unwrap_or_default();
+    let text = ecs.console.as_ref().map(|f| f(&i.id)).unwrap_or_default();
     Ok(json!({"InstanceId": i.id, "ConsoleOutput": base64::engine::general_purpose::STANDARD.encode(text),
               "LastUpdateTime": iso8601(now_millis())}))
 }
@@ -628,7 +629,7 @@ pub async fn modify_metadata_options(ctx: &CallContext, p: &Params) -> Result<Va
 
 /// The per-account instance quota and the host's memory, with `adding` MiB in `count` new
 /// instances on top of what exists (0 and 0 once the new rows are in).
-async fn check_limits(ctx: &CallContext, adding: u64, count: usize) -> Result<(), ApiError> {
+async fn check_limits(ecs: &Ecs, ctx: &CallContext, adding: u64, count: usize) -> Result<(), ApiError> {
     let existing = ctx.store.all_resources(&ctx.caller.account_id, KIND).await?.len();
     if existing + count > MAX_INSTANCES {
         return Err(ApiError::new(
@@ -639,7 +640,7 @@ async fn check_limits(ctx: &CallContext, adding: u64, count: usize) -> Result<()
     }
     // The host's memory: every instance (of any account, Stopped too) holds its type's memory,
     // so a Start never fails for want of it.
-    if let Some(capacity) = crate::api::memory_capacity_mib() {
+    if let Some(capacity) = ecs.memory_capacity_mib {
         let used: u64 = ctx
             .store
             .all_resources_all_accounts(KIND)

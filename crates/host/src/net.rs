@@ -74,6 +74,11 @@ impl NetDriver {
         NetDriver { prefix: prefix.to_string() }
     }
 
+    /// The prefix of every name this driver makes.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
     /// The namespace of a VPC: `<prefix>-vpc-<id tail>`.
     pub fn namespace(&self, vpc_id: &str) -> String {
         format!("{}-vpc-{}", self.prefix, tail(vpc_id, 12))

@@ -7,9 +7,8 @@
 //! - [`bootstrap`]: first start (data directory, root account and AccessKey) and every later start.
 //! - [`worker`]: the job runner; [`backup`]: the store-backup job.
 //! - [`rotate`]: root key rotation while the region runs.
-//! - [`ecs`]: the ECS host agent (system image, instances as QEMU VMs, VPC ports);
-//!   [`metadata`]: the instance metadata service at 169.254.169.254.
-//! - [`up`]: brings the region up and down.
+//! - [`up`]: brings the region up and down: every service is a `nimbus_api::Bundle`
+//!   ([`up::bundles`]); the ECS host agent and metadata service are `nimbus-ecs-agent`'s.
 //! - [`client`]: a signed RPC client (v1 HMAC-SHA1), used by the CLI and the tests.
 //! - [`cli`]: `nimbus configure`, `nimbus <product> <Action>`, `nimbus admin …`.
 
@@ -18,17 +17,13 @@ pub mod bootstrap;
 pub mod cli;
 pub mod client;
 pub mod config;
-pub mod ecs;
 pub mod keys;
-pub mod metadata;
-pub mod oss;
 pub mod oss_client;
 pub mod pkcs11;
 pub mod pki;
 pub mod rotate;
 pub mod test_clock;
 pub mod up;
-pub mod vpc;
 pub mod worker;
 
 /// Installs the one rustls crypto provider of the process (ring). Idempotent.

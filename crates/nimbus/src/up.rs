@@ -4,9 +4,9 @@ use crate::backup::BackupJob;
 use crate::bootstrap::{self, RootOutcome};
 use crate::config::Settings;
 use crate::pki::Pki;
-use crate::worker::{self, JobHandler};
+use crate::worker;
 use anyhow::{Context, Result};
-use nimbus_api::{Auditor, LogAuditor, Registry};
+use nimbus_api::{ApiBundle, Auditor, Background, Bundle, JobHandler, LogAuditor, Registry, Shutdown};
 use nimbus_core::region::Region;
 use nimbus_core::secret::KeyProvider;
 use nimbus_gateway::server::Listener;
@@ -23,16 +23,108 @@ use tokio::sync::watch;
 /// Time given to open connections to finish on shutdown.
 const DRAIN: Duration = Duration::from_secs(10);
 
-/// Every service of the region. Adding a service is one line here.
+/// What every bundle is built from.
+pub struct Deps {
+    pub keys: Arc<dyn KeyProvider>,
+    pub credentials: Arc<StoreCredentials>,
+    pub sts: StsConfig,
+}
+
+/// What only a running region has (`nimbus up`); without it (`nimbus admin actions`) bundles
+/// are built for their API alone, with no host agent, jobs or background work.
+pub struct Running<'a> {
+    pub settings: &'a Settings,
+    pub store: Store,
+    pub region: Arc<Region>,
+    pub oss: Arc<nimbus_oss::Oss>,
+    pub auditor: Arc<dyn Auditor>,
+    /// This region's VPC data plane.
+    pub net: nimbus_host::net::NetDriver,
+    /// The operator (region root) account.
+    pub root_account: String,
+}
+
+/// Every service of the region, as bundles. Adding a service is adding one bundle here. The
+/// order is the registry's (what `nimbus admin actions` lists) and the start-up convergence's.
+pub fn bundles(d: &Deps, running: Option<Running<'_>>) -> Vec<Box<dyn Bundle>> {
+    let iam = ApiBundle {
+        name: "iam",
+        services: vec![
+            Arc::new(Ram::new(d.keys.clone(), d.credentials.clone())),
+            Arc::new(Sts::new(d.keys.clone(), d.sts)),
+        ],
+    };
+    let trail = ApiBundle { name: "trail", services: vec![Arc::new(nimbus_trail::service::ActionTrail)] };
+    let kms = ApiBundle { name: "kms", services: vec![Arc::new(nimbus_kms::Kms::new(d.keys.clone()))] };
+    let Some(r) = running else {
+        return vec![
+            Box::new(nimbus_ecs::EcsBundle::api_only()),
+            Box::new(iam),
+            Box::new(trail),
+            Box::new(kms),
+            Box::new(nimbus_vpc::VpcBundle::api_only()),
+        ];
+    };
+    let s = r.settings;
+    let (ecs, agent) = nimbus_ecs_agent::bundle(nimbus_ecs_agent::AgentConfig {
+        store: r.store.clone(),
+        oss: r.oss.clone(),
+        keys: d.keys.clone(),
+        auditor: r.auditor,
+        region: r.region.id.clone(),
+        root_account: r.root_account,
+        net: r.net.clone(),
+        vm_dir: s.data_dir.join("vm"),
+        disk_dirs: s.disk_dirs(),
+        accel: s.accel.clone(),
+        memory_capacity_mib: s.instance_memory_mib,
+    });
+    let vpc = nimbus_vpc::VpcBundle::new(r.store.clone(), r.net, s.eip_pool, Some(agent));
+    let oss = nimbus_oss::OssBundle {
+        oss: r.oss,
+        lifecycle_every: Duration::from_secs(s.oss_lifecycle_secs),
+        scrub_every: Duration::from_secs(s.oss_scrub_secs),
+    };
+    let platform = Platform { store: r.store, keys: d.keys.clone(), data_dir: s.data_dir.clone() };
+    vec![Box::new(ecs), Box::new(iam), Box::new(trail), Box::new(kms), Box::new(vpc), Box::new(oss), Box::new(platform)]
+}
+
+/// The region's own work: store backups, and noticing a root key rotated by `nimbus admin
+/// rotate-root-key` so new values use the new generation.
+struct Platform {
+    store: Store,
+    keys: Arc<dyn KeyProvider>,
+    data_dir: std::path::PathBuf,
+}
+
+impl Bundle for Platform {
+    fn name(&self) -> &'static str {
+        "region"
+    }
+    fn job_handlers(&self) -> Vec<Arc<dyn JobHandler>> {
+        vec![Arc::new(BackupJob { store: self.store.clone(), data_dir: self.data_dir.clone() })]
+    }
+    fn background(&self, mut stop: Shutdown) -> Vec<Background> {
+        let keys = self.keys.clone();
+        vec![Box::pin(async move {
+            loop {
+                tokio::select! {
+                    _ = stop.changed() => break,
+                    _ = tokio::time::sleep(Duration::from_secs(5)) => {
+                        if keys.root_key().refresh() {
+                            tracing::info!(generation = keys.root_key().current_generation(), "root key rotated: now wrapping with the new generation");
+                        }
+                    }
+                }
+            }
+        })]
+    }
+}
+
+/// The registry of the region's API services (what `nimbus admin actions` lists).
 pub fn registry(keys: &Arc<dyn KeyProvider>, credentials: &Arc<StoreCredentials>, sts: StsConfig) -> Registry {
-    let mut r = Registry::new();
-    r.register(Arc::new(nimbus_ecs::Ecs));
-    r.register(Arc::new(Ram::new(keys.clone(), credentials.clone())));
-    r.register(Arc::new(Sts::new(keys.clone(), sts)));
-    r.register(Arc::new(nimbus_trail::service::ActionTrail));
-    r.register(Arc::new(nimbus_kms::Kms::new(keys.clone())));
-    r.register(Arc::new(nimbus_vpc::Vpc));
-    r
+    let deps = Deps { keys: keys.clone(), credentials: credentials.clone(), sts };
+    nimbus_api::registry_of(&bundles(&deps, None))
 }
 
 pub async fn run(s: Settings) -> Result<()> {
@@ -108,6 +200,36 @@ pub async fn run(s: Settings) -> Result<()> {
         region.clone(),
         s.oss_max_object_bytes,
     ));
+    let root_account = match &root {
+        RootOutcome::Created(c) | RootOutcome::Reused(c) => c.account_id.clone(),
+        RootOutcome::FileMissing => store
+            .list_accounts()
+            .await?
+            .into_iter()
+            .find(|a| a.name == bootstrap::ROOT_ACCOUNT_NAME)
+            .map(|a| a.id)
+            .unwrap_or_default(),
+    };
+    // Unique per data directory unless set: this region only ever removes namespaces it named.
+    let net_prefix = s.net_prefix.clone().unwrap_or_else(|| {
+        let tail: String = node.trim_start_matches("node-").chars().take(8).collect();
+        format!("n{tail}")
+    });
+    let deps = Deps { keys: keys.clone(), credentials: credentials.clone(), sts };
+    let bundles = bundles(
+        &deps,
+        Some(Running {
+            settings: &s,
+            store: store.clone(),
+            region: region.clone(),
+            oss,
+            auditor: auditor.clone(),
+            net: nimbus_host::net::NetDriver::new(&net_prefix),
+            root_account,
+        }),
+    );
+    let agents: Vec<Arc<dyn nimbus_api::HostAgent>> = bundles.iter().filter_map(|b| b.host_agent()).collect();
+    let object_service = bundles.iter().find_map(|b| b.object_service()).context("no bundle serves objects (OSS)")?;
     let object_gateway = Arc::new(ObjectGateway::new(
         ObjectGatewayConfig {
             region: region.clone(),
@@ -119,12 +241,11 @@ pub async fn run(s: Settings) -> Result<()> {
             timestamp_window: Duration::from_secs(15 * 60),
             throttle: ThrottleConfig { per_key_rps: s.throttle_rps, burst: s.throttle_burst },
         },
-        oss.clone(),
+        object_service,
         credentials.clone(),
         authorizer.clone(),
         auditor.clone(),
     ));
-    let metadata_auditor = auditor.clone();
     let gateway = Arc::new(Gateway::new(
         GatewayConfig {
             region: region.clone(),
@@ -133,7 +254,7 @@ pub async fn run(s: Settings) -> Result<()> {
             timestamp_window: Duration::from_secs(15 * 60),
             throttle: ThrottleConfig { per_key_rps: s.throttle_rps, burst: s.throttle_burst },
         },
-        Arc::new(registry(&keys, &credentials, sts)),
+        Arc::new(nimbus_api::registry_of(&bundles)),
         Hooks {
             credentials: credentials.clone(),
             authorizer,
@@ -145,112 +266,33 @@ pub async fn run(s: Settings) -> Result<()> {
     ));
 
     let (stop_tx, stop_rx) = watch::channel(false);
-    // Notice a root key rotated by `nimbus admin rotate-root-key`, so new values use the new generation.
-    let refresher = {
-        let (keys, mut stop) = (keys.clone(), stop_rx.clone());
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    _ = stop.changed() => break,
-                    _ = tokio::time::sleep(Duration::from_secs(5)) => {
-                        if keys.root_key().refresh() {
-                            tracing::info!(generation = keys.root_key().current_generation(), "root key rotated: now wrapping with the new generation");
-                        }
-                    }
-                }
-            }
-        })
-    };
     let servers = [
         tokio::spawn(https.serve(gateway.clone(), stop_rx.clone(), DRAIN)),
         tokio::spawn(http.serve(gateway.clone(), stop_rx.clone(), DRAIN)),
         tokio::spawn(oss_https.serve(object_gateway.clone(), stop_rx.clone(), DRAIN)),
         tokio::spawn(oss_http.serve(object_gateway.clone(), stop_rx.clone(), DRAIN)),
     ];
-    let maintenance = tokio::spawn(crate::oss::maintain(
-        oss.clone(),
-        Duration::from_secs(s.oss_lifecycle_secs),
-        Duration::from_secs(s.oss_scrub_secs),
-        stop_rx.clone(),
-    ));
-    // Unique per data directory unless set: this region only ever removes namespaces it named.
-    let net_prefix = s.net_prefix.clone().unwrap_or_else(|| {
-        let tail: String = node.trim_start_matches("node-").chars().take(8).collect();
-        format!("n{tail}")
-    });
-    let net = nimbus_host::net::NetDriver::new(&net_prefix);
-    if let Some(pool) = s.eip_pool {
-        nimbus_vpc::eip::set_pool(pool);
-    }
-    match crate::vpc::converge_at_start(&store, &net).await {
-        Ok(n) => tracing::info!(vpcs = n, prefix = net_prefix, "VPC data plane: reconciling every VPC"),
-        Err(e) => {
-            tracing::error!(error = %e, "VPC data plane could not be checked at start (are we root, is iproute2 installed?)")
+    // Start-up convergence: every bundle's, in order, then every host agent's.
+    for b in &bundles {
+        if let Err(e) = b.converge().await {
+            tracing::error!(bundle = b.name(), error = e, "start-up convergence failed");
         }
     }
-    let accel_cell = Arc::new(tokio::sync::OnceCell::new());
-    let accel = {
-        let (setting, probe_dir, cell) = (s.accel.clone(), dir.join("vm"), accel_cell.clone());
-        tokio::spawn(async move {
-            let a = probe_accelerator(setting, probe_dir).await;
-            let _ = cell.set(a);
-        })
-    };
-    let root_account = match &root {
-        RootOutcome::Created(c) | RootOutcome::Reused(c) => c.account_id.clone(),
-        RootOutcome::FileMissing => store
-            .list_accounts()
-            .await?
-            .into_iter()
-            .find(|a| a.name == bootstrap::ROOT_ACCOUNT_NAME)
-            .map(|a| a.id)
-            .unwrap_or_default(),
-    };
-    let vm_dir = dir.join("vm");
-    nimbus_ecs::api::set_memory_capacity(s.instance_memory_mib);
-    tracing::info!(mib = s.instance_memory_mib, "guest memory offered to instances");
-    nimbus_ecs::api::install(
-        Arc::new(crate::ecs::OssImages(oss.clone())),
-        Box::new({
-            let vm_dir = vm_dir.clone();
-            move |id| crate::ecs::Agent::console(&vm_dir, id)
-        }),
-    );
-    let metadata =
-        Arc::new(crate::metadata::MetadataServers::new(store.clone(), &region.id, keys.clone(), metadata_auditor));
-    let cgroups = match nimbus_host::cgroup::Cgroups::detect(&format!("nimbus-{net_prefix}")) {
-        Ok(c) => {
-            tracing::info!(layout = c.describe(), "instance limits (vCPUs, memory) enforced through cgroups");
-            Some(c)
+    for a in &agents {
+        if let Err(e) = a.converge().await {
+            tracing::error!(agent = a.name(), error = e, "host agent start-up convergence failed");
         }
-        Err(why) => {
-            tracing::warn!(reason = why, "no usable cgroups: instances are bounded only by QEMU's -smp and -m");
-            None
-        }
-    };
-    let agent = Arc::new(crate::ecs::Agent {
-        store: store.clone(),
-        net: net.clone(),
-        oss: oss.clone(),
-        region: region.id.clone(),
-        root_account,
-        dir: vm_dir,
-        disk_dirs: s.disk_dirs(),
-        accel: accel_cell,
-        metadata: metadata.clone(),
-        cgroups,
-    });
-    if let Err(e) = agent.ensure_system_image().await {
-        tracing::error!(error = %e, "could not queue the system image build");
     }
-    let supervisor = tokio::spawn(agent.clone().supervise(stop_rx.clone()));
-    let handlers: Vec<Arc<dyn JobHandler>> = vec![
-        Arc::new(BackupJob { store: store.clone(), data_dir: dir.clone() }),
-        Arc::new(crate::vpc::ReconcileJob { store: store.clone(), net, agent: Some(agent.clone()) }),
-        Arc::new(crate::ecs::InstanceJob(agent.clone())),
-        Arc::new(crate::ecs::BuildImageJob(agent.clone())),
-        Arc::new(crate::ecs::CreateImageJob(agent.clone())),
-    ];
+    let mut background: Vec<tokio::task::JoinHandle<()>> = vec![];
+    let mut handlers: Vec<Arc<dyn JobHandler>> = vec![];
+    for b in &bundles {
+        background.extend(b.background(stop_rx.clone()).into_iter().map(tokio::spawn));
+        handlers.extend(b.job_handlers());
+    }
+    for a in &agents {
+        background.extend(a.background(stop_rx.clone()).into_iter().map(tokio::spawn));
+        handlers.extend(a.job_handlers());
+    }
     let worker = tokio::spawn(worker::run(store.clone(), node.clone(), handlers, stop_rx.clone()));
 
     write_endpoints(dir, &region, [https_addr, http_addr, oss_https_addr, oss_http_addr])?;
@@ -308,11 +350,12 @@ pub async fn run(s: Settings) -> Result<()> {
         let _ = s.await;
     }
     let _ = worker.await;
-    let _ = supervisor.await;
-    metadata.stop();
-    let _ = refresher.await;
-    let _ = maintenance.await;
-    accel.abort();
+    for t in background {
+        let _ = t.await;
+    }
+    for a in &agents {
+        a.stop();
+    }
     let _ = trail_stop_tx.send(true);
     if let Some(t) = trail_task {
         let _ = t.await;
@@ -320,50 +363,6 @@ pub async fn run(s: Settings) -> Result<()> {
     store.close().await;
     println!("Nimbus region {} stopped", region.id);
     Ok(())
-}
-
-/// Chooses the VM accelerator (see `--accel`) and logs the choice with its reason. Runs beside
-/// start-up: the probe boots a VM, which takes seconds under TCG.
-async fn probe_accelerator(setting: String, dir: std::path::PathBuf) -> Option<nimbus_host::vm::Accel> {
-    use nimbus_host::vm::{Accel, Toolchain, probe};
-    let tools = match Toolchain::find() {
-        Ok(t) => t,
-        Err(e) => {
-            tracing::warn!(reason = %e, "virtual machines unavailable on this host");
-            return None;
-        }
-    };
-    match setting.as_str() {
-        "kvm" => {
-            tracing::info!(accelerator = "kvm", "VM accelerator forced by --accel");
-            return Some(Accel::Kvm);
-        }
-        "tcg" => {
-            tracing::info!(accelerator = "tcg", "VM accelerator forced by --accel");
-            return Some(Accel::Tcg);
-        }
-        _ => {}
-    }
-    match tokio::task::spawn_blocking(move || probe(&tools, &dir, Duration::from_secs(30))).await {
-        Ok(Ok(p)) => {
-            match &p.kvm_unusable {
-                None => tracing::info!(
-                    accelerator = "kvm",
-                    boot_ms = p.boot.as_millis() as u64,
-                    "VM accelerator chosen by probe"
-                ),
-                Some(why) => {
-                    tracing::info!(accelerator = "tcg", boot_ms = p.boot.as_millis() as u64, kvm_unusable = %why, "VM accelerator chosen by probe: KVM cannot boot the probe VM, using TCG")
-                }
-            }
-            Some(p.accel)
-        }
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, "no accelerator could boot the probe VM: virtual machines unavailable");
-            None
-        }
-        Err(_) => None,
-    }
 }
 
 /// DNS names and addresses the server certificate covers.
@@ -433,6 +432,30 @@ async fn wait_for_signal() {
 #[cfg(test)]
 mod tests {
     use super::redact_url;
+
+    /// `nimbus admin actions` lists services in bundle order; the API-only bundles carry no
+    /// jobs, background work or host agent.
+    #[tokio::test]
+    async fn api_only_bundles_keep_the_registry_order() {
+        use std::sync::Arc;
+        let dir = tempfile::tempdir().expect("tmp");
+        let keys: Arc<dyn nimbus_core::secret::KeyProvider> =
+            Arc::new(nimbus_core::secret::FileKeyProvider::load_or_create(&dir.path().join("k")).expect("key"));
+        let store =
+            nimbus_store::Store::open(&format!("sqlite://{}", dir.path().join("s.db").display())).await.expect("store");
+        let credentials = Arc::new(nimbus_iam::StoreCredentials::new(store, keys.clone()));
+        let deps = super::Deps { keys, credentials, sts: nimbus_iam::StsConfig::default() };
+        let bundles = super::bundles(&deps, None);
+        let products: Vec<&str> = nimbus_api::registry_of(&bundles).services().iter().map(|s| s.product()).collect();
+        assert_eq!(products, ["Ecs", "Ram", "Sts", "Actiontrail", "Kms", "Vpc"]);
+        for b in &bundles {
+            assert!(
+                b.job_handlers().is_empty() && b.host_agent().is_none() && b.object_service().is_none(),
+                "{}",
+                b.name()
+            );
+        }
+    }
 
     #[test]
     fn hides_store_passwords() {

@@ -5,55 +5,13 @@
 //! cluster, another node takes the job when the lease runs out. Handlers checkpoint through
 //! [`JobControl::heartbeat`], which also extends the lease and stops them if the lease was lost.
 
-use nimbus_api::BoxFut;
-use nimbus_store::{Job, Store};
-use serde_json::Value;
+pub use nimbus_api::{JobControl, JobError, JobHandler, LEASE_MS};
+use nimbus_store::Store;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
-pub const LEASE_MS: i64 = 30_000;
 const IDLE_POLL: Duration = Duration::from_millis(300);
-
-#[derive(Debug)]
-pub enum JobError {
-    /// Worth another attempt later.
-    Retry(String),
-    /// Will never succeed: fail the job now.
-    Permanent(String),
-    /// Another worker holds the job now; stop quietly.
-    LeaseLost,
-}
-
-impl<E: std::fmt::Display> From<E> for JobError {
-    fn from(e: E) -> Self {
-        JobError::Retry(e.to_string())
-    }
-}
-
-/// What a running handler may do with its job.
-pub struct JobControl {
-    store: Store,
-    owner: String,
-    job_id: String,
-}
-
-impl JobControl {
-    /// Saves progress (0–100) and a checkpoint to resume from, and extends the lease.
-    pub async fn heartbeat(&self, progress: i64, checkpoint: &Value) -> Result<(), JobError> {
-        match self.store.heartbeat_job(&self.job_id, &self.owner, progress, Some(checkpoint), LEASE_MS).await {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(JobError::LeaseLost),
-            Err(e) => Err(JobError::Retry(e.to_string())),
-        }
-    }
-}
-
-pub trait JobHandler: Send + Sync {
-    fn kind(&self) -> &'static str;
-    /// Runs (or resumes, from `job.checkpoint`) the job; returns its result.
-    fn run<'a>(&'a self, job: &'a Job, ctl: &'a JobControl) -> BoxFut<'a, Result<Value, JobError>>;
-}
 
 /// Runs jobs until `shutdown` turns true. A job interrupted by shutdown is put back in the queue.
 pub async fn run(store: Store, owner: String, handlers: Vec<Arc<dyn JobHandler>>, mut shutdown: watch::Receiver<bool>) {
@@ -81,7 +39,7 @@ pub async fn run(store: Store, owner: String, handlers: Vec<Arc<dyn JobHandler>>
             continue;
         };
         tracing::info!(job = job.id, kind = job.kind, attempt = job.attempts, "job started");
-        let ctl = JobControl { store: store.clone(), owner: owner.clone(), job_id: job.id.clone() };
+        let ctl = JobControl::new(store.clone(), owner.clone(), job.id.clone());
         let outcome = tokio::select! {
             r = handler.run(&job, &ctl) => Some(r),
             _ = shutdown.changed() => None,

@@ -5,12 +5,14 @@
 //! - [`Oss`] (`service`): routing, resource-based access facts, and the operations in `bucket`,
 //!   `object`, `multipart`, `listing`, `lifecycle`.
 //! - `access`: bucket policies and ACLs.
+//! - [`bundle`]: the object service and its timers (lifecycle, scrub), as `nimbus up` runs them.
 //!
 //! The gateway (`nimbus-gateway`) owns HTTP, addressing and signatures; this crate sees
 //! [`nimbus_api::ObjectRequest`]s.
 
 mod access;
 mod bucket;
+pub mod bundle;
 mod cors;
 pub mod crc64;
 mod data;
@@ -28,6 +30,7 @@ mod website;
 mod xml;
 
 pub use engine::{Engine, EngineError, FsckReport, StoredObject};
+pub use bundle::OssBundle;
 pub use service::Oss;
 
 /// CRC-64/XZ, the checksum OSS reports in `x-oss-hash-crc64ecma`. Slice-by-16 tables: several

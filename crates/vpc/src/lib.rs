@@ -2,6 +2,7 @@
 //!
 //! - [`api`]: the handlers. They write the desired state (resources in the store) and queue a
 //!   `vpc.reconcile` job; they never touch the host.
+//! - [`bundle`]: the API, the `vpc.reconcile` job and the start-up pass, as `nimbus up` runs them.
 //! - [`eip`]: elastic IP addresses from the region's pool.
 //! - [`route`]: each VPC's system route table (its vSwitches' blocks).
 //! - [`cidr`]: address-block rules (what a VPC or vSwitch may use, containment, overlap).
@@ -9,12 +10,14 @@
 //!   vSwitch), run by the job worker; idempotent, so a crash mid-way converges on the next run.
 
 pub mod api;
+pub mod bundle;
 pub mod cidr;
 pub mod eip;
 pub mod reconcile;
 pub mod route;
 
 pub use api::Vpc;
+pub use bundle::{VpcBundle, VpcPorts};
 
 /// Resource kinds in the store.
 pub const VPC: &str = "vpc.vpc";

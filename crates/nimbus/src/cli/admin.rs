@@ -144,8 +144,8 @@ pub async fn run(cmd: AdminCommand) -> Result<i32> {
     match cmd {
         AdminCommand::Account(a) => account(a).await,
         AdminCommand::Image(ImageCommand::Build { store, id, rebuild, no_wait }) => {
-            let Some(sys) = crate::ecs::SYSTEM_IMAGES.iter().find(|i| i.id == id) else {
-                let known: Vec<&str> = crate::ecs::SYSTEM_IMAGES.iter().map(|i| i.id).collect();
+            let Some(sys) = nimbus_ecs_agent::SYSTEM_IMAGES.iter().find(|i| i.id == id) else {
+                let known: Vec<&str> = nimbus_ecs_agent::SYSTEM_IMAGES.iter().map(|i| i.id).collect();
                 bail!("{id} is not a system image; these are: {}", known.join(", "));
             };
             let (_, s) = open(&store).await?;
@@ -157,7 +157,7 @@ pub async fn run(cmd: AdminCommand) -> Result<i32> {
                 .context("the region has no root account yet: start it once with `nimbus up`")?;
             let job = s
                 .enqueue_job(&NewJob {
-                    kind: crate::ecs::BUILD_IMAGE_JOB.into(),
+                    kind: nimbus_ecs_agent::BUILD_IMAGE_JOB.into(),
                     account_id: root.id,
                     payload: serde_json::json!({"ImageId": sys.id, "Rebuild": rebuild}),
                     max_attempts: 3,

@@ -7,9 +7,8 @@
 //! running the job again. QEMU runs detached (`-daemonize`): instances keep running while the
 //! control plane restarts, and are adopted again through their pid files and QMP sockets.
 
-use crate::worker::{JobControl, JobError, JobHandler};
 use bytes::Bytes;
-use nimbus_api::{ApiError, BoxFut};
+use nimbus_api::{ApiError, BoxFut, JobControl, JobError, JobHandler};
 use nimbus_core::clock::{iso8601, now_millis};
 use nimbus_ecs::image::{self, ImageObjects, PARTS, SYSTEM_IMAGE_ID};
 use nimbus_ecs::instance;
@@ -758,6 +757,12 @@ impl Agent {
                 _ = tokio::time::sleep(Duration::from_secs(5)) => {}
             }
         }
+    }
+}
+
+impl nimbus_vpc::VpcPorts for Agent {
+    fn refresh_vpc<'a>(&'a self, account: &'a str, vpc: &'a str) -> BoxFut<'a, Result<(), JobError>> {
+        Box::pin(Agent::refresh_vpc(self, account, vpc))
     }
 }
 
