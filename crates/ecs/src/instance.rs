@@ -7,6 +7,7 @@
 use crate::Ecs;
 use crate::image;
 use crate::model::INSTANCE_TYPES;
+use nimbus_api::conventions::Page;
 use nimbus_api::{ApiError, CallContext, Params};
 use nimbus_core::clock::{iso8601, now_millis};
 use nimbus_core::ids;
@@ -315,8 +316,7 @@ fn eip_of<'a>(eips: &'a [Resource], id: &str) -> Option<&'a Resource> {
 }
 
 pub async fn describe(ctx: &CallContext, p: &Params) -> Result<Value, ApiError> {
-    let page = p.int("PageNumber", 1, 1_000_000)?.unwrap_or(1) as usize;
-    let size = p.int("PageSize", 1, 100)?.unwrap_or(10) as usize;
+    let page = Page::from_params(p, 10, 100)?;
     let ids: Vec<String> = match p.get("InstanceIds").filter(|v| !v.is_empty()) {
         Some(v) => serde_json::from_str(v).map_err(|_| ApiError::invalid("InstanceIds", "a JSON array of ids"))?,
         None => vec![],
@@ -347,9 +347,7 @@ pub async fn describe(ctx: &CallContext, p: &Params) -> Result<Value, ApiError> 
             .cmp(&b["CreationTime"].as_str())
             .then(a["InstanceId"].as_str().cmp(&b["InstanceId"].as_str()))
     });
-    let total = all.len();
-    let items: Vec<Value> = all.into_iter().skip((page - 1) * size).take(size).collect();
-    Ok(json!({"Instances": {"Instance": items}, "TotalCount": total, "PageNumber": page, "PageSize": size}))
+    Ok(page.answer(&all, "Instances", "Instance"))
 }
 
 pub async fn attribute(ctx: &CallContext, p: &Params) -> Result<Value, ApiError> {

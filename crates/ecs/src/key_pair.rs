@@ -9,6 +9,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use md5::{Digest, Md5};
+use nimbus_api::conventions::Page;
 use nimbus_api::{ApiError, CallContext, Params};
 use nimbus_core::clock::{iso8601, now_millis};
 use nimbus_store::{Resource, StoreError};
@@ -156,8 +157,7 @@ pub async fn import(ctx: &CallContext, p: &Params) -> Result<Value, ApiError> {
 }
 
 pub async fn describe(ctx: &CallContext, p: &Params) -> Result<Value, ApiError> {
-    let page = p.int("PageNumber", 1, 1_000_000)?.unwrap_or(1) as usize;
-    let size = p.int("PageSize", 1, 50)?.unwrap_or(10) as usize;
+    let page = Page::from_params(p, 10, 50)?;
     let name = p.get("KeyPairName").filter(|v| !v.is_empty());
     let finger = p.get("KeyPairFingerPrint").filter(|v| !v.is_empty());
     let keys: Vec<Resource> = ctx
@@ -168,16 +168,14 @@ pub async fn describe(ctx: &CallContext, p: &Params) -> Result<Value, ApiError> 
         .filter(|k| name.is_none_or(|n| k.spec["KeyPairName"] == n))
         .filter(|k| finger.is_none_or(|f| k.spec["KeyPairFingerPrint"] == f))
         .collect();
-    let shown: Vec<Value> = keys
+    let all: Vec<Value> = keys
         .iter()
-        .skip((page - 1) * size)
-        .take(size)
         .map(|k| {
             json!({"KeyPairName": k.spec["KeyPairName"], "KeyPairFingerPrint": k.spec["KeyPairFingerPrint"],
                    "PublicKey": k.spec["PublicKeyBody"], "CreationTime": k.spec["CreationTime"], "ResourceGroupId": "", "Tags": {"Tag": []}})
         })
         .collect();
-    Ok(json!({"KeyPairs": {"KeyPair": shown}, "TotalCount": keys.len(), "PageNumber": page, "PageSize": size}))
+    Ok(page.answer(&all, "KeyPairs", "KeyPair"))
 }
 
 pub async fn delete(ctx: &CallContext, p: &Params) -> Result<Value, ApiError> {

@@ -2,6 +2,7 @@
 //! kept in the group's resource; the VPC data plane turns them into nftables rules per instance
 //! port (`nimbus_host::net::security_script`) once instances join groups.
 
+use nimbus_api::conventions::Page;
 use nimbus_api::{ApiError, CallContext, Params};
 use nimbus_core::clock::{iso8601, now_millis};
 use nimbus_core::ids;
@@ -62,8 +63,7 @@ pub async fn create(ctx: &CallContext, p: &Params) -> Result<Value, ApiError> {
 }
 
 pub async fn describe(ctx: &CallContext, p: &Params) -> Result<Value, ApiError> {
-    let page = p.int("PageNumber", 1, 1_000_000)?.unwrap_or(1) as usize;
-    let size = p.int("PageSize", 1, 50)?.unwrap_or(10) as usize;
+    let page = Page::from_params(p, 10, 50)?;
     let mut ids: Vec<String> = vec![];
     if let Some(list) = p.get("SecurityGroupIds").filter(|v| !v.is_empty()) {
         ids = serde_json::from_str(list).map_err(|_| ApiError::invalid("SecurityGroupIds", "a JSON array of ids"))?;
@@ -80,10 +80,8 @@ pub async fn describe(ctx: &CallContext, p: &Params) -> Result<Value, ApiError> 
         .filter(|g| vpc.is_none_or(|v| g.spec["VpcId"] == v))
         .filter(|g| name.is_none_or(|n| g.spec["SecurityGroupName"] == n))
         .collect();
-    let shown: Vec<Value> = groups
+    let all: Vec<Value> = groups
         .iter()
-        .skip((page - 1) * size)
-        .take(size)
         .map(|g| {
             json!({
                 "SecurityGroupId": g.id, "SecurityGroupName": g.spec["SecurityGroupName"],
@@ -93,10 +91,9 @@ pub async fn describe(ctx: &CallContext, p: &Params) -> Result<Value, ApiError> 
             })
         })
         .collect();
-    Ok(json!({
-        "SecurityGroups": {"SecurityGroup": shown}, "TotalCount": groups.len(), "PageNumber": page,
-        "PageSize": size, "RegionId": ctx.region.id,
-    }))
+    let mut answer = page.answer(&all, "SecurityGroups", "SecurityGroup");
+    answer["RegionId"] = Value::from(ctx.region.id.clone());
+    Ok(answer)
 }
 
 pub async fn attribute(ctx: &CallContext, p: &Params) -> Result<Value, ApiError> {
