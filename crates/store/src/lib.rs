@@ -29,7 +29,7 @@ pub use accounts::{AccessKeyRecord, Account};
 pub use error::StoreError;
 pub use jobs::{Job, JobState, NewJob};
 pub use migrations::latest as schema_version;
-pub use repo::{Kind, Listed, NoStatus, Page, Record, Repo};
+pub use repo::{Kind, Listed, NoStatus, Page, Record, Repo, Tags};
 pub use resources::{Claim, Resource};
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};

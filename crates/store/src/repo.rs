@@ -21,7 +21,6 @@
 use crate::{Resource, Store, StoreError};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::marker::PhantomData;
 
@@ -43,6 +42,55 @@ pub trait Kind: Send + Sync + 'static {
     }
 }
 
+/// A resource's tags: key → value, in the order they were first set (as stored).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "serde_json::Map<String, serde_json::Value>", into = "serde_json::Map<String, serde_json::Value>")]
+pub struct Tags(Vec<(String, String)>);
+
+impl Tags {
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    }
+    /// Sets `key` (in place if it is there already, else last).
+    pub fn insert(&mut self, key: &str, value: &str) {
+        match self.0.iter_mut().find(|(k, _)| k == key) {
+            Some((_, v)) => *v = value.into(),
+            None => self.0.push((key.into(), value.into())),
+        }
+    }
+    pub fn remove(&mut self, key: &str) {
+        self.0.retain(|(k, _)| k != key);
+    }
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+}
+
+impl TryFrom<serde_json::Map<String, serde_json::Value>> for Tags {
+    type Error = String;
+    fn try_from(m: serde_json::Map<String, serde_json::Value>) -> Result<Self, String> {
+        m.into_iter()
+            .map(|(k, v)| match v {
+                serde_json::Value::String(s) => Ok((k, s)),
+                other => Err(format!("tag {k:?} is {other}, not a string")),
+            })
+            .collect::<Result<_, _>>()
+            .map(Tags)
+    }
+}
+
+impl From<Tags> for serde_json::Map<String, serde_json::Value> {
+    fn from(t: Tags) -> Self {
+        t.0.into_iter().map(|(k, v)| (k, serde_json::Value::String(v))).collect()
+    }
+}
+
 /// The status of kinds that keep none: stored as `{}`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct NoStatus {}
@@ -54,8 +102,8 @@ pub struct Record<K: Kind> {
     pub region: String,
     pub spec: K::Spec,
     pub status: K::Status,
-    /// Tag key → value (the row's `tags`, a JSON object of strings).
-    pub tags: BTreeMap<String, String>,
+    /// The row's `tags`, a JSON object of strings.
+    pub tags: Tags,
     /// The version this record was read at; [`Repo::update`] writes only if it is still current.
     pub version: i64,
     pub created_at: i64,
@@ -100,7 +148,7 @@ impl<K: Kind> Record<K> {
             region: region.into(),
             spec,
             status: K::Status::default(),
-            tags: BTreeMap::new(),
+            tags: Tags::default(),
             version: 0,
             created_at: 0,
             updated_at: 0,
@@ -370,7 +418,7 @@ mod tests {
         let t = Record::<Thing>::from_resource(r.clone()).expect("fits");
         assert_eq!(t.spec, Spec { name: "a".into(), event_rw: "All".into(), next_millis: None, routes: vec![] });
         assert_eq!(t.status, Status::default());
-        assert_eq!(t.tags.get("k").map(String::as_str), Some("v"));
+        assert_eq!(t.tags.get("k"), Some("v"));
         assert_eq!(t.version, 3);
         let back = t.to_resource().expect("serialises");
         assert_eq!(back.spec, r.spec);
