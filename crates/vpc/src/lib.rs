@@ -4,6 +4,7 @@
 //!   `vpc.reconcile` job; they never touch the host.
 //! - [`eip`]: elastic IP addresses from the region's pool.
 //! - [`route`]: each VPC's system route table (its vSwitches' blocks).
+//! - [`model`]: the stored rows as typed state (`nimbus_store::Repo`); read-only views of ECS rows.
 //! - [`cidr`]: address-block rules (what a VPC or vSwitch may use, containment, overlap).
 //! - [`reconcile`]: makes the host match the store for one VPC (namespace, one bridge per
 //!   vSwitch), run by the job worker; idempotent, so a crash mid-way converges on the next run.
@@ -11,14 +12,15 @@
 pub mod api;
 pub mod cidr;
 pub mod eip;
+pub mod model;
 pub mod reconcile;
 pub mod route;
 
 pub use api::Vpc;
 
-/// Resource kinds in the store.
-pub const VPC: &str = "vpc.vpc";
-pub const VSWITCH: &str = "vpc.vswitch";
+/// Resource kinds in the store (their schema: [`model`]).
+pub const VPC: &str = <model::VpcKind as nimbus_store::Kind>::KIND;
+pub const VSWITCH: &str = <model::VSwitchKind as nimbus_store::Kind>::KIND;
 /// The job that reconciles one VPC (payload `{"VpcId": …}`).
 pub const RECONCILE_JOB: &str = "vpc.reconcile";
 
