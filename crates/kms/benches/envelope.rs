@@ -27,7 +27,8 @@ async fn main() {
     let keys: Arc<dyn nimbus_core::secret::KeyProvider> =
         Arc::new(FileKeyProvider::load_or_create(&dir.path().join("root.key")).expect("key"));
     let key = store
-        .create_resource(&keystore::new_key(keys.as_ref(), "1000000000000001", "local-1", "bench"))
+        .repo::<nimbus_kms::model::Key>()
+        .create(&keystore::new_key(keys.as_ref(), "1000000000000001", "local-1", "bench"))
         .await
         .expect("key");
     let env = Envelope { store, keys, auditor: Arc::new(LogAuditor), region: Arc::new(Region::local_default()) };

@@ -1,14 +1,16 @@
 //! KMS action handlers (2016-01-20).
 
 use crate::blob;
-use crate::keystore::{self, KIND, check_usable, key_not_found, load};
+use crate::keystore::{self, check_usable, key_not_found, load};
+use crate::model::{Alias, AliasSpec, Key, KeyRecord, KeyState, KeyVersion, Toggle};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use nimbus_api::{ActionSpec, ApiError, BoxFut, CallContext, Canonical, Params, ResourceParam, Resolved, Service};
+use nimbus_api::{ActionSpec, ApiError, BoxFut, CallContext, Canonical, Params, Resolved, ResourceParam, Service};
 use nimbus_core::clock::{iso8601, now_millis};
 use nimbus_core::secret::KeyProvider;
-use nimbus_store::{Resource, StoreError};
+use nimbus_store::{Page, Record, StoreError};
 use rand::RngCore;
+use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
 
@@ -32,7 +34,6 @@ const ACTIONS: &[ActionSpec] = nimbus_api::actions!["kms:";
     "Encrypt" => Read, "Decrypt" => Read, "GenerateDataKey" => Read, "GenerateDataKeyWithoutPlaintext" => Read, "ReEncrypt" => Read,
 ];
 
-pub(crate) const ALIAS: &str = "kms.alias";
 const MAX_PLAINTEXT: usize = 6144;
 
 pub(crate) fn alias_id(account: &str, name: &str) -> String {
@@ -60,7 +61,9 @@ impl Service for Kms {
         const KEY: ResourceParam = ResourceParam::one("KeyId", "key");
         match action.name {
             "CreateKey" | "ListKeys" | "ListAliases" => nimbus_api::resource_params![],
-            "CreateAlias" | "UpdateAlias" => nimbus_api::resource_params![ResourceParam::one("AliasName", "alias"), KEY],
+            "CreateAlias" | "UpdateAlias" => {
+                nimbus_api::resource_params![ResourceParam::one("AliasName", "alias"), KEY]
+            }
             "DeleteAlias" => nimbus_api::resource_params![ResourceParam::one("AliasName", "alias")],
             "ReEncrypt" => nimbus_api::resource_params![ResourceParam::one("DestinationKeyId", "key")],
             _ => nimbus_api::resource_params![KEY],
@@ -86,9 +89,9 @@ impl Service for Kms {
             }
             if name.starts_with("alias/") {
                 let alias_arn = ctx.arn("kms", &name);
-                return match ctx.store.get_resource(account, &alias_id(account, &name)).await {
+                return match ctx.store.repo::<Alias>().get(account, &alias_id(account, &name)).await {
                     Ok(a) => {
-                        let key = a.spec["KeyId"].as_str().unwrap_or_default().to_string();
+                        let key = a.spec.key_id;
                         let value = if kind == "alias" { name } else { key.clone() };
                         Ok(Canonical { value, arns: vec![alias_arn, key_arn(&key)] })
                     }
@@ -145,27 +148,27 @@ impl Service for Kms {
                 "DescribeKey" => Ok(json!({"KeyMetadata": metadata(&c.key().await?)})),
                 "ListKeys" => c.list_keys().await,
                 "UpdateKeyDescription" => {
-                    c.update(|k, p| {
-                        k.spec["Description"] = Value::from(p.require("Description")?);
+                    c.update_empty(|k, p| {
+                        k.spec.description = p.require("Description")?.to_string();
                         Ok(())
                     })
                     .await
                 }
-                "EnableKey" => c.set_state("Enabled", &["Disabled"]).await,
-                "DisableKey" => c.set_state("Disabled", &["Enabled"]).await,
+                "EnableKey" => c.set_state(KeyState::Enabled, &[KeyState::Disabled]).await,
+                "DisableKey" => c.set_state(KeyState::Disabled, &[KeyState::Enabled]).await,
                 "ScheduleKeyDeletion" => c.schedule_deletion().await,
-                "CancelKeyDeletion" => c.set_state("Enabled", &["PendingDeletion"]).await,
+                "CancelKeyDeletion" => c.set_state(KeyState::Enabled, &[KeyState::PendingDeletion]).await,
                 "SetDeletionProtection" => {
-                    c.update(|k, p| {
+                    c.update_empty(|k, p| {
                         let on = p
                             .bool("EnableDeletionProtection")?
                             .ok_or_else(|| ApiError::missing("EnableDeletionProtection"))?;
-                        k.spec["DeletionProtection"] = Value::from(if on { "Enabled" } else { "Disabled" });
+                        k.spec.deletion_protection = Toggle::from(on);
                         Ok(())
                     })
                     .await
                 }
-                "UpdateRotationPolicy" => c.update(rotation_policy).await,
+                "UpdateRotationPolicy" => c.update_empty(rotation_policy).await,
                 "CreateKeyVersion" => c.create_version().await,
                 "ListKeyVersions" => c.list_versions().await,
                 "DescribeKeyVersion" => c.describe_version().await,
@@ -192,31 +195,16 @@ impl Service for Kms {
 }
 
 /// What DescribeKey shows: never the versions' material.
-pub fn metadata(k: &Resource) -> Value {
-    let mut m = Map::new();
-    for f in [
-        "KeyId",
-        "Arn",
-        "KeyState",
-        "KeySpec",
-        "KeyUsage",
-        "Origin",
-        "ProtectionLevel",
-        "Description",
-        "CreationDate",
-        "Creator",
-        "AutomaticRotation",
-        "RotationInterval",
-        "LastRotationDate",
-        "NextRotationDate",
-        "PrimaryKeyVersion",
-        "DeleteDate",
-        "DeletionProtection",
-    ] {
-        m.insert(f.into(), k.spec.get(f).cloned().unwrap_or(Value::from("")));
-    }
-    m.insert("MaterialExpireTime".into(), Value::from(""));
-    Value::Object(m)
+pub fn metadata(k: &KeyRecord) -> Value {
+    let s = &k.spec;
+    json!({
+        "KeyId": s.key_id, "Arn": s.arn, "KeyState": s.key_state, "KeySpec": s.key_spec, "KeyUsage": s.key_usage,
+        "Origin": s.origin, "ProtectionLevel": s.protection_level, "Description": s.description,
+        "CreationDate": s.creation_date, "Creator": s.creator, "AutomaticRotation": s.automatic_rotation,
+        "RotationInterval": s.rotation_interval, "LastRotationDate": s.last_rotation_date,
+        "NextRotationDate": s.next_rotation_date, "PrimaryKeyVersion": s.primary_key_version,
+        "DeleteDate": s.delete_date, "DeletionProtection": s.deletion_protection, "MaterialExpireTime": "",
+    })
 }
 
 /// `RotationInterval` as Alibaba writes it (`604800s` or `7d`) in seconds, 7 to 730 days.
@@ -230,24 +218,33 @@ fn interval_secs(v: &str) -> Result<i64, ApiError> {
     if (7 * 86400..=730 * 86400).contains(&secs) { Ok(secs) } else { Err(bad()) }
 }
 
-fn rotation_policy(k: &mut Resource, p: &Params) -> Result<(), ApiError> {
+fn rotation_policy(k: &mut KeyRecord, p: &Params) -> Result<(), ApiError> {
     let on = p.bool("EnableAutomaticRotation")?.ok_or_else(|| ApiError::missing("EnableAutomaticRotation"))?;
+    let s = &mut k.spec;
     if on {
         let secs = interval_secs(p.get("RotationInterval").unwrap_or("365d"))?;
         let next = now_millis() + secs * 1000;
-        k.spec["AutomaticRotation"] = Value::from("Enabled");
-        k.spec["RotationInterval"] = Value::from(format!("{secs}s"));
-        k.spec["RotationIntervalSecs"] = Value::from(secs);
-        k.spec["NextRotationMillis"] = Value::from(next);
-        k.spec["NextRotationDate"] = Value::from(iso8601(next));
+        s.automatic_rotation = Toggle::Enabled;
+        s.rotation_interval = format!("{secs}s");
+        s.rotation_interval_secs = Some(secs);
+        s.next_rotation_millis = Some(next);
+        s.next_rotation_date = iso8601(next);
     } else {
-        k.spec["AutomaticRotation"] = Value::from("Disabled");
-        k.spec["NextRotationDate"] = Value::from("");
-        if let Some(m) = k.spec.as_object_mut() {
-            m.remove("NextRotationMillis");
-        }
+        s.automatic_rotation = Toggle::Disabled;
+        s.next_rotation_date = String::new();
+        s.next_rotation_millis = None;
     }
     Ok(())
+}
+
+/// One element of TagResource's `Tags`.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct TagParam {
+    #[serde(default)]
+    tag_key: Option<String>,
+    #[serde(default)]
+    tag_value: Option<String>,
 }
 
 fn context(p: &Params, name: &str) -> Result<Map<String, Value>, ApiError> {
@@ -272,7 +269,7 @@ impl Call<'_> {
     }
 
     /// The key named by `param`: a key id, `alias/<name>`, or an ARN of this region and account.
-    async fn key_named(&self, param: &str) -> Result<Resource, ApiError> {
+    async fn key_named(&self, param: &str) -> Result<KeyRecord, ApiError> {
         let id = self.p.require(param)?;
         let id = if let Some(rest) = id.strip_prefix("acs:kms:") {
             let prefix = format!("{}:{}:key/", self.ctx.region.id, self.account());
@@ -281,30 +278,42 @@ impl Call<'_> {
             id
         };
         if id.starts_with("alias/") {
-            let a = match self.ctx.store.get_resource(self.account(), &alias_id(self.account(), id)).await {
-                Ok(a) => a,
-                Err(StoreError::NotFound) => {
-                    return Err(ApiError::new(
-                        404,
-                        "Forbidden.AliasNotFound",
-                        format!("The alias {id} does not exist."),
-                    ));
-                }
-                Err(e) => return Err(e.into()),
+            let Some(a) = self.ctx.store.repo::<Alias>().find(self.account(), &alias_id(self.account(), id)).await?
+            else {
+                return Err(ApiError::new(404, "Forbidden.AliasNotFound", format!("The alias {id} does not exist.")));
             };
-            return load(&self.ctx.store, self.account(), a.spec["KeyId"].as_str().unwrap_or_default()).await;
+            return load(&self.ctx.store, self.account(), &a.spec.key_id).await;
         }
         load(&self.ctx.store, self.account(), id).await
     }
 
-    async fn key(&self) -> Result<Resource, ApiError> {
+    async fn key(&self) -> Result<KeyRecord, ApiError> {
         self.key_named("KeyId").await
     }
 
-    async fn update(&self, f: impl FnOnce(&mut Resource, &Params) -> Result<(), ApiError>) -> Result<Value, ApiError> {
-        let mut k = self.key().await?;
-        f(&mut k, self.p)?;
-        self.ctx.store.update_resource(&k).await?;
+    /// Changes the key named by `KeyId` with `f`, re-read and re-run when a concurrent write wins.
+    async fn update<T>(
+        &self,
+        f: impl Fn(&mut KeyRecord, &Params) -> Result<T, ApiError>,
+    ) -> Result<(KeyRecord, T), ApiError> {
+        let k = self.key().await?;
+        self.ctx
+            .store
+            .repo::<Key>()
+            .update_with(self.account(), &k.id, |k| {
+                if k.spec.is_deleted(now_millis()) {
+                    return Err(key_not_found(&k.id));
+                }
+                f(k, self.p)
+            })
+            .await
+    }
+
+    async fn update_empty(
+        &self,
+        f: impl Fn(&mut KeyRecord, &Params) -> Result<(), ApiError>,
+    ) -> Result<Value, ApiError> {
+        self.update(f).await?;
         Ok(json!({}))
     }
 
@@ -333,94 +342,96 @@ impl Call<'_> {
         if self.p.bool("EnableAutomaticRotation")? == Some(true) {
             rotation_policy(&mut r, self.p)?;
         }
-        let r = self.ctx.store.create_resource(&r).await?;
+        let r = self.ctx.store.repo::<Key>().create(&r).await?;
         Ok(json!({"KeyMetadata": metadata(&r)}))
-    }
-
-    async fn all_keys(&self) -> Result<Vec<Resource>, ApiError> {
-        let mut keys = self.ctx.store.all_resources(self.account(), KIND).await?;
-        keys.retain(|k| {
-            !(k.spec["KeyState"] == "PendingDeletion"
-                && k.spec["DeleteDateMillis"].as_i64().is_some_and(|d| d <= now_millis()))
-        });
-        Ok(keys)
     }
 
     fn page_args(&self) -> Result<(i64, i64), ApiError> {
         Ok((self.p.int("PageNumber", 1, 1_000_000)?.unwrap_or(1), self.p.int("PageSize", 1, 100)?.unwrap_or(10)))
     }
 
-    async fn list_keys(&self) -> Result<Value, ApiError> {
+    fn page(&self) -> Result<Page, ApiError> {
         let (n, size) = self.page_args()?;
-        let all = self.all_keys().await?;
-        let page: Vec<Value> = all
-            .iter()
-            .skip(((n - 1) * size) as usize)
-            .take(size as usize)
-            .map(|k| json!({"KeyId": k.id, "KeyArn": k.spec["Arn"]}))
-            .collect();
-        Ok(json!({"Keys": {"Key": page}, "TotalCount": all.len(), "PageNumber": n, "PageSize": size}))
+        Ok(Page { number: n as usize, size: size as usize })
     }
 
-    async fn set_state(&self, to: &str, from: &[&str]) -> Result<Value, ApiError> {
-        let mut k = self.key().await?;
-        let state = k.spec["KeyState"].as_str().unwrap_or_default().to_string();
-        if state == to {
-            return Ok(json!({}));
-        }
-        if !from.contains(&state.as_str()) {
-            let code =
-                if state == "PendingDeletion" { "Rejected.PendingDeletion" } else { "Rejected.StateModifiedFailed" };
-            return Err(ApiError::new(409, code, format!("The key is {state}; it cannot become {to}.")));
-        }
-        k.spec["KeyState"] = Value::from(to);
-        if to == "Enabled" {
-            k.spec["DeleteDate"] = Value::from("");
-            if let Some(m) = k.spec.as_object_mut() {
-                m.remove("DeleteDateMillis");
+    async fn list_keys(&self) -> Result<Value, ApiError> {
+        let (n, size) = self.page_args()?;
+        let now = now_millis();
+        let listed =
+            self.ctx.store.repo::<Key>().list(self.account(), |k| !k.spec.is_deleted(now), self.page()?).await?;
+        let page: Vec<Value> = listed.items.iter().map(|k| json!({"KeyId": k.id, "KeyArn": k.spec.arn})).collect();
+        Ok(json!({"Keys": {"Key": page}, "TotalCount": listed.total, "PageNumber": n, "PageSize": size}))
+    }
+
+    async fn set_state(&self, to: KeyState, from: &[KeyState]) -> Result<Value, ApiError> {
+        self.update_empty(|k, _| {
+            let state = k.spec.key_state;
+            if state == to {
+                return Ok(());
             }
-        }
-        self.ctx.store.update_resource(&k).await?;
-        Ok(json!({}))
+            if !from.contains(&state) {
+                let code = if state == KeyState::PendingDeletion {
+                    "Rejected.PendingDeletion"
+                } else {
+                    "Rejected.StateModifiedFailed"
+                };
+                return Err(ApiError::new(
+                    409,
+                    code,
+                    format!("The key is {}; it cannot become {}.", state.as_str(), to.as_str()),
+                ));
+            }
+            k.spec.key_state = to;
+            if to == KeyState::Enabled {
+                k.spec.delete_date = String::new();
+                k.spec.delete_date_millis = None;
+            }
+            Ok(())
+        })
+        .await
     }
 
     async fn schedule_deletion(&self) -> Result<Value, ApiError> {
         let days =
             self.p.int("PendingWindowInDays", 7, 366)?.ok_or_else(|| ApiError::missing("PendingWindowInDays"))?;
-        let mut k = self.key().await?;
-        if k.spec["DeletionProtection"] == "Enabled" {
-            return Err(ApiError::new(
-                403,
-                "Forbidden.ResourceProtected",
-                "The key has deletion protection; turn it off first.",
-            ));
-        }
         let when = now_millis() + days * 86_400_000;
-        k.spec["KeyState"] = Value::from("PendingDeletion");
-        k.spec["DeleteDate"] = Value::from(iso8601(when));
-        k.spec["DeleteDateMillis"] = Value::from(when);
-        self.ctx.store.update_resource(&k).await?;
-        Ok(json!({}))
+        self.update_empty(|k, _| {
+            if k.spec.deletion_protection == Toggle::Enabled {
+                return Err(ApiError::new(
+                    403,
+                    "Forbidden.ResourceProtected",
+                    "The key has deletion protection; turn it off first.",
+                ));
+            }
+            k.spec.key_state = KeyState::PendingDeletion;
+            k.spec.delete_date = iso8601(when);
+            k.spec.delete_date_millis = Some(when);
+            Ok(())
+        })
+        .await
     }
 
-    fn version_json(k: &Resource, v: &Value) -> Value {
-        json!({"KeyId": k.id, "KeyVersionId": v["KeyVersionId"], "CreationDate": v["CreationDate"]})
+    fn version_json(k: &KeyRecord, v: &KeyVersion) -> Value {
+        json!({"KeyId": k.id, "KeyVersionId": v.key_version_id, "CreationDate": v.creation_date})
     }
 
     async fn create_version(&self) -> Result<Value, ApiError> {
-        let mut k = self.key().await?;
-        check_usable(&k)?;
-        keystore::add_version(self.keys, &mut k);
-        let k = self.ctx.store.update_resource(&k).await?;
-        let v = k.spec["Versions"].as_array().and_then(|vs| vs.last()).cloned().unwrap_or_default();
-        Ok(json!({"KeyVersion": Self::version_json(&k, &v)}))
+        let (k, ()) = self
+            .update(|k, _| {
+                check_usable(k)?;
+                keystore::add_version(self.keys, k);
+                Ok(())
+            })
+            .await?;
+        let v = k.spec.versions.last().ok_or_else(ApiError::internal)?;
+        Ok(json!({"KeyVersion": Self::version_json(&k, v)}))
     }
 
     async fn list_versions(&self) -> Result<Value, ApiError> {
         let k = self.key().await?;
         let (n, size) = self.page_args()?;
-        let all: Vec<Value> =
-            k.spec["Versions"].as_array().into_iter().flatten().map(|v| Self::version_json(&k, v)).collect();
+        let all: Vec<Value> = k.spec.versions.iter().map(|v| Self::version_json(&k, v)).collect();
         let page: Vec<Value> = all.iter().skip(((n - 1) * size) as usize).take(size as usize).cloned().collect();
         Ok(json!({"KeyVersions": {"KeyVersion": page}, "TotalCount": all.len(), "PageNumber": n, "PageSize": size}))
     }
@@ -428,9 +439,9 @@ impl Call<'_> {
     async fn describe_version(&self) -> Result<Value, ApiError> {
         let k = self.key().await?;
         let vid = self.p.require("KeyVersionId")?;
-        let v = k.spec["Versions"].as_array().into_iter().flatten().find(|v| v["KeyVersionId"] == vid).ok_or_else(
-            || ApiError::new(404, "Forbidden.KeyVersionNotFound", format!("The key version {vid} does not exist.")),
-        )?;
+        let v = k.spec.version(vid).ok_or_else(|| {
+            ApiError::new(404, "Forbidden.KeyVersionNotFound", format!("The key version {vid} does not exist."))
+        })?;
         Ok(json!({"KeyVersion": Self::version_json(&k, v)}))
     }
 
@@ -453,19 +464,9 @@ impl Call<'_> {
     async fn create_alias(&self) -> Result<Value, ApiError> {
         let name = self.alias_name()?;
         let k = self.key().await?;
-        let spec = json!({"AliasName": name, "AliasArn": self.ctx.arn("kms", name), "KeyId": k.id});
-        match self
-            .ctx
-            .store
-            .create_resource(&Resource::new(
-                &alias_id(self.account(), name),
-                self.account(),
-                ALIAS,
-                &self.ctx.region.id,
-                spec,
-            ))
-            .await
-        {
+        let spec = AliasSpec { alias_name: name.into(), alias_arn: self.ctx.arn("kms", name), key_id: k.id };
+        let alias = Record::new(alias_id(self.account(), name), self.account(), &self.ctx.region.id, spec);
+        match self.ctx.store.repo::<Alias>().create(&alias).await {
             Ok(_) => Ok(json!({})),
             Err(StoreError::AlreadyExists) => {
                 Err(ApiError::new(400, "AliasAlreadyExists", format!("The alias {name} already exists.")))
@@ -474,47 +475,53 @@ impl Call<'_> {
         }
     }
 
-    async fn alias(&self) -> Result<Resource, ApiError> {
+    fn alias_missing(name: &str) -> ApiError {
+        ApiError::new(404, "Forbidden.AliasNotFound", format!("The alias {name} does not exist."))
+    }
+
+    async fn update_alias(&self) -> Result<Value, ApiError> {
         let name = self.alias_name()?;
-        match self.ctx.store.get_resource(self.account(), &alias_id(self.account(), name)).await {
-            Ok(a) => Ok(a),
-            Err(StoreError::NotFound) => {
-                Err(ApiError::new(404, "Forbidden.AliasNotFound", format!("The alias {name} does not exist.")))
-            }
+        let id = alias_id(self.account(), name);
+        let aliases = self.ctx.store.repo::<Alias>();
+        if aliases.find(self.account(), &id).await?.is_none() {
+            return Err(Self::alias_missing(name));
+        }
+        let k = self.key().await?;
+        match aliases
+            .update_with(self.account(), &id, |a| {
+                a.spec.key_id = k.id.clone();
+                Ok::<_, StoreError>(())
+            })
+            .await
+        {
+            Ok(_) => Ok(json!({})),
+            Err(StoreError::NotFound) => Err(Self::alias_missing(name)),
             Err(e) => Err(e.into()),
         }
     }
 
-    async fn update_alias(&self) -> Result<Value, ApiError> {
-        let mut a = self.alias().await?;
-        let k = self.key().await?;
-        a.spec["KeyId"] = Value::from(k.id);
-        self.ctx.store.update_resource(&a).await?;
-        Ok(json!({}))
-    }
-
     async fn delete_alias(&self) -> Result<Value, ApiError> {
-        let a = self.alias().await?;
-        self.ctx.store.delete_resource(self.account(), &a.id, a.version).await?;
-        Ok(json!({}))
+        let name = self.alias_name()?;
+        match self.ctx.store.repo::<Alias>().delete(self.account(), &alias_id(self.account(), name)).await {
+            Ok(_) => Ok(json!({})),
+            Err(StoreError::NotFound) => Err(Self::alias_missing(name)),
+            Err(e) => Err(e.into()),
+        }
     }
 
     async fn list_aliases(&self, key: Option<&str>) -> Result<Value, ApiError> {
         let (n, size) = self.page_args()?;
-        let all: Vec<Value> = self
+        let listed = self
             .ctx
             .store
-            .list_resources(self.account(), ALIAS, None, 10_000)
-            .await?
-            .into_iter()
-            .filter(|a| key.is_none_or(|k| a.spec["KeyId"] == k))
-            .map(|a| a.spec)
-            .collect();
-        let page: Vec<Value> = all.iter().skip(((n - 1) * size) as usize).take(size as usize).cloned().collect();
-        Ok(json!({"Aliases": {"Alias": page}, "TotalCount": all.len(), "PageNumber": n, "PageSize": size}))
+            .repo::<Alias>()
+            .list(self.account(), |a| key.is_none_or(|k| a.spec.key_id == k), self.page()?)
+            .await?;
+        let page: Vec<&AliasSpec> = listed.items.iter().map(|a| &a.spec).collect();
+        Ok(json!({"Aliases": {"Alias": page}, "TotalCount": listed.total, "PageNumber": n, "PageSize": size}))
     }
 
-    async fn usable_key(&self, param: &str) -> Result<Resource, ApiError> {
+    async fn usable_key(&self, param: &str) -> Result<KeyRecord, ApiError> {
         let k = self.key_named(param).await?;
         check_usable(&k)?;
         keystore::rotate_if_due(&self.ctx.store, self.keys, k).await
@@ -525,54 +532,48 @@ impl Call<'_> {
     async fn tag(&self) -> Result<Value, ApiError> {
         let bad = |why: &str| ApiError::new(400, "InvalidParameter.Tags", format!("Tags {why}."));
         let raw = self.p.require("Tags")?;
-        let list: Vec<Value> =
+        let list: Vec<TagParam> =
             serde_json::from_str(raw).map_err(|_| bad("must be a JSON array of {\"TagKey\",\"TagValue\"}"))?;
-        let mut k = self.key().await?;
-        let tags = k.tags.as_object_mut().ok_or_else(ApiError::internal)?;
-        for t in &list {
-            let key = t["TagKey"].as_str().ok_or_else(|| bad("need a TagKey each"))?;
-            let value = t["TagValue"].as_str().unwrap_or_default();
-            if key.is_empty()
-                || key.len() > 128
-                || key.starts_with("acs:")
-                || key.starts_with("aliyun")
-                || value.len() > 256
-            {
-                return Err(bad(
-                    "keys must be 1 to 128 characters, not starting with acs: or aliyun; values at most 256",
-                ));
+        self.update_empty(|k, _| {
+            for t in &list {
+                let key = t.tag_key.as_deref().ok_or_else(|| bad("need a TagKey each"))?;
+                let value = t.tag_value.as_deref().unwrap_or_default();
+                if key.is_empty()
+                    || key.len() > 128
+                    || key.starts_with("acs:")
+                    || key.starts_with("aliyun")
+                    || value.len() > 256
+                {
+                    return Err(bad(
+                        "keys must be 1 to 128 characters, not starting with acs: or aliyun; values at most 256",
+                    ));
+                }
+                k.tags.insert(key, value);
             }
-            tags.insert(key.to_string(), Value::from(value));
-        }
-        if tags.len() > 20 {
-            return Err(bad("are at most 20 per key"));
-        }
-        self.ctx.store.update_resource(&k).await?;
-        Ok(json!({}))
+            if k.tags.len() > 20 {
+                return Err(bad("are at most 20 per key"));
+            }
+            Ok(())
+        })
+        .await
     }
 
     async fn untag(&self) -> Result<Value, ApiError> {
         let keys: Vec<String> = serde_json::from_str(self.p.require("TagKeys")?)
             .map_err(|_| ApiError::new(400, "InvalidParameter.TagKeys", "TagKeys must be a JSON array of strings."))?;
-        let mut k = self.key().await?;
-        if let Some(tags) = k.tags.as_object_mut() {
+        self.update_empty(|k, _| {
             for key in &keys {
-                tags.remove(key);
+                k.tags.remove(key);
             }
-        }
-        self.ctx.store.update_resource(&k).await?;
-        Ok(json!({}))
+            Ok(())
+        })
+        .await
     }
 
     async fn list_tags(&self) -> Result<Value, ApiError> {
         let k = self.key().await?;
-        let tags: Vec<Value> = k
-            .tags
-            .as_object()
-            .into_iter()
-            .flatten()
-            .map(|(key, v)| json!({"KeyId": k.id, "TagKey": key, "TagValue": v}))
-            .collect();
+        let tags: Vec<Value> =
+            k.tags.iter().map(|(key, v)| json!({"KeyId": k.id, "TagKey": key, "TagValue": v})).collect();
         Ok(json!({"Tags": {"Tag": tags}}))
     }
 

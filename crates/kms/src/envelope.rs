@@ -6,6 +6,7 @@
 //! key operation is an audit event, as a KMS call by the service on the customer's behalf.
 
 use crate::keystore::{self, check_usable, load};
+use crate::model::{Alias, AliasSpec};
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Key, Nonce};
 use nimbus_api::{ApiError, AuditEvent, Auditor};
@@ -13,7 +14,7 @@ use nimbus_core::clock::{iso8601, now_millis};
 use nimbus_core::ids;
 use nimbus_core::region::Region;
 use nimbus_core::secret::KeyProvider;
-use nimbus_store::Store;
+use nimbus_store::{Record, Store, StoreError};
 use rand::RngCore;
 use serde_json::{Map, Value};
 use std::sync::Arc;
@@ -68,28 +69,25 @@ impl Envelope {
     pub async fn managed_key(&self, account: &str, service: &str) -> Result<String, ApiError> {
         let name = format!("alias/acs/{service}");
         let id = crate::api::alias_id(account, &name);
-        let key_of = |a: &nimbus_store::Resource| a.spec.get("KeyId").and_then(Value::as_str).map(str::to_string);
-        if let Ok(a) = self.store.get_resource(account, &id).await {
-            return key_of(&a).ok_or_else(ApiError::internal);
+        let aliases = self.store.repo::<Alias>();
+        if let Some(a) = aliases.find(account, &id).await? {
+            return Ok(a.spec.key_id);
         }
         let description = format!("Default master key of {service}, created and managed by the service");
         let key = self
             .store
-            .create_resource(&keystore::new_key(self.keys.as_ref(), account, &self.region.id, &description))
+            .repo::<crate::model::Key>()
+            .create(&keystore::new_key(self.keys.as_ref(), account, &self.region.id, &description))
             .await?;
-        let spec = serde_json::json!({
-            "AliasName": name,
-            "AliasArn": format!("acs:kms:{}:{account}:{name}", self.region.id),
-            "KeyId": key.id,
-        });
-        let alias = nimbus_store::Resource::new(&id, account, crate::api::ALIAS, &self.region.id, spec);
-        match self.store.create_resource(&alias).await {
+        let spec = AliasSpec {
+            alias_arn: format!("acs:kms:{}:{account}:{name}", self.region.id),
+            alias_name: name,
+            key_id: key.id.clone(),
+        };
+        match aliases.create(&Record::new(id.clone(), account, &self.region.id, spec)).await {
             Ok(_) => Ok(key.id),
             // Another request made it first: use theirs (ours stays, unused and enabled).
-            Err(nimbus_store::StoreError::AlreadyExists) => {
-                let a = self.store.get_resource(account, &id).await?;
-                key_of(&a).ok_or_else(ApiError::internal)
-            }
+            Err(StoreError::AlreadyExists) => Ok(aliases.get(account, &id).await?.spec.key_id),
             Err(e) => Err(e.into()),
         }
     }

@@ -7,11 +7,13 @@
 //!   audited, and the data itself sealed with AES-256-GCM.
 //! - [`keystore`]: master keys; the only code that unwraps key material (with the root key).
 //! - [`blob`]: the self-describing ciphertext format.
+//! - [`model`]: the stored rows (`kms.key`, `kms.alias`) as typed state (`nimbus_store::Repo`).
 
 pub mod api;
 pub mod blob;
 pub mod envelope;
 pub mod keystore;
+pub mod model;
 
 pub use api::Kms;
 pub use envelope::Envelope;

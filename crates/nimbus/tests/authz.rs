@@ -62,7 +62,10 @@ fn narrow_user(r: &Region, root: &RpcClient, name: &str, deny: &[String]) -> Rpc
         &[("UserName", name), ("PolicyType", "Custom"), ("PolicyName", &format!("{name}-pol"))],
     ));
     let k = ok(call(root, RAM, "CreateAccessKey", &[("UserName", name)]));
-    r.client_with(k["AccessKey"]["AccessKeyId"].as_str().expect("id"), k["AccessKey"]["AccessKeySecret"].as_str().expect("secret"))
+    r.client_with(
+        k["AccessKey"]["AccessKeyId"].as_str().expect("id"),
+        k["AccessKey"]["AccessKeySecret"].as_str().expect("secret"),
+    )
 }
 
 /// A digest of every row the account owns (resources, AccessKeys, jobs): equal before and after
@@ -111,7 +114,10 @@ fn fixtures(account: &str, key_id: &str) -> BTreeMap<&'static str, Fixture> {
     m.insert("Ram/role", f(ram("role/Victim-Role"), &["victim-role", "VICTIM-ROLE"]));
     m.insert("Ram/policy", f(ram("policy/Victim-Pol"), &["victim-pol", "VICTIM-POL"]));
     let serial = ram("mfa/victim-mfa");
-    m.insert("Ram/mfa", f(ram("mfa/Victim-MFA"), &["victim-mfa", &serial, &serial.to_uppercase().replace("ACS:RAM", "acs:ram")]));
+    m.insert(
+        "Ram/mfa",
+        f(ram("mfa/Victim-MFA"), &["victim-mfa", &serial, &serial.to_uppercase().replace("ACS:RAM", "acs:ram")]),
+    );
     m.insert(
         "Sts/role",
         f(ram("role/victim-role"), &[&ram("role/victim-role"), &ram("role/VICTIM-ROLE"), &ram("role/Victim-Role")]),
@@ -129,7 +135,10 @@ fn fixtures(account: &str, key_id: &str) -> BTreeMap<&'static str, Fixture> {
     m.insert("Vpc/eip", f(vpc("eip/eip-victim"), &["eip-victim"]));
     m.insert("Vpc/routetable", f(vpc("routetable/vtb-victim"), &["vtb-victim"]));
     m.insert("Vpc/instance", f(ecs("instance/i-victim"), &["i-victim"]));
-    m.insert("Actiontrail/trail", f(format!("acs:actiontrail:local-1:{account}:trail/victim-trail"), &["victim-trail"]));
+    m.insert(
+        "Actiontrail/trail",
+        f(format!("acs:actiontrail:local-1:{account}:trail/victim-trail"), &["victim-trail"]),
+    );
     m
 }
 
@@ -199,15 +208,34 @@ fn ram_names_are_authorized_as_the_service_compares_them() {
     let r = Region::start(&tmp.path().join("d"), &[]);
     let (account, root) = tenant(&r, "case");
     ok(call(&root, RAM, "CreateUser", &[("UserName", "admin")]));
-    ok(call(&root, RAM, "CreatePolicy", &[("PolicyName", "narrow-pol"), ("PolicyDocument", r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":"ecs:DescribeRegions","Resource":"*"}]}"#)]));
-    let trust = format!(r#"{{"Version":"1","Statement":[{{"Effect":"Allow","Action":"sts:AssumeRole","Principal":{{"RAM":["acs:ram::{account}:root"]}}}}]}}"#);
+    ok(call(
+        &root,
+        RAM,
+        "CreatePolicy",
+        &[
+            ("PolicyName", "narrow-pol"),
+            (
+                "PolicyDocument",
+                r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":"ecs:DescribeRegions","Resource":"*"}]}"#,
+            ),
+        ],
+    ));
+    let trust = format!(
+        r#"{{"Version":"1","Statement":[{{"Effect":"Allow","Action":"sts:AssumeRole","Principal":{{"RAM":["acs:ram::{account}:root"]}}}}]}}"#
+    );
     ok(call(&root, RAM, "CreateRole", &[("RoleName", "ops"), ("AssumeRolePolicyDocument", &trust)]));
     let arn = |rel: &str| format!("acs:ram::{account}:{rel}");
     let eve = narrow_user(&r, &root, "eve", &[arn("user/admin"), arn("role/ops"), arn("policy/narrow-pol")]);
     for (action, params) in [
         ("CreateAccessKey", vec![("UserName", "Admin")]),
         ("UpdateRole", vec![("RoleName", "OPS"), ("NewAssumeRolePolicyDocument", &trust)]),
-        ("CreatePolicyVersion", vec![("PolicyName", "Narrow-Pol"), ("PolicyDocument", r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#)]),
+        (
+            "CreatePolicyVersion",
+            vec![
+                ("PolicyName", "Narrow-Pol"),
+                ("PolicyDocument", r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#),
+            ],
+        ),
     ] {
         let reply = call(&eve, RAM, action, &params);
         assert!(denied(&reply), "{action}: {} {}", reply.status, reply.body);
@@ -234,7 +262,15 @@ fn login_profile_and_mfa_actions_are_authorized_on_the_user() {
         ("UpdateLoginProfile", vec![("UserName", "admin"), ("Password", "Tak3n-Over-Passw0rd!")]),
         ("DeleteLoginProfile", vec![("UserName", "ADMIN")]),
         ("GetLoginProfile", vec![("UserName", "admin")]),
-        ("BindMFADevice", vec![("UserName", "admin"), ("SerialNumber", "x"), ("AuthenticationCode1", "1"), ("AuthenticationCode2", "2")]),
+        (
+            "BindMFADevice",
+            vec![
+                ("UserName", "admin"),
+                ("SerialNumber", "x"),
+                ("AuthenticationCode1", "1"),
+                ("AuthenticationCode2", "2"),
+            ],
+        ),
     ] {
         let reply = call(&eve, RAM, action, &params);
         assert!(denied(&reply), "{action}: {} {}", reply.status, reply.body);
@@ -242,11 +278,21 @@ fn login_profile_and_mfa_actions_are_authorized_on_the_user() {
 
     // Self-service: bob may manage only his own login profile.
     ok(call(&root, RAM, "CreateUser", &[("UserName", "bob")]));
-    let doc = format!(r#"{{"Version":"1","Statement":[{{"Effect":"Allow","Action":["ram:*LoginProfile","ram:*MFA*"],"Resource":"acs:ram::{account}:user/Bob"}}]}}"#);
+    let doc = format!(
+        r#"{{"Version":"1","Statement":[{{"Effect":"Allow","Action":["ram:*LoginProfile","ram:*MFA*"],"Resource":"acs:ram::{account}:user/Bob"}}]}}"#
+    );
     ok(call(&root, RAM, "CreatePolicy", &[("PolicyName", "self"), ("PolicyDocument", &doc)]));
-    ok(call(&root, RAM, "AttachPolicyToUser", &[("UserName", "bob"), ("PolicyType", "Custom"), ("PolicyName", "self")]));
+    ok(call(
+        &root,
+        RAM,
+        "AttachPolicyToUser",
+        &[("UserName", "bob"), ("PolicyType", "Custom"), ("PolicyName", "self")],
+    ));
     let k = ok(call(&root, RAM, "CreateAccessKey", &[("UserName", "bob")]));
-    let bob = r.client_with(k["AccessKey"]["AccessKeyId"].as_str().expect("id"), k["AccessKey"]["AccessKeySecret"].as_str().expect("s"));
+    let bob = r.client_with(
+        k["AccessKey"]["AccessKeyId"].as_str().expect("id"),
+        k["AccessKey"]["AccessKeySecret"].as_str().expect("s"),
+    );
     ok(call(&bob, RAM, "CreateLoginProfile", &[("UserName", "bob"), ("Password", "B0b-Passw0rd-Ok!")]));
     ok(call(&bob, RAM, "GetUserMFAInfo", &[("UserName", "bob")]).with_status_ok_or(404));
     let reply = call(&bob, RAM, "UpdateLoginProfile", &[("UserName", "admin"), ("Password", "Tak3n-Over-Passw0rd!")]);
@@ -313,7 +359,12 @@ fn plural_ecs_actions_are_authorized_on_every_id() {
         assert!(denied(&reply), "{action}: {}", reply.body);
     }
     // A gap in a `.N` list is refused, never skipped (the old handler stopped at the gap).
-    let reply = call(&root, ECS, "DeleteInstances", &[("RegionId", "local-1"), ("InstanceId.1", "i-a"), ("InstanceId.3", "i-prod")]);
+    let reply = call(
+        &root,
+        ECS,
+        "DeleteInstances",
+        &[("RegionId", "local-1"), ("InstanceId.1", "i-a"), ("InstanceId.3", "i-prod")],
+    );
     assert_eq!(reply.status, 400, "{}", reply.body);
     let k = ok(call(&root, ECS, "DescribeKeyPairs", &[("RegionId", "local-1")]));
     assert_eq!(k["TotalCount"], 1, "the key pair is still there");
@@ -328,20 +379,40 @@ fn giving_an_instance_a_role_requires_pass_role_on_it() {
     let doc = r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":"ecs:*","Resource":"*"}]}"#;
     ok(call(&root, RAM, "CreatePolicy", &[("PolicyName", "ecs-all"), ("PolicyDocument", doc)]));
     ok(call(&root, RAM, "CreateUser", &[("UserName", "dev")]));
-    ok(call(&root, RAM, "AttachPolicyToUser", &[("UserName", "dev"), ("PolicyType", "Custom"), ("PolicyName", "ecs-all")]));
+    ok(call(
+        &root,
+        RAM,
+        "AttachPolicyToUser",
+        &[("UserName", "dev"), ("PolicyType", "Custom"), ("PolicyName", "ecs-all")],
+    ));
     let k = ok(call(&root, RAM, "CreateAccessKey", &[("UserName", "dev")]));
-    let dev = r.client_with(k["AccessKey"]["AccessKeyId"].as_str().expect("id"), k["AccessKey"]["AccessKeySecret"].as_str().expect("s"));
+    let dev = r.client_with(
+        k["AccessKey"]["AccessKeyId"].as_str().expect("id"),
+        k["AccessKey"]["AccessKeySecret"].as_str().expect("s"),
+    );
     let attach = [("RegionId", "local-1"), ("InstanceIds", r#"["i-x"]"#), ("RamRoleName", "Admin-Role")];
-    let run = [("RegionId", "local-1"), ("ImageId", "m-x"), ("InstanceType", "ecs.t6-c1m0.small"), ("RamRoleName", "admin-role")];
+    let run = [
+        ("RegionId", "local-1"),
+        ("ImageId", "m-x"),
+        ("InstanceType", "ecs.t6-c1m0.small"),
+        ("RamRoleName", "admin-role"),
+    ];
     for (action, params) in [("AttachInstanceRamRole", &attach[..]), ("RunInstances", &run[..])] {
         let reply = call(&dev, ECS, action, params);
         assert!(denied(&reply), "{action} without ram:PassRole: {}", reply.body);
         assert_eq!(reply.body["AccessDeniedDetail"]["AuthAction"], "ram:PassRole");
     }
     // With PassRole on exactly that role, authorization lets the call through to the handler.
-    let pass = format!(r#"{{"Version":"1","Statement":[{{"Effect":"Allow","Action":"ram:PassRole","Resource":"acs:ram::{account}:role/admin-role"}}]}}"#);
+    let pass = format!(
+        r#"{{"Version":"1","Statement":[{{"Effect":"Allow","Action":"ram:PassRole","Resource":"acs:ram::{account}:role/admin-role"}}]}}"#
+    );
     ok(call(&root, RAM, "CreatePolicy", &[("PolicyName", "pass"), ("PolicyDocument", &pass)]));
-    ok(call(&root, RAM, "AttachPolicyToUser", &[("UserName", "dev"), ("PolicyType", "Custom"), ("PolicyName", "pass")]));
+    ok(call(
+        &root,
+        RAM,
+        "AttachPolicyToUser",
+        &[("UserName", "dev"), ("PolicyType", "Custom"), ("PolicyName", "pass")],
+    ));
     let reply = call(&dev, ECS, "AttachInstanceRamRole", &attach);
     assert!(!denied(&reply), "allowed PassRole: {}", reply.body);
 }
@@ -353,19 +424,36 @@ fn a_session_of_a_deleted_role_stays_dead_when_the_name_is_reused() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let r = Region::start(&tmp.path().join("d"), &[]);
     let (account, root) = tenant(&r, "reuse");
-    let trust = format!(r#"{{"Version":"1","Statement":[{{"Effect":"Allow","Action":"sts:AssumeRole","Principal":{{"RAM":["acs:ram::{account}:root"]}}}}]}}"#);
+    let trust = format!(
+        r#"{{"Version":"1","Statement":[{{"Effect":"Allow","Action":"sts:AssumeRole","Principal":{{"RAM":["acs:ram::{account}:root"]}}}}]}}"#
+    );
     let make_role = || {
         ok(call(&root, RAM, "CreateRole", &[("RoleName", "worker"), ("AssumeRolePolicyDocument", &trust)]));
-        ok(call(&root, RAM, "AttachPolicyToRole", &[("RoleName", "worker"), ("PolicyType", "System"), ("PolicyName", "AliyunECSReadOnlyAccess")]));
+        ok(call(
+            &root,
+            RAM,
+            "AttachPolicyToRole",
+            &[("RoleName", "worker"), ("PolicyType", "System"), ("PolicyName", "AliyunECSReadOnlyAccess")],
+        ));
     };
     make_role();
-    let s = ok(call(&root, STS, "AssumeRole", &[("RoleArn", &format!("acs:ram::{account}:role/worker")), ("RoleSessionName", "old")]));
+    let s = ok(call(
+        &root,
+        STS,
+        "AssumeRole",
+        &[("RoleArn", &format!("acs:ram::{account}:role/worker")), ("RoleSessionName", "old")],
+    ));
     let c = &s["Credentials"];
     let session = r
         .client_with(c["AccessKeyId"].as_str().expect("id"), c["AccessKeySecret"].as_str().expect("s"))
         .with_security_token(c["SecurityToken"].as_str().expect("token"));
     ok(call(&session, ECS, "DescribeRegions", &[]));
-    ok(call(&root, RAM, "DetachPolicyFromRole", &[("RoleName", "worker"), ("PolicyType", "System"), ("PolicyName", "AliyunECSReadOnlyAccess")]));
+    ok(call(
+        &root,
+        RAM,
+        "DetachPolicyFromRole",
+        &[("RoleName", "worker"), ("PolicyType", "System"), ("PolicyName", "AliyunECSReadOnlyAccess")],
+    ));
     ok(call(&root, RAM, "DeleteRole", &[("RoleName", "worker")]));
     make_role();
     let reply = call(&session, ECS, "DescribeRegions", &[]);

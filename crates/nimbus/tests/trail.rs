@@ -123,6 +123,13 @@ fn trails_deliver_signed_files_and_tampering_with_them_is_found() {
     let acct = r.creds().account_id;
     let created = root.call(TRAIL, "CreateTrail", &[p("Name", "audit-all")]).expect("call");
     assert_eq!(created.status, 200, "{}", created.body);
+    let keys = |v: &serde_json::Value| {
+        v.as_object().map(|m| m.keys().filter(|k| *k != "RequestId").cloned().collect::<Vec<_>>()).unwrap_or_default()
+    };
+    let settings = ["Name", "HomeRegion", "TrailRegion", "EventRW", "OssBucketName", "OssKeyPrefix", "SlsProjectArn"];
+    let settings = [&settings[..], &["SlsWriteRoleArn", "OssWriteRoleArn"]].concat();
+    assert_eq!(keys(&created.body), settings, "CreateTrail answers with the settings, in this order");
+    assert_eq!((created.body["Name"].as_str(), created.body["EventRW"].as_str()), (Some("audit-all"), Some("All")));
     assert_eq!(
         root.call(TRAIL, "CreateTrail", &[p("Name", "audit-all")]).expect("call").code(),
         Some("TrailAlreadyExistsException")
@@ -144,6 +151,11 @@ fn trails_deliver_signed_files_and_tampering_with_them_is_found() {
     assert!(status.body["LatestDeliveryTime"].as_str().is_some_and(|t| !t.is_empty()), "{}", status.body);
     let trails = root.call(TRAIL, "DescribeTrails", &[]).expect("call");
     assert_eq!(trails.body["TrailList"][0]["Status"], "Enable");
+    let logging = ["Status", "CreateTime", "UpdateTime", "StartLoggingTime", "StopLoggingTime", "TrailArn"];
+    let logging = [&logging[..], &["IsOrganizationTrail", "LatestDeliveryTime", "LatestDeliveryError"]].concat();
+    let listed = &trails.body["TrailList"][0];
+    assert_eq!(keys(listed), [settings.clone(), logging].concat(), "DescribeTrails: no delivery cursor, in order");
+    assert_eq!(listed["IsOrganizationTrail"], false);
     assert!(r.stop().success());
 
     let folder = dir.join("trails").join(&acct).join("audit-all");

@@ -161,3 +161,88 @@ fn delete_right_after_create_never_conflicts_with_the_reconciler() {
     eventually("no namespace left", || namespaces(&prefix).is_empty());
     r.stop();
 }
+
+/// The answers' shapes, field by field, for the calls the tests above do not look into (they
+/// are built from typed state; stored rows and the wire keep today's JSON).
+#[test]
+fn answers_keep_their_shape() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let prefix = format!("sh{}", std::process::id() % 100_000);
+    let r = Region::start(&tmp.path().join("data"), &["--net-prefix", prefix.as_str()]);
+    let c = r.client_http();
+    let created = c.call(VPC, "CreateVpc", &p(&[("CidrBlock", "198.18.0.0/20"), ("VpcName", "a")])).expect("vpc").body;
+    let vpc = created["VpcId"].as_str().expect("id").to_string();
+    assert!(created["VRouterId"].as_str().is_some_and(|v| v.starts_with("vrt-")), "{created}");
+    assert!(created["RouteTableId"].as_str().is_some_and(|v| v.starts_with("vtb-")), "{created}");
+    let table = created["RouteTableId"].as_str().expect("table").to_string();
+    let m = c.call(VPC, "ModifyVpcAttribute", &p(&[("VpcId", &vpc), ("VpcName", "b"), ("Description", "d")]));
+    assert_eq!(m.expect("modify").status, 200);
+    let gone = c.call(VPC, "ModifyVpcAttribute", &p(&[("VpcId", "vpc-nope"), ("VpcName", "b")])).expect("modify");
+    assert_eq!((gone.status, gone.code()), (404, Some("InvalidVpcId.NotFound")));
+    let sw = c
+        .call(VPC, "CreateVSwitch", &p(&[("VpcId", &vpc), ("ZoneId", "local-1a"), ("CidrBlock", "198.18.4.0/24")]))
+        .expect("vswitch")
+        .body["VSwitchId"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    c.call(VPC, "ModifyVSwitchAttribute", &p(&[("VSwitchId", &sw), ("VSwitchName", "s")])).expect("modify");
+    let v = c.call(VPC, "DescribeVpcs", &p(&[("VpcName", "b")])).expect("describe").body;
+    let one = &v["Vpcs"]["Vpc"][0];
+    assert_eq!(
+        (v["TotalCount"].clone(), v["PageNumber"].clone(), v["PageSize"].clone()),
+        (1.into(), 1.into(), 10.into())
+    );
+    assert_eq!(
+        (one["VpcId"].as_str(), one["VpcName"].as_str(), one["Description"].as_str()),
+        (Some(&*vpc), Some("b"), Some("d"))
+    );
+    assert_eq!(one["CidrBlock"], "198.18.0.0/20");
+    assert_eq!(one["VSwitchIds"]["VSwitchId"][0].as_str(), Some(&*sw));
+    assert_eq!(one["RouterTableIds"]["RouterTableIds"][0].as_str(), Some(&*table));
+    assert!(one["Status"] == "Pending" || one["Status"] == "Available", "{one}");
+    let s = c.call(VPC, "DescribeVSwitches", &p(&[("VpcId", &vpc)])).expect("vswitches").body;
+    let s0 = &s["VSwitches"]["VSwitch"][0];
+    assert_eq!((s0["VSwitchName"].as_str(), s0["ZoneId"].as_str()), (Some("s"), Some("local-1a")), "{s0}");
+    assert_eq!(s0["AvailableIpAddressCount"], 251);
+    let e = c.call(
+        VPC,
+        "DescribeRouteEntryList",
+        &p(&[("RouteTableId", &table), ("DestinationCidrBlock", "198.18.4.0/24")]),
+    );
+    let e = e.expect("entries").body;
+    assert_eq!(e["RouteEntrys"]["RouteEntry"].as_array().map(Vec::len), Some(1), "{e}");
+    assert_eq!(e["RouteEntrys"]["RouteEntry"][0]["Type"], "System");
+    let none =
+        c.call(VPC, "DescribeRouteEntryList", &p(&[("RouteTableId", &table), ("DestinationCidrBlock", "10.0.0.0/8")]));
+    assert_eq!(none.expect("entries").body["RouteEntrys"]["RouteEntry"], serde_json::json!([]));
+    let del = c.call(VPC, "DeleteRouteEntry", &p(&[("RouteTableId", &table), ("DestinationCidrBlock", "10.0.0.0/8")]));
+    assert_eq!(del.expect("delete").code(), Some("InvalidRouteEntry.NotFound"));
+    let hop = c.call(
+        VPC,
+        "CreateRouteEntry",
+        &p(&[("RouteTableId", &table), ("DestinationCidrBlock", "10.0.0.0/8"), ("NextHopId", "i-nope")]),
+    );
+    assert_eq!(hop.expect("create").code(), Some("InvalidInstanceId.NotFound"));
+    let t = c.call(VPC, "DescribeRouteTableList", &p(&[("VpcId", &vpc)])).expect("tables").body;
+    assert_eq!(t["RouterTableList"]["RouterTableListType"][0]["RouteTableId"].as_str(), Some(&*table), "{t}");
+
+    let eip = c.call(VPC, "AllocateEipAddress", &p(&[("Bandwidth", "7")])).expect("eip").body;
+    let id = eip["AllocationId"].as_str().expect("id").to_string();
+    let d = c.call(VPC, "DescribeEipAddresses", &p(&[("AllocationId", &id)])).expect("describe").body;
+    let e0 = &d["EipAddresses"]["EipAddress"][0];
+    assert_eq!(
+        (e0["Status"].as_str(), e0["Bandwidth"].as_str(), e0["InstanceId"].as_str()),
+        (Some("Available"), Some("7"), Some(""))
+    );
+    assert_eq!(e0["PrivateIpAddress"], Value::Null, "never associated: null, as before");
+    assert_eq!(e0["IpAddress"], eip["EipAddress"]);
+    let by_status = c.call(VPC, "DescribeEipAddresses", &p(&[("Status", "InUse")])).expect("describe").body;
+    assert_eq!(by_status["TotalCount"], 0);
+    let un = c.call(VPC, "UnassociateEipAddress", &p(&[("AllocationId", &id)])).expect("unassociate");
+    assert_eq!(un.code(), Some("IncorrectEipStatus"));
+    assert_eq!(c.call(VPC, "ReleaseEipAddress", &p(&[("AllocationId", &id)])).expect("release").status, 200);
+    let again = c.call(VPC, "AllocateEipAddress", &p(&[])).expect("eip").body;
+    assert_eq!(again["EipAddress"], eip["EipAddress"], "the released address went back to the pool");
+    r.stop();
+}

@@ -7,7 +7,8 @@
 //!
 //! What it keeps:
 //! - accounts and their AccessKeys (secrets arrive already wrapped by the root key);
-//! - resources: one row per cloud resource, scoped by account, with an optimistic `version`;
+//! - resources: one row per cloud resource, scoped by account, with an optimistic `version`,
+//!   read and written typed through [`repo::Repo`] (a kind's schema as Rust structs);
 //! - idempotency records for `ClientToken`, per calling principal;
 //! - a durable job queue with leases, heartbeats, retries and progress ([`jobs`]).
 
@@ -18,6 +19,7 @@ pub mod export;
 pub mod jobs;
 mod migrations;
 pub mod objects;
+pub mod repo;
 mod resources;
 pub mod testing;
 pub mod trail;
@@ -27,6 +29,7 @@ pub use accounts::{AccessKeyRecord, Account};
 pub use error::StoreError;
 pub use jobs::{Job, JobState, NewJob};
 pub use migrations::latest as schema_version;
+pub use repo::{Kind, Listed, NoStatus, Page, Record, Repo, Tags};
 pub use resources::{Claim, Resource};
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};

@@ -41,6 +41,14 @@ impl Resource {
             updated_at: 0,
         }
     }
+
+    /// A read-only view of this row's spec as `T`, for code that reads another service's rows
+    /// (a VPC checking an instance's address) without owning their schema. Never write a view
+    /// back: fields it does not name would be lost; the owning service's [`crate::Kind`] writes.
+    pub fn spec_as<T: serde::de::DeserializeOwned>(&self) -> Result<T, StoreError> {
+        serde_json::from_value(self.spec.clone())
+            .map_err(|e| StoreError::Corrupt(format!("{} {} spec: {e}", self.kind, self.id)))
+    }
 }
 
 const COLUMNS: &str = "id, account_id, kind, region, spec, status, tags, version, created_at, updated_at";

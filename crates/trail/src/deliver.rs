@@ -7,12 +7,12 @@
 //! [`verify_delivered`] checks a trail folder: every digest's signature, the digest chain, and each
 //! events file against its digest, and names the first bad file.
 
-use crate::service::TRAIL_KIND;
+use crate::model::{Logging, TrailKind};
 use crate::signer::{TrailKey, verify_signature};
 use nimbus_core::clock::{iso8601, now_millis};
 use nimbus_core::secret::write_private_file;
-use nimbus_store::Store;
 use nimbus_store::trail::TrailKey as Column;
+use nimbus_store::{Store, StoreError};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::path::Path;
@@ -21,15 +21,15 @@ const BATCH: i64 = 10_000;
 
 /// Delivers every logging trail's new events; errors are recorded on the trail.
 pub async fn deliver(store: &Store, key: &TrailKey, root: &Path) {
-    let trails = match store.list_resources_all_accounts(TRAIL_KIND, None, 10_000).await {
+    let trails = match store.repo::<TrailKind>().all_accounts().await {
         Ok(t) => t,
         Err(e) => return tracing::error!(error = %e, "listing trails for delivery"),
     };
-    for mut t in trails.into_iter().filter(|t| t.spec["Status"] == "Enable") {
-        let name = t.spec["Name"].as_str().unwrap_or_default().to_string();
-        let rw = t.spec["EventRW"].as_str().unwrap_or("All").to_string();
+    for t in trails.into_iter().filter(|t| t.spec.logging.status == Logging::Enable) {
+        let name = t.spec.settings.name.clone();
+        let rw = t.spec.settings.event_rw.clone();
         let filters = if rw == "All" { vec![] } else { vec![(Column::EventRw, rw)] };
-        let after = t.spec["DeliveredSeq"].as_i64().unwrap_or(0);
+        let after = t.spec.delivered_seq;
         let rows = match store.lookup_trail(&t.account_id, 0, i64::MAX, &filters, Some(after), true, BATCH).await {
             Ok(r) if !r.is_empty() => r,
             Ok(_) => continue,
@@ -49,7 +49,7 @@ pub async fn deliver(store: &Store, key: &TrailKey, root: &Path) {
         let digest = json!({
             "trail": name, "accountId": t.account_id, "file": events_name,
             "sha256": hex::encode(Sha256::digest(events.as_bytes())), "firstSeq": first, "lastSeq": last, "count": rows.len(),
-            "previousDigestSha256": t.spec["PreviousDigestSha256"], "createdAt": iso8601(now_millis()), "publicKey": key.public_hex(),
+            "previousDigestSha256": t.spec.previous_digest_sha256, "createdAt": iso8601(now_millis()), "publicKey": key.public_hex(),
         })
         .to_string();
         let signed = json!({"digest": digest, "signature": key.sign(digest.as_bytes())}).to_string();
@@ -58,16 +58,27 @@ pub async fn deliver(store: &Store, key: &TrailKey, root: &Path) {
             .and_then(|_| {
                 write_private_file(&folder.join(format!("digest-{first:012}-{last:012}.json")), signed.as_bytes())
             });
-        match written {
-            Ok(()) => {
-                t.spec["DeliveredSeq"] = Value::from(last);
-                t.spec["PreviousDigestSha256"] = Value::from(hex::encode(Sha256::digest(signed.as_bytes())));
-                t.spec["LatestDeliveryTime"] = Value::from(iso8601(now_millis()));
-                t.spec["LatestDeliveryError"] = Value::from("");
-            }
-            Err(e) => t.spec["LatestDeliveryError"] = Value::from(e.to_string()),
-        }
-        if let Err(e) = store.update_resource(&t).await {
+        let digest_sha = hex::encode(Sha256::digest(signed.as_bytes()));
+        let recorded = store
+            .repo::<TrailKind>()
+            .update_with(&t.account_id, &t.id, |fresh| {
+                // Restarted meanwhile (StopLogging, StartLogging): its cursor moved; leave it.
+                if fresh.spec.delivered_seq != after {
+                    return Ok(());
+                }
+                match &written {
+                    Ok(()) => {
+                        fresh.spec.delivered_seq = last;
+                        fresh.spec.previous_digest_sha256 = digest_sha.clone();
+                        fresh.spec.logging.latest_delivery_time = iso8601(now_millis());
+                        fresh.spec.logging.latest_delivery_error = String::new();
+                    }
+                    Err(e) => fresh.spec.logging.latest_delivery_error = e.to_string(),
+                }
+                Ok::<_, StoreError>(())
+            })
+            .await;
+        if let Err(e) = recorded {
             tracing::error!(error = %e, trail = name, "recording the delivery");
         }
     }

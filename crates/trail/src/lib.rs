@@ -10,10 +10,12 @@
 //!   another as CloudTrail's digest files do.
 //! - [`verify`] walks chain and digests and names the first bad record.
 //! - [`service::ActionTrail`] answers `LookupEvents` and manages trails, scoped to the caller's account.
+//! - [`model`]: the trail configuration row as typed state (`nimbus_store::Repo`).
 //! - [`deliver`] writes each logging trail's events and signed digest files (`DIR/trails` until OSS).
 
 mod chain;
 pub mod deliver;
+pub mod model;
 pub mod service;
 mod signer;
 mod verify;

@@ -1,8 +1,11 @@
 //! The ActionTrail API, version 2020-07-06: `LookupEvents`, scoped to the caller's account.
 
+use crate::model::{Logging, TrailKind, TrailLogging, TrailSettings, TrailSpec};
 use nimbus_api::{Access, ActionSpec, ApiError, BoxFut, CallContext, Params, ResourceParam, Service};
 use nimbus_core::clock::{iso8601, now_millis, parse_iso8601};
 use nimbus_store::trail::TrailKey;
+use nimbus_store::{Kind, Record, StoreError};
+use serde::Serialize;
 use serde_json::{Value, json};
 
 pub struct ActionTrail;
@@ -17,8 +20,8 @@ const ACTIONS: &[ActionSpec] = &[
     ActionSpec { name: "GetTrailStatus", ram_action: "actiontrail:GetTrailStatus", access: Access::Read },
 ];
 
-/// Kind of the trail resources (one per account and name).
-pub const TRAIL_KIND: &str = "trail.trail";
+/// Kind of the trail resources (one per account and name); the schema is [`TrailKind`]'s.
+pub const TRAIL_KIND: &str = TrailKind::KIND;
 
 fn trail_id(account: &str, name: &str) -> String {
     format!("trail:{account}:{name}")
@@ -145,55 +148,54 @@ async fn create_trail(ctx: &CallContext, p: &Params) -> Result<Value, ApiError> 
     }
     let acct = &ctx.caller.account_id;
     let now = iso8601(now_millis());
-    let spec = json!({
-        "Name": name, "HomeRegion": ctx.region.id, "TrailRegion": "All", "EventRW": rw,
-        "OssBucketName": p.get("OssBucketName").unwrap_or_default(), "OssKeyPrefix": p.get("OssKeyPrefix").unwrap_or_default(),
-        "SlsProjectArn": "", "SlsWriteRoleArn": "", "OssWriteRoleArn": "",
-        "Status": "Disable", "CreateTime": now, "UpdateTime": now, "StartLoggingTime": "", "StopLoggingTime": "",
-        "TrailArn": ctx.arn("actiontrail", &format!("trail/{name}")), "IsOrganizationTrail": false,
-        "LatestDeliveryTime": "", "LatestDeliveryError": "", "DeliveredSeq": 0, "PreviousDigestSha256": "",
-    });
-    let r = nimbus_store::Resource::new(&trail_id(acct, name), acct, TRAIL_KIND, &ctx.region.id, spec);
-    match ctx.store.create_resource(&r).await {
-        Ok(r) => {
-            let mut v = r.spec.clone();
-            for internal in [
-                "Status",
-                "DeliveredSeq",
-                "PreviousDigestSha256",
-                "LatestDeliveryTime",
-                "LatestDeliveryError",
-                "StartLoggingTime",
-                "StopLoggingTime",
-                "CreateTime",
-                "UpdateTime",
-                "TrailArn",
-                "IsOrganizationTrail",
-            ] {
-                v.as_object_mut().map(|m| m.remove(internal));
-            }
-            Ok(v)
-        }
-        Err(nimbus_store::StoreError::AlreadyExists) => {
+    let spec = TrailSpec {
+        settings: TrailSettings {
+            name: name.into(),
+            home_region: ctx.region.id.clone(),
+            trail_region: "All".into(),
+            event_rw: rw.into(),
+            oss_bucket_name: p.get("OssBucketName").unwrap_or_default().into(),
+            oss_key_prefix: p.get("OssKeyPrefix").unwrap_or_default().into(),
+            sls_project_arn: String::new(),
+            sls_write_role_arn: String::new(),
+            oss_write_role_arn: String::new(),
+        },
+        logging: TrailLogging {
+            status: Logging::Disable,
+            create_time: now.clone(),
+            update_time: now,
+            start_logging_time: String::new(),
+            stop_logging_time: String::new(),
+            trail_arn: ctx.arn("actiontrail", &format!("trail/{name}")),
+            is_organization_trail: false,
+            latest_delivery_time: String::new(),
+            latest_delivery_error: String::new(),
+        },
+        delivered_seq: 0,
+        previous_digest_sha256: String::new(),
+    };
+    match ctx.store.repo::<TrailKind>().create(&Record::new(trail_id(acct, name), acct, &ctx.region.id, spec)).await {
+        Ok(r) => Ok(json!(r.spec.settings)),
+        Err(StoreError::AlreadyExists) => {
             Err(ApiError::new(400, "TrailAlreadyExistsException", format!("The trail {name} already exists.")))
         }
         Err(e) => Err(e.into()),
     }
 }
 
+/// A trail as DescribeTrails shows it: everything but the delivery cursor.
+#[derive(Serialize)]
+struct Described<'a> {
+    #[serde(flatten)]
+    settings: &'a TrailSettings,
+    #[serde(flatten)]
+    logging: &'a TrailLogging,
+}
+
 async fn describe_trails(ctx: &CallContext) -> Result<Value, ApiError> {
-    let rows = ctx.store.list_resources(&ctx.caller.account_id, TRAIL_KIND, None, 1000).await?;
-    let list: Vec<Value> = rows
-        .into_iter()
-        .map(|r| {
-            let mut v = r.spec;
-            if let Some(m) = v.as_object_mut() {
-                m.remove("DeliveredSeq");
-                m.remove("PreviousDigestSha256");
-            }
-            v
-        })
-        .collect();
+    let rows = ctx.store.repo::<TrailKind>().page_after(&ctx.caller.account_id, None, 1000).await?;
+    let list: Vec<Described> =
+        rows.iter().map(|r| Described { settings: &r.spec.settings, logging: &r.spec.logging }).collect();
     Ok(json!({"TrailList": list}))
 }
 
@@ -201,40 +203,54 @@ async fn describe_trails(ctx: &CallContext) -> Result<Value, ApiError> {
 async fn manage(ctx: &CallContext, p: &Params, action: &str) -> Result<Value, ApiError> {
     let name = p.require("Name")?;
     let acct = &ctx.caller.account_id;
-    let mut t = match ctx.store.get_resource(acct, &trail_id(acct, name)).await {
-        Ok(t) => t,
-        Err(nimbus_store::StoreError::NotFound) => {
-            return Err(ApiError::new(404, "TrailNotFoundException", format!("The trail {name} does not exist.")));
-        }
-        Err(e) => return Err(e.into()),
+    let id = trail_id(acct, name);
+    let trails = ctx.store.repo::<TrailKind>();
+    let missing = || ApiError::new(404, "TrailNotFoundException", format!("The trail {name} does not exist."));
+    let Some(t) = trails.find(acct, &id).await? else {
+        return Err(missing());
     };
     let now = iso8601(now_millis());
-    match action {
-        "DeleteTrail" => {
-            ctx.store.delete_resource(acct, &t.id, t.version).await?;
-            Ok(json!({}))
-        }
+    let changed = match action {
+        "DeleteTrail" => trails.delete(acct, &id).await.map(|_| ()),
         "StartLogging" => {
-            if t.spec["Status"] != "Enable" {
+            if t.spec.logging.status == Logging::Enable {
+                Ok(())
+            } else {
                 // Deliver what happens from now on.
                 let (head, _) = ctx.store.trail_head().await?;
-                t.spec["Status"] = Value::from("Enable");
-                t.spec["StartLoggingTime"] = Value::from(now);
-                t.spec["DeliveredSeq"] = Value::from(head);
-                ctx.store.update_resource(&t).await?;
+                trails
+                    .update_with(acct, &id, |t| {
+                        if t.spec.logging.status != Logging::Enable {
+                            t.spec.logging.status = Logging::Enable;
+                            t.spec.logging.start_logging_time = now.clone();
+                            t.spec.delivered_seq = head;
+                        }
+                        Ok(())
+                    })
+                    .await
+                    .map(|_| ())
             }
-            Ok(json!({}))
         }
-        "StopLogging" => {
-            t.spec["Status"] = Value::from("Disable");
-            t.spec["StopLoggingTime"] = Value::from(now);
-            ctx.store.update_resource(&t).await?;
-            Ok(json!({}))
+        "StopLogging" => trails
+            .update_with(acct, &id, |t| {
+                t.spec.logging.status = Logging::Disable;
+                t.spec.logging.stop_logging_time = now.clone();
+                Ok(())
+            })
+            .await
+            .map(|_| ()),
+        _ => {
+            let l = &t.spec.logging;
+            return Ok(json!({
+                "IsLogging": l.status == Logging::Enable,
+                "StartLoggingTime": l.start_logging_time, "StopLoggingTime": l.stop_logging_time,
+                "LatestDeliveryTime": l.latest_delivery_time, "LatestDeliveryError": l.latest_delivery_error,
+            }));
         }
-        _ => Ok(json!({
-            "IsLogging": t.spec["Status"] == "Enable",
-            "StartLoggingTime": t.spec["StartLoggingTime"], "StopLoggingTime": t.spec["StopLoggingTime"],
-            "LatestDeliveryTime": t.spec["LatestDeliveryTime"], "LatestDeliveryError": t.spec["LatestDeliveryError"],
-        })),
+    };
+    match changed {
+        Ok(()) => Ok(json!({})),
+        Err(StoreError::NotFound) => Err(missing()),
+        Err(e) => Err(e.into()),
     }
 }

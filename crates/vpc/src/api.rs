@@ -2,11 +2,14 @@
 //! job; the job worker makes the host match (see `reconcile`).
 
 use crate::cidr;
-use crate::{VPC, VSWITCH, reconcile_later};
-use nimbus_api::{ActionSpec, ApiError, BoxFut, CallContext, Canonical, Params, ResourceParam, Resolved, Service};
+use crate::model::{
+    Phase, PhaseState, SecurityGroupView, VSwitchKind, VSwitchRecord, VSwitchSpec, VpcKind, VpcRecord, VpcSpec,
+};
+use crate::{VPC, reconcile_later};
+use nimbus_api::{ActionSpec, ApiError, BoxFut, CallContext, Canonical, Params, Resolved, ResourceParam, Service};
 use nimbus_core::clock::{iso8601, now_millis};
 use nimbus_core::ids;
-use nimbus_store::{Resource, StoreError};
+use nimbus_store::{Kind, Page, Record, StoreError};
 use serde_json::{Value, json};
 
 pub struct Vpc;
@@ -92,11 +95,11 @@ impl Service for Vpc {
             match action.name {
                 "CreateVpc" => create_vpc(ctx, p).await,
                 "DescribeVpcs" => describe_vpcs(ctx, p).await,
-                "ModifyVpcAttribute" => modify(ctx, p, VPC, "VpcId", "VpcName").await,
+                "ModifyVpcAttribute" => modify_vpc(ctx, p).await,
                 "DeleteVpc" => delete_vpc(ctx, p).await,
                 "CreateVSwitch" => create_vswitch(ctx, p).await,
                 "DescribeVSwitches" => describe_vswitches(ctx, p).await,
-                "ModifyVSwitchAttribute" => modify(ctx, p, VSWITCH, "VSwitchId", "VSwitchName").await,
+                "ModifyVSwitchAttribute" => modify_vswitch(ctx, p).await,
                 "DeleteVSwitch" => delete_vswitch(ctx, p).await,
                 "AllocateEipAddress" => crate::eip::allocate(ctx, p).await,
                 "DescribeEipAddresses" => crate::eip::describe(ctx, p).await,
@@ -121,17 +124,26 @@ fn not_found(kind: &str, id: &str) -> ApiError {
     }
 }
 
-/// The caller's resource of `kind` named `id`; another account's is indistinguishable from none.
-async fn load(ctx: &CallContext, kind: &str, id: &str) -> Result<Resource, ApiError> {
-    match ctx.store.get_resource(&ctx.caller.account_id, id).await {
-        Ok(r) if r.kind == kind => Ok(r),
-        Ok(_) | Err(StoreError::NotFound) => Err(not_found(kind, id)),
-        Err(e) => Err(e.into()),
+/// A store answer about row `id` of kind `K`, with a missing row as `K`'s NotFound error.
+fn found<K: Kind, T>(r: Result<T, StoreError>, id: &str) -> Result<T, ApiError> {
+    match r {
+        Err(StoreError::NotFound) => Err(not_found(K::KIND, id)),
+        other => Ok(other?),
     }
 }
 
-async fn all(ctx: &CallContext, kind: &str) -> Result<Vec<Resource>, ApiError> {
-    Ok(ctx.store.all_resources(&ctx.caller.account_id, kind).await?)
+/// The caller's resource of kind `K` named `id`; another account's is indistinguishable from none.
+async fn load<K: Kind>(ctx: &CallContext, id: &str) -> Result<Record<K>, ApiError> {
+    found::<K, _>(ctx.store.repo::<K>().get(&ctx.caller.account_id, id).await, id)
+}
+
+async fn all<K: Kind>(ctx: &CallContext) -> Result<Vec<Record<K>>, ApiError> {
+    Ok(ctx.store.repo::<K>().all(&ctx.caller.account_id).await?)
+}
+
+/// The caller's vSwitches of one VPC.
+pub(crate) async fn vswitches_of(ctx: &CallContext, vpc_id: &str) -> Result<Vec<VSwitchRecord>, ApiError> {
+    Ok(all::<VSwitchKind>(ctx).await?.into_iter().filter(|v| v.spec.vpc_id == vpc_id).collect())
 }
 
 fn name_param(p: &Params, param: &str) -> Result<String, ApiError> {
@@ -152,139 +164,167 @@ fn description(p: &Params) -> Result<String, ApiError> {
     Ok(d.to_string())
 }
 
-fn paging(p: &Params) -> Result<(usize, usize), ApiError> {
-    Ok((p.int("PageNumber", 1, 1_000_000)?.unwrap_or(1) as usize, p.int("PageSize", 1, 50)?.unwrap_or(10) as usize))
-}
-
-fn status_of(r: &Resource) -> &str {
-    r.status.get("Status").and_then(Value::as_str).unwrap_or("Pending")
+fn paging(p: &Params) -> Result<Page, ApiError> {
+    Ok(Page {
+        number: p.int("PageNumber", 1, 1_000_000)?.unwrap_or(1) as usize,
+        size: p.int("PageSize", 1, 50)?.unwrap_or(10) as usize,
+    })
 }
 
 async fn create_vpc(ctx: &CallContext, p: &Params) -> Result<Value, ApiError> {
     let block = cidr::vpc_block(p.get("CidrBlock").filter(|c| !c.is_empty()).unwrap_or("172.16.0.0/12"))?;
     let name = name_param(p, "VpcName")?;
     let description = description(p)?;
-    if all(ctx, VPC).await?.len() >= MAX_VPCS {
+    if all::<VpcKind>(ctx).await?.len() >= MAX_VPCS {
         return Err(ApiError::new(400, "QuotaExceeded.Vpc", format!("An account may have at most {MAX_VPCS} VPCs.")));
     }
-    let id = ids::resource_id("vpc-");
-    let spec = json!({
-        "VpcName": name, "Description": description, "CidrBlock": block.to_string(),
-        "VRouterId": ids::resource_id("vrt-"), "RouteTableId": ids::resource_id("vtb-"),
-        "CreationTime": iso8601(now_millis()),
-    });
-    let mut r = Resource::new(&id, &ctx.caller.account_id, VPC, &ctx.region.id, spec.clone());
-    r.status = json!({"Status": "Pending"});
-    ctx.store.create_resource(&r).await?;
+    let id = VpcKind::new_id();
+    let spec = VpcSpec {
+        vpc_name: name,
+        description,
+        cidr_block: block.to_string(),
+        v_router_id: ids::resource_id("vrt-"),
+        route_table_id: ids::resource_id("vtb-"),
+        creation_time: iso8601(now_millis()),
+        custom_routes: None,
+    };
+    let r = Record::<VpcKind>::new(&id, &ctx.caller.account_id, &ctx.region.id, spec)
+        .with_status(Phase::new(PhaseState::Pending));
+    ctx.store.repo::<VpcKind>().create(&r).await?;
     reconcile_later(ctx, &id).await?;
     Ok(
-        json!({"VpcId": id, "VRouterId": spec["VRouterId"], "RouteTableId": spec["RouteTableId"], "ResourceGroupId": ""}),
+        json!({"VpcId": id, "VRouterId": r.spec.v_router_id, "RouteTableId": r.spec.route_table_id, "ResourceGroupId": ""}),
     )
 }
 
-fn vpc_json(ctx: &CallContext, r: &Resource, vswitches: &[&Resource]) -> Value {
+fn vpc_json(ctx: &CallContext, r: &VpcRecord, vswitches: &[&VSwitchRecord]) -> Value {
+    let s = &r.spec;
     json!({
-        "VpcId": r.id, "VpcName": r.spec["VpcName"], "Description": r.spec["Description"],
-        "CidrBlock": r.spec["CidrBlock"], "Status": status_of(r), "IsDefault": false, "RegionId": ctx.region.id,
-        "VRouterId": r.spec["VRouterId"], "CreationTime": r.spec["CreationTime"], "OwnerId": r.account_id,
+        "VpcId": r.id, "VpcName": s.vpc_name, "Description": s.description,
+        "CidrBlock": s.cidr_block, "Status": r.status.status, "IsDefault": false, "RegionId": ctx.region.id,
+        "VRouterId": s.v_router_id, "CreationTime": s.creation_time, "OwnerId": r.account_id,
         "VSwitchIds": {"VSwitchId": vswitches.iter().map(|v| v.id.clone()).collect::<Vec<_>>()},
-        "RouterTableIds": {"RouterTableIds": [r.spec["RouteTableId"]]},
+        "RouterTableIds": {"RouterTableIds": [s.route_table_id]},
         "NatGatewayIds": {"NatGatewayIds": []}, "SecondaryCidrBlocks": {"SecondaryCidrBlock": []},
         "UserCidrs": {"UserCidr": []}, "ResourceGroupId": "", "Tags": {"Tag": []},
     })
 }
 
 async fn describe_vpcs(ctx: &CallContext, p: &Params) -> Result<Value, ApiError> {
-    let (page, size) = paging(p)?;
+    let page = paging(p)?;
     let ids: Option<Vec<&str>> =
         p.get("VpcId").filter(|v| !v.is_empty()).map(|v| v.split(',').map(str::trim).collect());
     let name = p.get("VpcName").filter(|v| !v.is_empty());
-    let vswitches = all(ctx, VSWITCH).await?;
-    let vpcs: Vec<Resource> = all(ctx, VPC)
-        .await?
-        .into_iter()
-        .filter(|r| ids.as_ref().is_none_or(|ids| ids.contains(&r.id.as_str())))
-        .filter(|r| name.is_none_or(|n| r.spec["VpcName"] == n))
-        .collect();
+    let vswitches = all::<VSwitchKind>(ctx).await?;
+    let vpcs = ctx
+        .store
+        .repo::<VpcKind>()
+        .list(
+            &ctx.caller.account_id,
+            |r| {
+                ids.as_ref().is_none_or(|ids| ids.contains(&r.id.as_str())) && name.is_none_or(|n| r.spec.vpc_name == n)
+            },
+            page,
+        )
+        .await?;
     let shown: Vec<Value> = vpcs
+        .items
         .iter()
-        .skip((page - 1) * size)
-        .take(size)
         .map(|r| {
-            let mine: Vec<&Resource> = vswitches.iter().filter(|v| v.spec["VpcId"] == r.id.as_str()).collect();
+            let mine: Vec<&VSwitchRecord> = vswitches.iter().filter(|v| v.spec.vpc_id == r.id).collect();
             vpc_json(ctx, r, &mine)
         })
         .collect();
-    Ok(json!({"Vpcs": {"Vpc": shown}, "TotalCount": vpcs.len(), "PageNumber": page, "PageSize": size}))
+    Ok(json!({"Vpcs": {"Vpc": shown}, "TotalCount": vpcs.total, "PageNumber": page.number, "PageSize": page.size}))
 }
 
-async fn modify(
-    ctx: &CallContext,
-    p: &Params,
-    kind: &str,
-    id_param: &str,
-    name_field: &str,
-) -> Result<Value, ApiError> {
-    let id = p.require(id_param)?;
-    let name = p.get(name_field).map(|_| name_param(p, name_field)).transpose()?;
+/// The new name (parameter `name_param`) and description of a Modify*Attribute call, each
+/// `None` when not given.
+fn new_attributes(p: &Params, name_param_name: &str) -> Result<(Option<String>, Option<String>), ApiError> {
+    let name = p.get(name_param_name).map(|_| name_param(p, name_param_name)).transpose()?;
     let desc = p.get("Description").map(|_| description(p)).transpose()?;
-    if kind == VPC && p.get("CidrBlock").is_some_and(|c| !c.is_empty()) {
+    Ok((name, desc))
+}
+
+fn conflict(e: ApiError) -> ApiError {
+    if e.code == "OperationConflict" {
+        ApiError::new(409, "OperationConflict", "The resource is being changed by another request; retry.")
+    } else {
+        e
+    }
+}
+
+async fn modify_vpc(ctx: &CallContext, p: &Params) -> Result<Value, ApiError> {
+    let id = p.require("VpcId")?;
+    let (name, desc) = new_attributes(p, "VpcName")?;
+    if p.get("CidrBlock").is_some_and(|c| !c.is_empty()) {
         return Err(ApiError::new(
             400,
             "OperationUnsupported.CidrBlock",
             "Changing a VPC's CidrBlock is not supported yet.",
         ));
     }
-    for _ in 0..5 {
-        let mut r = load(ctx, kind, id).await?;
-        if let Some(n) = &name {
-            r.spec[name_field] = json!(n);
-        }
-        if let Some(d) = &desc {
-            r.spec["Description"] = json!(d);
-        }
-        match ctx.store.update_resource(&r).await {
-            Ok(_) => return Ok(json!({})),
-            Err(StoreError::Conflict) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(ApiError::new(409, "OperationConflict", "The resource is being changed by another request; retry."))
+    let r = ctx
+        .store
+        .repo::<VpcKind>()
+        .update_with(&ctx.caller.account_id, id, |r| {
+            if let Some(n) = &name {
+                r.spec.vpc_name = n.clone();
+            }
+            if let Some(d) = &desc {
+                r.spec.description = d.clone();
+            }
+            Ok(())
+        })
+        .await;
+    found::<VpcKind, _>(r, id).map_err(conflict)?;
+    Ok(json!({}))
+}
+
+async fn modify_vswitch(ctx: &CallContext, p: &Params) -> Result<Value, ApiError> {
+    let id = p.require("VSwitchId")?;
+    let (name, desc) = new_attributes(p, "VSwitchName")?;
+    let r = ctx
+        .store
+        .repo::<VSwitchKind>()
+        .update_with(&ctx.caller.account_id, id, |r| {
+            if let Some(n) = &name {
+                r.spec.v_switch_name = n.clone();
+            }
+            if let Some(d) = &desc {
+                r.spec.description = d.clone();
+            }
+            Ok(())
+        })
+        .await;
+    found::<VSwitchKind, _>(r, id).map_err(conflict)?;
+    Ok(json!({}))
 }
 
 async fn delete_vpc(ctx: &CallContext, p: &Params) -> Result<Value, ApiError> {
     let id = p.require("VpcId")?;
-    if all(ctx, VSWITCH).await?.iter().any(|v| v.spec["VpcId"] == id) {
+    if !vswitches_of(ctx, id).await?.is_empty() {
         return Err(ApiError::new(
             400,
             "DependencyViolation.VSwitch",
             "The VPC still has vSwitches; delete them first.",
         ));
     }
-    if all(ctx, "ecs.securitygroup").await?.iter().any(|g| g.spec["VpcId"] == id) {
-        return Err(ApiError::new(
-            400,
-            "DependencyViolation.SecurityGroup",
-            "The VPC still has security groups; delete them first.",
-        ));
-    }
-    delete_current(ctx, VPC, id).await?;
-    reconcile_later(ctx, id).await?;
-    Ok(json!({}))
-}
-
-/// Deletes a resource at whatever version it has now: the reconciler may have just marked it
-/// Available, which is no reason to fail the user's delete.
-async fn delete_current(ctx: &CallContext, kind: &str, id: &str) -> Result<Resource, ApiError> {
-    for _ in 0..5 {
-        let r = load(ctx, kind, id).await?;
-        match ctx.store.delete_resource(&ctx.caller.account_id, id, r.version).await {
-            Ok(()) => return Ok(r),
-            Err(StoreError::Conflict) => continue,
-            Err(e) => return Err(e.into()),
+    let groups = ctx.store.all_resources(&ctx.caller.account_id, "ecs.securitygroup").await?;
+    for g in &groups {
+        if g.spec_as::<SecurityGroupView>()?.vpc_id == id {
+            return Err(ApiError::new(
+                400,
+                "DependencyViolation.SecurityGroup",
+                "The VPC still has security groups; delete them first.",
+            ));
         }
     }
-    Err(ApiError::new(409, "OperationConflict", "The resource is being changed by another request; retry."))
+    // At whatever version it has now: the reconciler may have just marked it Available, which is
+    // no reason to fail the user's delete.
+    found::<VpcKind, _>(ctx.store.repo::<VpcKind>().delete(&ctx.caller.account_id, id).await, id).map_err(conflict)?;
+    reconcile_later(ctx, id).await?;
+    Ok(json!({}))
 }
 
 async fn create_vswitch(ctx: &CallContext, p: &Params) -> Result<Value, ApiError> {
@@ -297,12 +337,12 @@ async fn create_vswitch(ctx: &CallContext, p: &Params) -> Result<Value, ApiError
             format!("Specified zone {zone:?} does not exist in this region."),
         ));
     }
-    let vpc = load(ctx, VPC, vpc_id).await?;
-    let vpc_block = cidr::vpc_block(vpc.spec["CidrBlock"].as_str().unwrap_or_default())?;
+    let vpc = load::<VpcKind>(ctx, vpc_id).await?;
+    let vpc_block = cidr::vpc_block(&vpc.spec.cidr_block)?;
     let block = cidr::vswitch_block(p.require("CidrBlock")?, vpc_block)?;
     let name = name_param(p, "VSwitchName")?;
     let description = description(p)?;
-    let siblings: Vec<Resource> = all(ctx, VSWITCH).await?.into_iter().filter(|v| v.spec["VpcId"] == vpc_id).collect();
+    let siblings = vswitches_of(ctx, vpc_id).await?;
     if siblings.len() >= MAX_VSWITCHES_PER_VPC {
         return Err(ApiError::new(
             400,
@@ -310,64 +350,70 @@ async fn create_vswitch(ctx: &CallContext, p: &Params) -> Result<Value, ApiError
             format!("A VPC may have at most {MAX_VSWITCHES_PER_VPC} vSwitches."),
         ));
     }
-    if let Some(other) = siblings
-        .iter()
-        .find(|v| v.spec["CidrBlock"].as_str().and_then(|c| c.parse().ok()).is_some_and(|c| cidr::overlaps(c, block)))
-    {
+    if let Some(other) = siblings.iter().find(|v| v.spec.block().is_some_and(|c| cidr::overlaps(c, block))) {
         return Err(ApiError::new(
             400,
             "InvalidCidrBlock.Overlapped",
-            format!(
-                "Specified CidrBlock {block} overlaps vSwitch {} ({}).",
-                other.id,
-                other.spec["CidrBlock"].as_str().unwrap_or_default()
-            ),
+            format!("Specified CidrBlock {block} overlaps vSwitch {} ({}).", other.id, other.spec.cidr_block),
         ));
     }
-    let id = ids::resource_id("vsw-");
-    let spec = json!({
-        "VpcId": vpc_id, "ZoneId": zone, "CidrBlock": block.to_string(), "VSwitchName": name,
-        "Description": description, "CreationTime": iso8601(now_millis()),
-    });
-    let mut r = Resource::new(&id, &ctx.caller.account_id, VSWITCH, &ctx.region.id, spec);
-    r.status = json!({"Status": "Pending"});
-    ctx.store.create_resource(&r).await?;
+    let id = VSwitchKind::new_id();
+    let spec = VSwitchSpec {
+        vpc_id: vpc_id.into(),
+        zone_id: zone.into(),
+        cidr_block: block.to_string(),
+        v_switch_name: name,
+        description,
+        creation_time: iso8601(now_millis()),
+    };
+    let r = Record::<VSwitchKind>::new(&id, &ctx.caller.account_id, &ctx.region.id, spec)
+        .with_status(Phase::new(PhaseState::Pending));
+    ctx.store.repo::<VSwitchKind>().create(&r).await?;
     reconcile_later(ctx, vpc_id).await?;
     Ok(json!({"VSwitchId": id}))
 }
 
 async fn describe_vswitches(ctx: &CallContext, p: &Params) -> Result<Value, ApiError> {
-    let (page, size) = paging(p)?;
+    let page = paging(p)?;
     let f = |n: &str| p.get(n).filter(|v| !v.is_empty());
     let (vpc, vsw, zone) = (f("VpcId"), f("VSwitchId"), f("ZoneId"));
-    let list: Vec<Resource> = all(ctx, VSWITCH)
-        .await?
-        .into_iter()
-        .filter(|r| vpc.is_none_or(|v| r.spec["VpcId"] == v))
-        .filter(|r| vsw.is_none_or(|v| v.split(',').any(|id| id.trim() == r.id)))
-        .filter(|r| zone.is_none_or(|z| r.spec["ZoneId"] == z))
-        .collect();
+    let list = ctx
+        .store
+        .repo::<VSwitchKind>()
+        .list(
+            &ctx.caller.account_id,
+            |r| {
+                vpc.is_none_or(|v| r.spec.vpc_id == v)
+                    && vsw.is_none_or(|v| v.split(',').any(|id| id.trim() == r.id))
+                    && zone.is_none_or(|z| r.spec.zone_id == z)
+            },
+            page,
+        )
+        .await?;
     let shown: Vec<Value> = list
+        .items
         .iter()
-        .skip((page - 1) * size)
-        .take(size)
         .map(|r| {
-            let free = r.spec["CidrBlock"].as_str().and_then(|c| c.parse().ok()).map(cidr::usable_addresses).unwrap_or(0);
+            let s = &r.spec;
+            let free = s.block().map(cidr::usable_addresses).unwrap_or(0);
             json!({
-                "VSwitchId": r.id, "VSwitchName": r.spec["VSwitchName"], "VpcId": r.spec["VpcId"],
-                "ZoneId": r.spec["ZoneId"], "CidrBlock": r.spec["CidrBlock"], "Status": status_of(r),
-                "AvailableIpAddressCount": free, "IsDefault": false, "Description": r.spec["Description"],
-                "CreationTime": r.spec["CreationTime"], "NetworkAclId": "", "OwnerId": r.account_id,
+                "VSwitchId": r.id, "VSwitchName": s.v_switch_name, "VpcId": s.vpc_id,
+                "ZoneId": s.zone_id, "CidrBlock": s.cidr_block, "Status": r.status.status,
+                "AvailableIpAddressCount": free, "IsDefault": false, "Description": s.description,
+                "CreationTime": s.creation_time, "NetworkAclId": "", "OwnerId": r.account_id,
                 "RouteTable": {"RouteTableId": "", "RouteTableType": "System"}, "ResourceGroupId": "", "Tags": {"Tag": []},
             })
         })
         .collect();
-    Ok(json!({"VSwitches": {"VSwitch": shown}, "TotalCount": list.len(), "PageNumber": page, "PageSize": size}))
+    Ok(
+        json!({"VSwitches": {"VSwitch": shown}, "TotalCount": list.total, "PageNumber": page.number, "PageSize": page.size}),
+    )
 }
 
 async fn delete_vswitch(ctx: &CallContext, p: &Params) -> Result<Value, ApiError> {
     let id = p.require("VSwitchId")?;
-    let r = delete_current(ctx, VSWITCH, id).await?;
-    reconcile_later(ctx, r.spec["VpcId"].as_str().unwrap_or_default()).await?;
+    let r = found::<VSwitchKind, _>(ctx.store.repo::<VSwitchKind>().delete(&ctx.caller.account_id, id).await, id)
+        .map_err(conflict)?;
+    reconcile_later(ctx, &r.spec.vpc_id).await?;
     Ok(json!({}))
 }

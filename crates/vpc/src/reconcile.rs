@@ -1,19 +1,14 @@
 //! Makes the host match the store for one VPC, whatever state a crash left either in.
 
-use crate::{VPC, VSWITCH};
+use crate::model::{Phase, PhaseState, VSwitchKind, VpcKind};
 use nimbus_host::net::NetDriver;
-use nimbus_store::{Store, StoreError};
-use serde_json::json;
+use nimbus_store::{Kind, Store, StoreError};
 
 /// Reconciles `vpc_id` of `account`: a VPC that exists gets its namespace and one bridge per
 /// vSwitch (bridges of deleted vSwitches go); a VPC that is gone loses its namespace. Marks the
 /// VPC and its vSwitches `Available` once the host matches.
 pub async fn reconcile(store: &Store, net: &NetDriver, account: &str, vpc_id: &str) -> Result<(), String> {
-    let vpc = match store.get_resource(account, vpc_id).await {
-        Ok(r) if r.kind == VPC => Some(r),
-        Ok(_) | Err(StoreError::NotFound) => None,
-        Err(e) => return Err(e.to_string()),
-    };
+    let vpc = store.repo::<VpcKind>().find(account, vpc_id).await.map_err(|e| e.to_string())?;
     let Some(vpc) = vpc else {
         let (net, id) = (net.clone(), vpc_id.to_string());
         return tokio::task::spawn_blocking(move || net.remove_vpc(&id))
@@ -22,16 +17,15 @@ pub async fn reconcile(store: &Store, net: &NetDriver, account: &str, vpc_id: &s
             .map_err(|e| e.to_string());
     };
     let vswitches: Vec<_> = store
-        .all_resources(account, VSWITCH)
+        .repo::<VSwitchKind>()
+        .all(account)
         .await
         .map_err(|e| e.to_string())?
         .into_iter()
-        .filter(|v| v.spec["VpcId"] == vpc_id)
+        .filter(|v| v.spec.vpc_id == vpc_id)
         .collect();
-    let wanted: Vec<(String, ipnet::Ipv4Net)> = vswitches
-        .iter()
-        .filter_map(|v| v.spec["CidrBlock"].as_str().and_then(|c| c.parse().ok()).map(|c| (v.id.clone(), c)))
-        .collect();
+    let wanted: Vec<(String, ipnet::Ipv4Net)> =
+        vswitches.iter().filter_map(|v| v.spec.block().map(|c| (v.id.clone(), c))).collect();
     {
         let (net, id, wanted) = (net.clone(), vpc_id.to_string(), wanted.clone());
         tokio::task::spawn_blocking(move || -> Result<(), nimbus_host::net::NetError> {
@@ -51,29 +45,26 @@ pub async fn reconcile(store: &Store, net: &NetDriver, account: &str, vpc_id: &s
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())?;
     }
-    for r in std::iter::once(vpc).chain(vswitches) {
-        mark_available(store, account, r).await?;
+    mark_available::<VpcKind>(store, account, &vpc.id).await?;
+    for v in vswitches {
+        mark_available::<VSwitchKind>(store, account, &v.id).await?;
     }
     Ok(())
 }
 
 /// Sets `Status: Available`, re-reading when a concurrent change (a rename) moved the version on;
 /// a resource deleted meanwhile is left alone.
-async fn mark_available(store: &Store, account: &str, mut r: nimbus_store::Resource) -> Result<(), String> {
-    for _ in 0..5 {
-        if r.status["Status"] == "Available" {
-            return Ok(());
-        }
-        r.status = json!({"Status": "Available"});
-        match store.update_resource(&r).await {
-            Ok(_) | Err(StoreError::NotFound) => return Ok(()),
-            Err(StoreError::Conflict) => match store.get_resource(account, &r.id).await {
-                Ok(fresh) => r = fresh,
-                Err(StoreError::NotFound) => return Ok(()),
-                Err(e) => return Err(e.to_string()),
-            },
-            Err(e) => return Err(e.to_string()),
-        }
+async fn mark_available<K: Kind<Status = Phase>>(store: &Store, account: &str, id: &str) -> Result<(), String> {
+    let r = store
+        .repo::<K>()
+        .update_with(account, id, |r| {
+            r.status = Phase::new(PhaseState::Available);
+            Ok::<_, StoreError>(())
+        })
+        .await;
+    match r {
+        Ok(_) | Err(StoreError::NotFound) => Ok(()),
+        Err(StoreError::Conflict) => Err(format!("{id} kept changing; the job retries")),
+        Err(e) => Err(e.to_string()),
     }
-    Err(format!("{} kept changing; the job retries", r.id))
 }

@@ -3,23 +3,23 @@
 //! is an instance (kept in the VPC's `spec.CustomRoutes`; the data plane installs them in the
 //! VPC namespace as `ip route … via <instance address> proto 250`).
 
-use crate::{VPC, VSWITCH};
+use crate::model::{CustomRoute, VSwitchKind, VSwitchRecord, VpcKind, VpcRecord};
 use nimbus_api::{ApiError, CallContext, Params};
-use nimbus_store::Resource;
 use serde_json::{Value, json};
 
-async fn vpcs_and_vswitches(ctx: &CallContext) -> Result<(Vec<Resource>, Vec<Resource>), ApiError> {
-    let vpcs = ctx.store.all_resources(&ctx.caller.account_id, VPC).await?;
-    let vsw = ctx.store.all_resources(&ctx.caller.account_id, VSWITCH).await?;
+async fn vpcs_and_vswitches(ctx: &CallContext) -> Result<(Vec<VpcRecord>, Vec<VSwitchRecord>), ApiError> {
+    let vpcs = ctx.store.repo::<VpcKind>().all(&ctx.caller.account_id).await?;
+    let vsw = ctx.store.repo::<VSwitchKind>().all(&ctx.caller.account_id).await?;
     Ok((vpcs, vsw))
 }
 
-fn entries(table: &str, vpc: &Resource, vswitches: &[Resource], nested: bool) -> Vec<Value> {
+/// The system entries: one per vSwitch of `vpc` (whose block is `dest`, if given).
+fn entries(table: &str, vpc: &VpcRecord, vswitches: &[VSwitchRecord], nested: bool, dest: Option<&str>) -> Vec<Value> {
     vswitches
         .iter()
-        .filter(|s| s.spec["VpcId"] == vpc.id.as_str())
+        .filter(|s| s.spec.vpc_id == vpc.id && dest.is_none_or(|d| s.spec.cidr_block == d))
         .map(|s| {
-            let cidr = s.spec["CidrBlock"].clone();
+            let cidr = &s.spec.cidr_block;
             if nested {
                 json!({"RouteTableId": table, "DestinationCidrBlock": cidr, "Type": "System", "Status": "Available",
                        "InstanceId": "", "NextHopType": "local", "NextHops": {"NextHop": []}, "RouteEntryName": ""})
@@ -33,8 +33,8 @@ fn entries(table: &str, vpc: &Resource, vswitches: &[Resource], nested: bool) ->
         .collect()
 }
 
-fn table_of(vpc: &Resource) -> String {
-    vpc.spec["RouteTableId"].as_str().unwrap_or_default().to_string()
+fn table_of(vpc: &VpcRecord) -> &str {
+    &vpc.spec.route_table_id
 }
 
 /// `DescribeRouteTableList`.
@@ -55,9 +55,9 @@ pub async fn list(ctx: &CallContext, p: &Params) -> Result<Value, ApiError> {
         .filter(|v| f("RouteTableId").is_none_or(|id| table_of(v) == id))
         .map(|v| {
             json!({"RouteTableId": table_of(v), "RouteTableName": "", "RouteTableType": "System", "VpcId": v.id,
-                   "RouterId": v.spec["VRouterId"], "RouterType": "VRouter", "Status": "Available",
-                   "CreationTime": v.spec["CreationTime"], "AssociateType": "VSwitch", "Description": "",
-                   "VSwitchIds": {"VSwitchId": vsw.iter().filter(|s| s.spec["VpcId"] == v.id.as_str()).map(|s| s.id.clone()).collect::<Vec<_>>()},
+                   "RouterId": v.spec.v_router_id, "RouterType": "VRouter", "Status": "Available",
+                   "CreationTime": v.spec.creation_time, "AssociateType": "VSwitch", "Description": "",
+                   "VSwitchIds": {"VSwitchId": vsw.iter().filter(|s| s.spec.vpc_id == v.id).map(|s| s.id.clone()).collect::<Vec<_>>()},
                    "ResourceGroupId": "", "OwnerId": v.account_id, "Tags": {"Tag": []}})
         })
         .collect();
@@ -74,23 +74,25 @@ pub async fn describe(ctx: &CallContext, p: &Params) -> Result<Value, ApiError> 
     let (vpcs, vsw) = vpcs_and_vswitches(ctx).await?;
     let tables: Vec<Value> = vpcs
         .iter()
-        .filter(|v| f("VRouterId").is_none_or(|id| v.spec["VRouterId"] == id))
+        .filter(|v| f("VRouterId").is_none_or(|id| v.spec.v_router_id == id))
         .filter(|v| f("RouteTableId").is_none_or(|id| table_of(v) == id))
         .map(|v| {
-            json!({"RouteTableId": table_of(v), "RouteTableType": "System", "VRouterId": v.spec["VRouterId"],
-                   "CreationTime": v.spec["CreationTime"], "ResourceGroupId": "",
-                   "RouteEntrys": {"RouteEntry": entries(&table_of(v), v, &vsw, true)}})
+            json!({"RouteTableId": table_of(v), "RouteTableType": "System", "VRouterId": v.spec.v_router_id,
+                   "CreationTime": v.spec.creation_time, "ResourceGroupId": "",
+                   "RouteEntrys": {"RouteEntry": entries(table_of(v), v, &vsw, true, None)}})
         })
         .collect();
     let shown: Vec<Value> = tables.iter().skip((page - 1) * size).take(size).cloned().collect();
     Ok(json!({"RouteTables": {"RouteTable": shown}, "TotalCount": tables.len(), "PageNumber": page, "PageSize": size}))
 }
 
-async fn table(ctx: &CallContext, id: &str) -> Result<(Resource, Vec<Resource>), ApiError> {
+fn no_table(id: &str) -> ApiError {
+    ApiError::new(404, "InvalidRouteTableId.NotFound", format!("Specified route table {id:?} does not exist."))
+}
+
+async fn table(ctx: &CallContext, id: &str) -> Result<(VpcRecord, Vec<VSwitchRecord>), ApiError> {
     let (vpcs, vsw) = vpcs_and_vswitches(ctx).await?;
-    let vpc = vpcs.into_iter().find(|v| table_of(v) == id).ok_or_else(|| {
-        ApiError::new(404, "InvalidRouteTableId.NotFound", format!("Specified route table {id:?} does not exist."))
-    })?;
+    let vpc = vpcs.into_iter().find(|v| table_of(v) == id).ok_or_else(|| no_table(id))?;
     Ok((vpc, vsw))
 }
 
@@ -98,12 +100,18 @@ async fn table(ctx: &CallContext, id: &str) -> Result<(Resource, Vec<Resource>),
 pub async fn entry_list(ctx: &CallContext, p: &Params) -> Result<Value, ApiError> {
     let id = p.require("RouteTableId")?;
     let (vpc, vsw) = table(ctx, id).await?;
-    let mut list = entries(id, &vpc, &vsw, false);
-    list.extend(custom_entries(id, &vpc));
-    if let Some(d) = p.get("DestinationCidrBlock").filter(|v| !v.is_empty()) {
-        list.retain(|e| e["DestinationCidrBlock"] == d);
-    }
+    let dest = p.get("DestinationCidrBlock").filter(|v| !v.is_empty());
+    let mut list = entries(id, &vpc, &vsw, false, dest);
+    list.extend(custom_entries(id, &vpc, dest));
     Ok(json!({"RouteEntrys": {"RouteEntry": list}, "NextToken": ""}))
+}
+
+fn route_conflict(e: ApiError) -> ApiError {
+    if e.code == "OperationConflict" {
+        ApiError::new(409, "OperationConflict", "The route table is being changed; retry.")
+    } else {
+        e
+    }
 }
 
 /// `CreateRouteEntry`: validated; needs a next hop that exists.
@@ -111,13 +119,13 @@ pub async fn create_entry(ctx: &CallContext, p: &Params) -> Result<Value, ApiErr
     let id = p.require("RouteTableId")?;
     table(ctx, id).await?;
     let dest = p.require("DestinationCidrBlock")?;
-    if dest.parse::<ipnet::Ipv4Net>().is_err() {
+    let Ok(net) = dest.parse::<ipnet::Ipv4Net>() else {
         return Err(ApiError::new(
             400,
             "InvalidDestinationCidrBlock.Malformed",
             format!("{dest:?} is not an IPv4 CIDR block."),
         ));
-    }
+    };
     let hop_type = p.get("NextHopType").filter(|v| !v.is_empty()).unwrap_or("Instance");
     let hop = p.get("NextHopId").filter(|v| !v.is_empty()).ok_or_else(|| ApiError::missing("NextHopId"))?;
     if hop_type != "Instance" {
@@ -127,71 +135,65 @@ pub async fn create_entry(ctx: &CallContext, p: &Params) -> Result<Value, ApiErr
             format!("Next hop type {hop_type} is not offered in this region; use Instance."),
         ));
     }
-    let inst = match ctx.store.get_resource(&ctx.caller.account_id, hop).await {
-        Ok(i) if i.kind == "ecs.instance" => i,
-        Ok(_) | Err(nimbus_store::StoreError::NotFound) => {
-            return Err(ApiError::new(
-                404,
-                "InvalidInstanceId.NotFound",
-                format!("Specified instance {hop:?} does not exist."),
-            ));
-        }
-        Err(e) => return Err(e.into()),
-    };
-    for _ in 0..5 {
-        let (mut vpc, vsw) = table(ctx, id).await?;
-        if inst.spec["VpcId"] != vpc.id.as_str() {
-            return Err(ApiError::new(
-                400,
-                "InvalidInstanceId.NotInVpc",
-                format!("Instance {hop} is not in this route table's VPC."),
-            ));
-        }
-        let net: ipnet::Ipv4Net = dest.parse().map_err(|_| ApiError::internal())?;
-        let dest = net.trunc().to_string();
-        let mut routes = vpc.spec["CustomRoutes"].as_array().cloned().unwrap_or_default();
-        let taken = routes.iter().any(|r| r["DestinationCidrBlock"] == dest.as_str())
-            || vsw.iter().any(|s| s.spec["VpcId"] == vpc.id.as_str() && s.spec["CidrBlock"] == dest.as_str());
-        if taken {
-            return Err(ApiError::new(
-                400,
-                "InvalidCIDRBlock.Duplicate",
-                format!("A route to {dest} already exists in {id}."),
-            ));
-        }
-        if routes.len() >= 48 {
-            return Err(ApiError::new(
-                400,
-                "QuotaExceeded.RouteEntryNum",
-                "A route table holds at most 48 custom entries.",
-            ));
-        }
-        let entry = nimbus_core::ids::resource_id("rte-");
-        routes.push(json!({"RouteEntryId": entry, "DestinationCidrBlock": dest, "NextHopId": hop,
-                           "RouteEntryName": p.get("RouteEntryName").unwrap_or_default()}));
-        vpc.spec["CustomRoutes"] = Value::Array(routes);
-        match ctx.store.update_resource(&vpc).await {
-            Ok(_) => {
-                crate::reconcile_later(ctx, &vpc.id).await?;
-                return Ok(json!({"RouteEntryId": entry}));
-            }
-            Err(nimbus_store::StoreError::Conflict) => continue,
-            Err(e) => return Err(e.into()),
-        }
+    let inst = crate::eip::instance(ctx, hop).await?;
+    let dest = net.trunc().to_string();
+    let entry = nimbus_core::ids::resource_id("rte-");
+    let name = p.get("RouteEntryName").unwrap_or_default();
+    let (vpc, vsw) = table(ctx, id).await?;
+    if inst.vpc_id != vpc.id {
+        return Err(ApiError::new(
+            400,
+            "InvalidInstanceId.NotInVpc",
+            format!("Instance {hop} is not in this route table's VPC."),
+        ));
     }
-    Err(ApiError::new(409, "OperationConflict", "The route table is being changed; retry."))
+    let system_taken = vsw.iter().any(|s| s.spec.vpc_id == vpc.id && s.spec.cidr_block == dest);
+    ctx.store
+        .repo::<VpcKind>()
+        .update_with(&ctx.caller.account_id, &vpc.id, |v| {
+            if v.spec.route_table_id != id {
+                return Err(no_table(id));
+            }
+            let routes = v.spec.custom_routes.get_or_insert_default();
+            if system_taken || routes.iter().any(|r| r.destination_cidr_block == dest) {
+                return Err(ApiError::new(
+                    400,
+                    "InvalidCIDRBlock.Duplicate",
+                    format!("A route to {dest} already exists in {id}."),
+                ));
+            }
+            if routes.len() >= 48 {
+                return Err(ApiError::new(
+                    400,
+                    "QuotaExceeded.RouteEntryNum",
+                    "A route table holds at most 48 custom entries.",
+                ));
+            }
+            routes.push(CustomRoute {
+                route_entry_id: entry.clone(),
+                destination_cidr_block: dest.clone(),
+                next_hop_id: hop.into(),
+                route_entry_name: name.into(),
+            });
+            Ok(())
+        })
+        .await
+        .map_err(route_conflict)?;
+    crate::reconcile_later(ctx, &vpc.id).await?;
+    Ok(json!({"RouteEntryId": entry}))
 }
 
-fn custom_entries(table: &str, vpc: &Resource) -> Vec<Value> {
-    vpc.spec["CustomRoutes"]
-        .as_array()
-        .into_iter()
-        .flatten()
+/// The custom entries of `vpc` (to `dest`, if given).
+fn custom_entries(table: &str, vpc: &VpcRecord, dest: Option<&str>) -> Vec<Value> {
+    vpc.spec
+        .routes()
+        .iter()
+        .filter(|r| dest.is_none_or(|d| r.destination_cidr_block == d))
         .map(|r| {
-            json!({"RouteEntryId": r["RouteEntryId"], "RouteEntryName": r["RouteEntryName"], "RouteTableId": table,
-                   "DestinationCidrBlock": r["DestinationCidrBlock"], "Type": "Custom", "Status": "Available",
+            json!({"RouteEntryId": r.route_entry_id, "RouteEntryName": r.route_entry_name, "RouteTableId": table,
+                   "DestinationCidrBlock": r.destination_cidr_block, "Type": "Custom", "Status": "Available",
                    "IpVersion": "ipv4", "Description": "",
-                   "NextHops": {"NextHop": [{"NextHopType": "Instance", "NextHopId": r["NextHopId"], "Enabled": 1, "Weight": 0}]}})
+                   "NextHops": {"NextHop": [{"NextHopType": "Instance", "NextHopId": r.next_hop_id, "Enabled": 1, "Weight": 0}]}})
         })
         .collect()
 }
@@ -205,44 +207,38 @@ pub async fn delete_entry(ctx: &CallContext, p: &Params) -> Result<Value, ApiErr
     if by_id.is_none() && dest.is_none() {
         return Err(ApiError::missing("RouteEntryId"));
     }
-    for _ in 0..5 {
-        let (vpcs, _) = vpcs_and_vswitches(ctx).await?;
-        let table_id = p.get("RouteTableId").filter(|v| !v.is_empty());
-        if let Some(t) = table_id
-            && !vpcs.iter().any(|v| table_of(v) == t)
-        {
-            return Err(ApiError::new(
-                404,
-                "InvalidRouteTableId.NotFound",
-                format!("Specified route table {t:?} does not exist."),
-            ));
-        }
-        let matches = |r: &Value| {
-            by_id.is_some_and(|i| r["RouteEntryId"] == i)
-                || (dest.is_some_and(|d| r["DestinationCidrBlock"] == d) && hop.is_none_or(|h| r["NextHopId"] == h))
-        };
-        let Some(mut vpc) = vpcs
-            .into_iter()
-            .filter(|v| table_id.is_none_or(|t| table_of(v) == t))
-            .find(|v| v.spec["CustomRoutes"].as_array().is_some_and(|a| a.iter().any(matches)))
-        else {
-            return Err(ApiError::new(
-                404,
-                "InvalidRouteEntry.NotFound",
-                "The specified custom route entry does not exist.",
-            ));
-        };
-        let mut routes = vpc.spec["CustomRoutes"].as_array().cloned().unwrap_or_default();
-        routes.retain(|r| !matches(r));
-        vpc.spec["CustomRoutes"] = Value::Array(routes);
-        match ctx.store.update_resource(&vpc).await {
-            Ok(_) => {
-                crate::reconcile_later(ctx, &vpc.id).await?;
-                return Ok(json!({}));
-            }
-            Err(nimbus_store::StoreError::Conflict) => continue,
-            Err(e) => return Err(e.into()),
-        }
+    let table_id = p.get("RouteTableId").filter(|v| !v.is_empty());
+    let matches = |r: &CustomRoute| {
+        by_id.is_some_and(|i| r.route_entry_id == i)
+            || (dest.is_some_and(|d| r.destination_cidr_block == d) && hop.is_none_or(|h| r.next_hop_id == h))
+    };
+    let missing =
+        || ApiError::new(404, "InvalidRouteEntry.NotFound", "The specified custom route entry does not exist.");
+    let (vpcs, _) = vpcs_and_vswitches(ctx).await?;
+    if let Some(t) = table_id
+        && !vpcs.iter().any(|v| table_of(v) == t)
+    {
+        return Err(no_table(t));
     }
-    Err(ApiError::new(409, "OperationConflict", "The route table is being changed; retry."))
+    let Some(vpc) = vpcs
+        .into_iter()
+        .filter(|v| table_id.is_none_or(|t| table_of(v) == t))
+        .find(|v| v.spec.routes().iter().any(matches))
+    else {
+        return Err(missing());
+    };
+    ctx.store
+        .repo::<VpcKind>()
+        .update_with(&ctx.caller.account_id, &vpc.id, |v| {
+            let routes = v.spec.custom_routes.get_or_insert_default();
+            if !routes.iter().any(matches) {
+                return Err(missing());
+            }
+            routes.retain(|r| !matches(r));
+            Ok(())
+        })
+        .await
+        .map_err(route_conflict)?;
+    crate::reconcile_later(ctx, &vpc.id).await?;
+    Ok(json!({}))
 }
