@@ -166,7 +166,8 @@ mod tests {
         let c = Cursor::from_params(&p(&[("MaxResults", "10")]), 20, 100).expect("cursor");
         let (first, next) = c.page(&items);
         assert_eq!(first, &items[..10]);
-        let c2 = Cursor::from_params(&p(&[("MaxResults", "20"), ("NextToken", &next.expect("more"))]), 20, 100).expect("c");
+        let c2 =
+            Cursor::from_params(&p(&[("MaxResults", "20"), ("NextToken", &next.expect("more"))]), 20, 100).expect("c");
         assert_eq!(c2.page(&items), (&items[10..25], None));
         assert!(Cursor::from_params(&p(&[("NextToken", "garbage")]), 20, 100).is_err());
     }

@@ -9,8 +9,8 @@
 mod audit;
 mod authz;
 mod bundle;
-pub mod conventions;
 mod caller;
+pub mod conventions;
 mod error;
 mod job;
 mod object;
@@ -25,9 +25,9 @@ pub use caller::{Caller, Credential, CredentialSource, PrincipalType, Session, S
 pub use error::{ApiError, ErrorExtra};
 pub use job::{JobControl, JobError, JobHandler, LEASE_MS};
 pub use object::{
-    BodyStream, Dialect, ObjectOp, ObjectRequest, ObjectResponse, ObjectService, Requester, ResourceAccess,
-    Upload, Verdict,
+    BodyStream, Dialect, ObjectOp, ObjectRequest, ObjectResponse, ObjectService, Requester, ResourceAccess, Upload,
+    Verdict,
 };
 pub use params::Params;
-pub use resolve::{Canonical, Check, Form, ResourceParam, Resolved};
+pub use resolve::{Canonical, Check, Form, Resolved, ResourceParam};
 pub use service::{Access, ActionSpec, BoxFut, CallContext, Registry, Service};

@@ -44,24 +44,37 @@ pub struct ResourceParam {
     /// The RAM action checked on these resources when it is not the action's own: `ram:PassRole`
     /// for a role handed to something (an instance, a service).
     pub ram_action: Option<&'static str>,
+    /// Absent, it names the calling RAM user (RAM's AccessKey actions without `UserName`): resolved
+    /// and authorized as if the caller had sent their own name.
+    pub defaults_to_caller: bool,
 }
 
 impl ResourceParam {
     pub const fn one(param: &'static str, kind: &'static str) -> Self {
-        ResourceParam { param, kind, form: Form::One, ram_action: None }
+        ResourceParam { param, kind, form: Form::One, ram_action: None, defaults_to_caller: false }
     }
     pub const fn json(param: &'static str, kind: &'static str) -> Self {
-        ResourceParam { param, kind, form: Form::JsonList, ram_action: None }
+        ResourceParam { param, kind, form: Form::JsonList, ram_action: None, defaults_to_caller: false }
     }
     pub const fn repeat(param: &'static str, kind: &'static str) -> Self {
-        ResourceParam { param, kind, form: Form::Repeat, ram_action: None }
+        ResourceParam { param, kind, form: Form::Repeat, ram_action: None, defaults_to_caller: false }
     }
     pub const fn comma(param: &'static str, kind: &'static str) -> Self {
-        ResourceParam { param, kind, form: Form::Comma, ram_action: None }
+        ResourceParam { param, kind, form: Form::Comma, ram_action: None, defaults_to_caller: false }
     }
     /// A RAM role handed to something: the caller needs `ram:PassRole` on it, besides the action.
     pub const fn passed_role(param: &'static str) -> Self {
-        ResourceParam { param, kind: "role", form: Form::One, ram_action: Some("ram:PassRole") }
+        ResourceParam {
+            param,
+            kind: "role",
+            form: Form::One,
+            ram_action: Some("ram:PassRole"),
+            defaults_to_caller: false,
+        }
+    }
+    /// See [`ResourceParam::defaults_to_caller`].
+    pub const fn or_calling_user(self) -> Self {
+        ResourceParam { defaults_to_caller: true, ..self }
     }
 }
 
@@ -86,6 +99,9 @@ impl Canonical {
 pub struct Check {
     pub ram_action: String,
     pub resources: Vec<String>,
+    /// The resources as the caller named them (an alias, not the key behind it): what a refusal's
+    /// message may show without telling the caller more than they sent.
+    pub named: Vec<String>,
 }
 
 /// A resolved call: the checks the gateway makes and the parameters the handler reads.
@@ -107,12 +123,14 @@ impl Resolved {
 /// (`Invalid<Param>.Malformed`), never read partly.
 pub fn raw_ids(params: &Params, rp: &ResourceParam) -> Result<Vec<String>, ApiError> {
     match rp.form {
-        Form::One => Ok(params.get(rp.param).filter(|v| !v.is_empty()).map(|v| vec![v.to_string()]).unwrap_or_default()),
+        Form::One => {
+            Ok(params.get(rp.param).filter(|v| !v.is_empty()).map(|v| vec![v.to_string()]).unwrap_or_default())
+        }
         Form::JsonList => match params.get(rp.param).filter(|v| !v.is_empty()) {
             None => Ok(vec![]),
             Some(v) => {
-                let ids: Vec<String> =
-                    serde_json::from_str(v).map_err(|_| ApiError::invalid(rp.param, "expected a JSON array of strings"))?;
+                let ids: Vec<String> = serde_json::from_str(v)
+                    .map_err(|_| ApiError::invalid(rp.param, "expected a JSON array of strings"))?;
                 if ids.len() > 100 {
                     return Err(ApiError::invalid(rp.param, "at most 100 items"));
                 }
@@ -193,9 +211,12 @@ pub async fn resolve_declared<S: Service + ?Sized>(
     params: &Params,
 ) -> Result<Resolved, ApiError> {
     let mut out = params.clone();
-    let mut checks = vec![Check { ram_action: action.ram_action.to_string(), resources: vec![] }];
+    let mut checks = vec![Check { ram_action: action.ram_action.to_string(), resources: vec![], named: vec![] }];
     for rp in svc.resource_params(action) {
-        let raw = raw_ids(params, rp)?;
+        let mut raw = raw_ids(params, rp)?;
+        if raw.is_empty() && rp.defaults_to_caller && ctx.caller.principal_type == crate::PrincipalType::User {
+            raw.push(ctx.caller.principal_name.clone());
+        }
         let mut values = Vec::with_capacity(raw.len());
         let ram_action = rp.ram_action.unwrap_or(action.ram_action);
         for id in raw {
@@ -203,10 +224,15 @@ pub async fn resolve_declared<S: Service + ?Sized>(
             let i = match checks.iter().position(|c| c.ram_action == ram_action) {
                 Some(i) => i,
                 None => {
-                    checks.push(Check { ram_action: ram_action.to_string(), resources: vec![] });
+                    checks.push(Check { ram_action: ram_action.to_string(), resources: vec![], named: vec![] });
                     checks.len() - 1
                 }
             };
+            if let Some(first) = c.arns.first()
+                && !checks[i].named.contains(first)
+            {
+                checks[i].named.push(first.clone());
+            }
             for arn in c.arns {
                 if !checks[i].resources.contains(&arn) {
                     checks[i].resources.push(arn);
@@ -217,7 +243,9 @@ pub async fn resolve_declared<S: Service + ?Sized>(
         write_ids(&mut out, rp, &values);
     }
     if checks[0].resources.is_empty() {
-        checks[0].resources.push(svc.account_arn(ctx));
+        let arn = svc.account_arn(ctx);
+        checks[0].named.push(arn.clone());
+        checks[0].resources.push(arn);
     }
     Ok(Resolved { checks, params: out })
 }

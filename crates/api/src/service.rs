@@ -1,6 +1,6 @@
 //! Services and the registry the gateway routes through.
 
-use crate::resolve::{Canonical, ResourceParam, Resolved};
+use crate::resolve::{Canonical, Resolved, ResourceParam};
 use crate::{ApiError, Caller, Params};
 use nimbus_core::region::Region;
 use nimbus_store::Store;

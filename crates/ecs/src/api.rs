@@ -60,7 +60,9 @@ fn resource_params(action: &str) -> &'static [R] {
     const ROLE: R = R::passed_role("RamRoleName");
     match action {
         "DescribeSecurityGroups" => nimbus_api::resource_params![SG, R::json("SecurityGroupIds", "securitygroup")],
-        "AuthorizeSecurityGroup" | "RevokeSecurityGroup" => nimbus_api::resource_params![SG, R::one("SourceGroupId", "securitygroup")],
+        "AuthorizeSecurityGroup" | "RevokeSecurityGroup" => {
+            nimbus_api::resource_params![SG, R::one("SourceGroupId", "securitygroup")]
+        }
         "AuthorizeSecurityGroupEgress" | "RevokeSecurityGroupEgress" => {
             nimbus_api::resource_params![SG, R::one("DestGroupId", "securitygroup")]
         }
@@ -68,13 +70,17 @@ fn resource_params(action: &str) -> &'static [R] {
         "CreateKeyPair" | "ImportKeyPair" | "DescribeKeyPairs" => nimbus_api::resource_params![KEYPAIR],
         "DeleteKeyPairs" => nimbus_api::resource_params![R::json("KeyPairNames", "keypair")],
         "DescribeImages" => nimbus_api::resource_params![R::comma("ImageId", "image")],
-        "DeleteImage" | "ModifyImageSharePermission" | "DescribeImageSharePermission" => nimbus_api::resource_params![IMAGE],
+        "DeleteImage" | "ModifyImageSharePermission" | "DescribeImageSharePermission" => {
+            nimbus_api::resource_params![IMAGE]
+        }
         "CreateImage" => nimbus_api::resource_params![INSTANCE],
         "RunInstances" | "CreateInstance" => {
             nimbus_api::resource_params![IMAGE, SG, R::repeat("SecurityGroupIds", "securitygroup"), KEYPAIR, ROLE]
         }
         "DescribeInstances" => nimbus_api::resource_params![INSTANCES_JSON],
-        "DescribeInstanceStatus" | "StartInstances" | "StopInstances" | "DeleteInstances" => nimbus_api::resource_params![INSTANCES_N],
+        "DescribeInstanceStatus" | "StartInstances" | "StopInstances" | "DeleteInstances" => {
+            nimbus_api::resource_params![INSTANCES_N]
+        }
         "DescribeInstanceAttribute"
         | "StartInstance"
         | "StopInstance"
@@ -83,7 +89,9 @@ fn resource_params(action: &str) -> &'static [R] {
         | "GetInstanceConsoleOutput"
         | "AllocatePublicIpAddress"
         | "ModifyInstanceMetadataOptions" => nimbus_api::resource_params![INSTANCE],
-        "ModifyInstanceAttribute" => nimbus_api::resource_params![INSTANCE, R::repeat("SecurityGroupIds", "securitygroup")],
+        "ModifyInstanceAttribute" => {
+            nimbus_api::resource_params![INSTANCE, R::repeat("SecurityGroupIds", "securitygroup")]
+        }
         "AttachInstanceRamRole" => nimbus_api::resource_params![INSTANCES_JSON, ROLE],
         "DetachInstanceRamRole" | "DescribeInstanceRamRole" => nimbus_api::resource_params![INSTANCES_JSON],
         _ => nimbus_api::resource_params![],

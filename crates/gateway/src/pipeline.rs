@@ -249,7 +249,7 @@ impl Gateway {
             match self.hooks.authorizer.authorize(&ctx.caller, &check.ram_action, &check.resources).await {
                 Decision::Allow => {}
                 denied => {
-                    return Err(forbidden(service.deny_code(), &ctx.caller, &check.ram_action, &check.resources, denied));
+                    return Err(forbidden(service.deny_code(), &ctx.caller, &check.ram_action, &check.named, denied));
                 }
             }
         }
@@ -643,15 +643,13 @@ fn signature_mismatch(string_to_sign: &str) -> ApiError {
     )
 }
 
-fn forbidden(code: &'static str, caller: &Caller, ram_action: &str, resources: &[String], d: Decision) -> ApiError {
+/// `named`: the resources as the caller sent them, never what they resolved to (a key behind an
+/// alias the caller may not describe).
+fn forbidden(code: &'static str, caller: &Caller, ram_action: &str, named: &[String], d: Decision) -> ApiError {
     let message = if code == "Forbidden.RAM" {
         "User not authorized to operate on the specified resource, or this API doesn't support RAM.".to_string()
     } else {
-        format!(
-            "You are not authorized to do this action. Resource: {} Action: {}",
-            resources.join(","),
-            ram_action
-        )
+        format!("You are not authorized to do this action. Resource: {} Action: {}", named.join(","), ram_action)
     };
     let mut e = ApiError::new(403, code, message);
     e.access_denied_detail = Some(Box::new(json!({

@@ -66,7 +66,8 @@ impl RamAuthorizer {
         };
         let policies: Vec<Arc<Policy>> = docs.iter().filter_map(|d| self.parse(d)).collect();
         let refs: Vec<&Policy> = policies.iter().map(|p| p.as_ref()).collect();
-        let ctx = Context::standard(caller.source_ip, caller.secure_transport, caller.mfa_present, nimbus_core::clock::now());
+        let ctx =
+            Context::standard(caller.source_ip, caller.secure_transport, caller.mfa_present, nimbus_core::clock::now());
         let session = caller.session.as_ref().and_then(|s| s.policy.as_deref()).map(|d| self.parse(d));
         let d = match session {
             // A session policy that no longer parses narrows to nothing.

@@ -123,11 +123,13 @@ impl StoreCredentials {
         if c.kind != "user" {
             // A session belongs to the role it was issued for, not to its name: once that role is
             // deleted, a new role of the same name does not revive the old sessions.
-            let current = match self.store.get_resource(&c.account_id, &crate::names::role_id(&c.account_id, &c.role_name)).await {
-                Ok(r) => r.spec["RoleId"].as_str().map(str::to_string),
-                Err(StoreError::NotFound) => None,
-                Err(e) => return Err(e.into()),
-            };
+            let current =
+                match self.store.get_resource(&c.account_id, &crate::names::role_id(&c.account_id, &c.role_name)).await
+                {
+                    Ok(r) => r.spec["RoleId"].as_str().map(str::to_string),
+                    Err(StoreError::NotFound) => None,
+                    Err(e) => return Err(e.into()),
+                };
             if current.as_deref() != Some(c.role_id.as_str()) {
                 return Err(ApiError::new(
                     403,

@@ -2,7 +2,9 @@
 
 use crate::credentials::{TokenClaims, seal};
 use crate::names;
-use nimbus_api::{Access, ActionSpec, ApiError, BoxFut, CallContext, Canonical, Params, PrincipalType, ResourceParam, Service};
+use nimbus_api::{
+    Access, ActionSpec, ApiError, BoxFut, CallContext, Canonical, Params, PrincipalType, ResourceParam, Service,
+};
 use nimbus_core::clock::{iso8601, now_millis};
 use nimbus_core::ids;
 use nimbus_core::secret::KeyProvider;

@@ -121,11 +121,14 @@ impl Service for Kms {
                 && let Some(h) = p.get("CiphertextBlob").and_then(blob::header)
             {
                 let arn = ctx.arn("kms", &format!("key/{}", h.0.key_id));
-                let res = &mut r.checks[0].resources;
-                if *res == [self.account_arn(ctx)] {
-                    res.clear();
+                // The blob's header names its key in the clear, so a refusal may name it too.
+                let check = &mut r.checks[0];
+                if check.resources == [self.account_arn(ctx)] {
+                    check.resources.clear();
+                    check.named.clear();
                 }
-                res.push(arn);
+                check.resources.push(arn.clone());
+                check.named.push(arn);
             }
             Ok(r)
         })

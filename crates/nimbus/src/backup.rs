@@ -9,8 +9,8 @@
 //! The copy is page-consistent, not a point-in-time snapshot: rows changed while it runs may appear
 //! in their old or new form. Secrets stay wrapped by the root key, so a backup is useless without it.
 
-use nimbus_api::{JobControl, JobError, JobHandler};
 use nimbus_api::BoxFut;
+use nimbus_api::{JobControl, JobError, JobHandler};
 use nimbus_store::{Job, Store, export};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};

@@ -7,18 +7,22 @@ use nimbus_gateway::signature::{pct, v1};
 use serde_json::Value;
 use std::sync::Arc;
 
-/// Product code → API version, for `nimbus <product> <Action>`.
+/// Product code → API version of every product this build serves, for `nimbus <product> <Action>`
+/// and the CLI's help (a unit test in `up.rs` keeps it equal to the registry; a new service's
+/// bundle adds its line here).
 pub const PRODUCTS: &[(&str, &str)] = &[
     ("ecs", "2014-05-26"),
-    ("vpc", "2016-04-28"),
-    ("slb", "2014-05-15"),
-    ("rds", "2014-08-15"),
-    ("kms", "2016-01-20"),
     ("ram", "2015-05-01"),
     ("sts", "2015-04-01"),
-    ("cdn", "2018-05-10"),
     ("actiontrail", "2020-07-06"),
+    ("kms", "2016-01-20"),
+    ("vpc", "2016-04-28"),
 ];
+
+/// `ecs, ram, …` for messages and help.
+pub fn product_list() -> String {
+    PRODUCTS.iter().map(|(p, _)| *p).collect::<Vec<_>>().join(", ")
+}
 
 pub fn version_of(product: &str) -> Option<&'static str> {
     PRODUCTS.iter().find(|(p, _)| p.eq_ignore_ascii_case(product)).map(|(_, v)| *v)

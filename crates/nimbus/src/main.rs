@@ -9,9 +9,7 @@ use nimbus::config::{Settings, UpArgs};
 #[command(
     name = "nimbus",
     version,
-    about = "Nimbus: a private cloud you run on your own machines and use as you use Alibaba Cloud.",
-    after_help = "Calls: nimbus <product> <Action> [--Param value]...   e.g. `nimbus ecs DescribeRegions --output table`\n\
-                  Products: ecs, vpc, slb, rds, kms, ram, sts, cdn, actiontrail (the ones this region serves answer)."
+    about = "Nimbus: a private cloud you run on your own machines and use as you use Alibaba Cloud."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -37,10 +35,22 @@ enum Command {
     Call(Vec<String>),
 }
 
+/// The API calls, which clap cannot list (they are an external subcommand): every product served.
+fn calls_help() -> String {
+    let products: Vec<String> = nimbus::client::PRODUCTS
+        .iter()
+        .map(|(p, v)| format!("  {p:<12} nimbus {p} <Action> [--Param value]...   (API {v})"))
+        .collect();
+    format!(
+        "API calls (signed with the profile `nimbus configure` saved; `--output table`, `--profile`, `--endpoint`):\n{}\n  e.g. nimbus ecs DescribeRegions --output table",
+        products.join("\n")
+    )
+}
+
 fn main() {
     // `nimbus up --help` ends with what this host offers VMs (read now, cheaply; the accelerator
     // itself is chosen by the probe boot at start).
-    let cmd = Cli::command().mut_subcommand("up", |up| up.after_help(host_facts()));
+    let cmd = Cli::command().after_help(calls_help()).mut_subcommand("up", |up| up.after_help(host_facts()));
     let cli = match Cli::from_arg_matches(&cmd.get_matches()) {
         Ok(c) => c,
         Err(e) => e.exit(),

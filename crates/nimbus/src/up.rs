@@ -236,7 +236,9 @@ pub async fn run(s: Settings) -> Result<()> {
             domain: region.endpoint_host("oss"),
             // Bodies read whole: documents, batch lists and small objects (uploads above 4 MiB
             // with a declared length are streamed instead); room for aws-chunked framing.
-            max_body_bytes: usize::try_from(s.oss_max_object_bytes.min(64 << 20)).unwrap_or(usize::MAX).saturating_add(1 << 20),
+            max_body_bytes: usize::try_from(s.oss_max_object_bytes.min(64 << 20))
+                .unwrap_or(usize::MAX)
+                .saturating_add(1 << 20),
             request_timeout: Duration::from_secs(s.request_timeout_secs.max(300)),
             timestamp_window: Duration::from_secs(15 * 60),
             throttle: ThrottleConfig { per_key_rps: s.throttle_rps, burst: s.throttle_burst },
@@ -448,6 +450,12 @@ mod tests {
         let bundles = super::bundles(&deps, None);
         let products: Vec<&str> = nimbus_api::registry_of(&bundles).services().iter().map(|s| s.product()).collect();
         assert_eq!(products, ["Ecs", "Ram", "Sts", "Actiontrail", "Kms", "Vpc"]);
+        // The CLI's product table (help, `nimbus <product> <Action>`) names exactly these.
+        let reg = nimbus_api::registry_of(&bundles);
+        let served: Vec<(String, &str)> =
+            reg.services().iter().map(|s| (s.code().to_ascii_lowercase(), s.version())).collect();
+        let cli: Vec<(String, &str)> = crate::client::PRODUCTS.iter().map(|(p, v)| (p.to_string(), *v)).collect();
+        assert_eq!(cli, served);
         for b in &bundles {
             assert!(
                 b.job_handlers().is_empty() && b.host_agent().is_none() && b.object_service().is_none(),

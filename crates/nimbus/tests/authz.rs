@@ -332,6 +332,9 @@ fn kms_aliases_are_authorized_as_their_key() {
         params.extend(extra);
         let reply = call(&eve, KMS, action, &params);
         assert!(denied(&reply), "{action} through the alias: {}", reply.body);
+        // The refusal names what eve sent, not the key behind it.
+        let message = reply.body["Message"].as_str().unwrap_or_default();
+        assert!(!message.contains(&id), "{action}: the message reveals the key: {message}");
     }
     let d = ok(call(&root, KMS, "DescribeKey", &[("RegionId", "local-1"), ("KeyId", &id)]));
     assert_eq!(d["KeyMetadata"]["KeyState"], "Enabled", "the key was not touched");
@@ -458,4 +461,48 @@ fn a_session_of_a_deleted_role_stays_dead_when_the_name_is_reused() {
     make_role();
     let reply = call(&session, ECS, "DescribeRegions", &[]);
     assert_eq!((reply.status, reply.code()), (403, Some("InvalidSecurityToken.RoleNotExist")), "{}", reply.body);
+}
+
+/// Without `UserName`, RAM's AccessKey actions act on the calling user — resolved and authorized
+/// as the user's own ARN — so a policy scoped to that ARN is enough, and one scoped elsewhere is not.
+#[test]
+fn access_key_actions_without_a_user_name_act_on_the_caller() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let r = Region::start(&tmp.path().join("d"), &[]);
+    let (account, root) = tenant(&r, "keys");
+    let user_with_policy = |name: &str, resource: &str| {
+        let doc = format!(
+            r#"{{"Version":"1","Statement":[{{"Effect":"Allow","Action":"ram:*AccessKey*","Resource":"{resource}"}}]}}"#
+        );
+        ok(call(&root, RAM, "CreatePolicy", &[("PolicyName", &format!("{name}-keys")), ("PolicyDocument", &doc)]));
+        ok(call(&root, RAM, "CreateUser", &[("UserName", name)]));
+        ok(call(
+            &root,
+            RAM,
+            "AttachPolicyToUser",
+            &[("UserName", name), ("PolicyType", "Custom"), ("PolicyName", &format!("{name}-keys"))],
+        ));
+        let k = ok(call(&root, RAM, "CreateAccessKey", &[("UserName", name)]));
+        r.client_with(
+            k["AccessKey"]["AccessKeyId"].as_str().expect("id"),
+            k["AccessKey"]["AccessKeySecret"].as_str().expect("s"),
+        )
+    };
+    let carol = user_with_policy("carol", &format!("acs:ram::{account}:user/carol"));
+    let created = ok(call(&carol, RAM, "CreateAccessKey", &[]));
+    let new_id = created["AccessKey"]["AccessKeyId"].as_str().expect("id").to_string();
+    let listed = ok(call(&carol, RAM, "ListAccessKeys", &[]));
+    assert!(listed.to_string().contains(&new_id), "carol's own keys: {listed}");
+    ok(call(&carol, RAM, "UpdateAccessKey", &[("UserAccessKeyId", &new_id), ("Status", "Inactive")]));
+    ok(call(&carol, RAM, "DeleteAccessKey", &[("UserAccessKeyId", &new_id)]));
+    // The key landed on carol, not elsewhere: root sees carol's keys back to one.
+    let keys = ok(call(&root, RAM, "ListAccessKeys", &[("UserName", "carol")]));
+    assert_eq!(keys["AccessKeys"]["AccessKey"].as_array().map(Vec::len), Some(1), "{keys}");
+
+    // dave may manage carol's keys only: his own, implied by the missing name, are refused.
+    let dave = user_with_policy("dave", &format!("acs:ram::{account}:user/carol"));
+    let before = state_of(&r, &account);
+    let reply = call(&dave, RAM, "CreateAccessKey", &[]);
+    assert!(denied(&reply), "{} {}", reply.status, reply.body);
+    assert_eq!(state_of(&r, &account), before, "nothing written");
 }

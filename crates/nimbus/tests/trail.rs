@@ -203,10 +203,7 @@ fn trails_deliver_signed_files_and_tampering_with_them_is_found() {
 
     // An edited line.
     let original = backup(&target);
-    restore(
-        &target,
-        String::from_utf8_lossy(&original).replacen("DescribeRegions", "DescribeRegionz", 1).as_bytes(),
-    );
+    restore(&target, String::from_utf8_lossy(&original).replacen("DescribeRegions", "DescribeRegionz", 1).as_bytes());
     let (code, out) = check();
     assert!(code == 1 && out.contains("altered"), "{out}");
     // Reordered lines.

@@ -58,7 +58,8 @@ pub fn policy_verdict(
         // RAM names compared case-insensitively).
         let applies = names.iter().any(|p| {
             p == "*"
-                || caller.is_some_and(|c| *p == c.account_id || *p == c.principal_id || p.eq_ignore_ascii_case(&c.arn()))
+                || caller
+                    .is_some_and(|c| *p == c.account_id || *p == c.principal_id || p.eq_ignore_ascii_case(&c.arn()))
         });
         if !applies {
             continue;

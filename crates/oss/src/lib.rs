@@ -29,8 +29,8 @@ mod service;
 mod website;
 mod xml;
 
-pub use engine::{Engine, EngineError, FsckReport, StoredObject};
 pub use bundle::OssBundle;
+pub use engine::{Engine, EngineError, FsckReport, StoredObject};
 pub use service::Oss;
 
 /// CRC-64/XZ, the checksum OSS reports in `x-oss-hash-crc64ecma`. Slice-by-16 tables: several

@@ -263,7 +263,11 @@ impl Oss {
 
     /// Writes the request's body, whole or streamed. A streamed body's `Content-MD5` can only be
     /// checked once it is written: a mismatch frees what was written and commits nothing.
-    pub(crate) async fn write_body(&self, req: &ObjectRequest, key: Option<[u8; 32]>) -> Result<data::Written, ApiError> {
+    pub(crate) async fn write_body(
+        &self,
+        req: &ObjectRequest,
+        key: Option<[u8; 32]>,
+    ) -> Result<data::Written, ApiError> {
         let Some(up) = &req.upload else { return data::write(&self.engine, req.body.clone(), key).await };
         let written = data::write_stream(&self.engine, up, key).await?;
         if let Some(v) = req.header("content-md5") {

@@ -68,7 +68,8 @@ impl Statement {
         // other service's resources (object keys, ids) match exactly.
         let ram = resource.starts_with("acs:ram:");
         if let Some((not, pats)) = &self.resources
-            && pats.iter().any(|p| if ram { p.matches_ignore_ascii_case(resource) } else { p.matches(resource) }) == *not
+            && pats.iter().any(|p| if ram { p.matches_ignore_ascii_case(resource) } else { p.matches(resource) })
+                == *not
         {
             return false;
         }

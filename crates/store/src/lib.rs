@@ -68,6 +68,9 @@ impl Store {
                 "unsupported store URL {url:?}: use sqlite:///path or postgres://…"
             )));
         };
+        if backend == Backend::Sqlite {
+            restrict_sqlite_file(url)?;
+        }
         let url = match backend {
             Backend::Sqlite if !url.contains('?') => format!("{url}?mode=rwc"),
             _ => url.to_string(),
@@ -121,5 +124,49 @@ impl Store {
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+}
+
+/// The state file holds wrapped secrets and every tenant's rows: owner-only (0600), created so
+/// before SQLite first opens it (its `-wal`/`-shm` files take the same mode) and tightened if an
+/// older start left it wider. `:memory:` and URLs without a file path are left alone.
+fn restrict_sqlite_file(url: &str) -> Result<(), StoreError> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let path = url.trim_start_matches("sqlite:").trim_start_matches("//");
+    let path = path.split('?').next().unwrap_or_default();
+    if path.is_empty() || path.starts_with(':') {
+        return Ok(());
+    }
+    let io = |e: std::io::Error| StoreError::Config(format!("restricting the state file {path}: {e}"));
+    std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(path).map_err(io)?;
+    for suffix in ["", "-wal", "-shm"] {
+        let f = format!("{path}{suffix}");
+        if std::path::Path::new(&f).exists() {
+            std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod file_mode_tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    #[tokio::test]
+    async fn the_sqlite_state_file_is_owner_only() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("state.db");
+        // An older start's file, world-readable: tightened on open.
+        std::fs::write(&path, b"").expect("write");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let _store = super::Store::open(&format!("sqlite://{}", path.display())).await.expect("open");
+        assert_eq!(std::fs::metadata(&path).expect("stat").permissions().mode() & 0o777, 0o600);
+        let fresh = dir.path().join("fresh.db");
+        let _store = super::Store::open(&format!("sqlite://{}", fresh.display())).await.expect("open");
+        for f in [fresh.clone(), dir.path().join("fresh.db-wal")] {
+            if f.exists() {
+                assert_eq!(std::fs::metadata(&f).expect("stat").permissions().mode() & 0o777, 0o600, "{}", f.display());
+            }
+        }
     }
 }

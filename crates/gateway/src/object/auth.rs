@@ -1,8 +1,8 @@
 //! Authentication of object requests: OSS v1 and v4, S3 SigV4, each as a header or presigned
 //! query; no signature at all is an anonymous request (the ACL and bucket policy decide).
 
-use super::chunked::ChunkSigning;
 use super::body::BodyRule;
+use super::chunked::ChunkSigning;
 use super::{ObjectGateway, Parsed, caller_of, header};
 use crate::signature::oss::{self, SubresourceSet, same};
 use crate::signature::s3;
@@ -101,7 +101,11 @@ impl ObjectGateway {
     /// Verifies the request from its headers and query alone and returns who sent it (`None`:
     /// anonymous) and what the signature says about the body, which is read only afterwards
     /// (and only if the request is authorized).
-    pub(crate) async fn authenticate(&self, parts: &Parts, p: &mut Parsed) -> Result<(Option<Caller>, BodyRule), ApiError> {
+    pub(crate) async fn authenticate(
+        &self,
+        parts: &Parts,
+        p: &mut Parsed,
+    ) -> Result<(Option<Caller>, BodyRule), ApiError> {
         let authorization = header(parts, "authorization").map(str::to_string);
         let caller = match (p.req.dialect, authorization.as_deref()) {
             (Dialect::S3, Some(a)) if a.starts_with(s3::ALGORITHM) => self.s3_header(p, a).await?,
@@ -339,25 +343,27 @@ impl ObjectGateway {
             &auth.signature,
         )?;
         let rule = match payload.as_str() {
-            "STREAMING-AWS4-HMAC-SHA256-PAYLOAD" | "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER" => {
-                BodyRule::Chunked {
-                    signing: Some(ChunkSigning {
-                        key,
-                        amz_date: amz_date.clone(),
-                        scope: format!("{}/{}/{}/aws4_request", auth.date, auth.region, auth.service),
-                        seed: auth.signature.clone(),
-                    }),
-                    trailer: wire(p, "x-amz-trailer").map(str::to_string),
-                    decoded_len: None,
-                }
-            }
+            "STREAMING-AWS4-HMAC-SHA256-PAYLOAD" | "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER" => BodyRule::Chunked {
+                signing: Some(ChunkSigning {
+                    key,
+                    amz_date: amz_date.clone(),
+                    scope: format!("{}/{}/{}/aws4_request", auth.date, auth.region, auth.service),
+                    seed: auth.signature.clone(),
+                }),
+                trailer: wire(p, "x-amz-trailer").map(str::to_string),
+                decoded_len: None,
+            },
             "STREAMING-UNSIGNED-PAYLOAD-TRAILER" => BodyRule::Chunked {
                 signing: None,
                 trailer: wire(p, "x-amz-trailer").map(str::to_string),
                 decoded_len: None,
             },
             other if other.starts_with("STREAMING-") => {
-                return Err(ApiError::new(400, "InvalidArgument", format!("x-amz-content-sha256 {other} is not supported.")));
+                return Err(ApiError::new(
+                    400,
+                    "InvalidArgument",
+                    format!("x-amz-content-sha256 {other} is not supported."),
+                ));
             }
             other => BodyRule::sha256(other, "XAmzContentSHA256Mismatch"),
         };

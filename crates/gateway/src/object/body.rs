@@ -113,7 +113,11 @@ impl BodyRule {
                         let verdict = match check {
                             Check::Plain => Ok(()),
                             Check::Sha256(h, hex, code) => {
-                                if hex::encode(h.finalize()) == hex { Ok(()) } else { Err(mismatch(code)) }
+                                if hex::encode(h.finalize()) == hex {
+                                    Ok(())
+                                } else {
+                                    Err(mismatch(code))
+                                }
                             }
                             Check::Chunked(d, decoded_len) => {
                                 let got = d.decoded_len();
@@ -167,7 +171,8 @@ mod tests {
         assert_eq!(drain(s).await.expect("good"), b"hello world");
         assert!(up.failure().is_none());
         let up = Upload::new(11, stream_of(&[]));
-        let s = BodyRule::sha256(&good, "XAmzContentSHA256Mismatch").apply_stream(stream_of(&[b"hello ", b"worlD"]), up.clone());
+        let s = BodyRule::sha256(&good, "XAmzContentSHA256Mismatch")
+            .apply_stream(stream_of(&[b"hello ", b"worlD"]), up.clone());
         assert!(drain(s).await.is_err());
         assert_eq!(up.failure().map(|e| e.code), Some("XAmzContentSHA256Mismatch".into()));
     }

@@ -64,7 +64,11 @@ enum State {
     /// Waiting for a `size[;chunk-signature=…]` line.
     Header,
     /// Inside a chunk's data: bytes left, and its signature to check at the end.
-    Data { left: usize, signature: Option<String>, hash: Sha256 },
+    Data {
+        left: usize,
+        signature: Option<String>,
+        hash: Sha256,
+    },
     /// Expecting the CRLF after a chunk's data.
     DataEnd,
     /// After the zero-size chunk: trailer lines until a blank line.
@@ -117,7 +121,9 @@ impl Decoder {
     fn take_line(&mut self) -> Result<Option<String>, ApiError> {
         match self.pending.windows(2).position(|w| w == b"\r\n") {
             Some(end) => {
-                let l = std::str::from_utf8(&self.pending[..end]).map_err(|_| bad("a chunk header is not text"))?.to_string();
+                let l = std::str::from_utf8(&self.pending[..end])
+                    .map_err(|_| bad("a chunk header is not text"))?
+                    .to_string();
                 self.pending.drain(..end + 2);
                 Ok(Some(l))
             }
@@ -134,7 +140,8 @@ impl Decoder {
                 State::Header => {
                     let Some(header) = self.take_line()? else { return Ok(()) };
                     let (size_hex, ext) = header.split_once(';').unwrap_or((header.as_str(), ""));
-                    let size = usize::from_str_radix(size_hex.trim(), 16).map_err(|_| bad("a chunk size is not hex"))?;
+                    let size =
+                        usize::from_str_radix(size_hex.trim(), 16).map_err(|_| bad("a chunk size is not hex"))?;
                     let signature = match &self.signing {
                         Some(_) => Some(
                             ext.trim()
@@ -211,7 +218,8 @@ impl Decoder {
         };
         let hash = hex::encode(hash.finalize());
         if let (Some(s), Some(given)) = (&self.signing, signature) {
-            let sts = format!("AWS4-HMAC-SHA256-PAYLOAD\n{}\n{}\n{}\n{EMPTY_SHA256}\n{hash}", s.amz_date, s.scope, self.prev);
+            let sts =
+                format!("AWS4-HMAC-SHA256-PAYLOAD\n{}\n{}\n{}\n{EMPTY_SHA256}\n{hash}", s.amz_date, s.scope, self.prev);
             let expected = s3::sign(&s.key, &sts);
             if !crate::signature::oss::same(&expected, &given) {
                 return Err(ApiError::new(403, "SignatureDoesNotMatch", "A chunk signature does not match."));
@@ -296,7 +304,15 @@ mod tests {
             b"\r\n0;chunk-signature=b6c6ea8a5354eaf15b3cb7646744f4275b71ea724fed81ceb9323e279d449df9\r\n\r\n",
         );
         assert_eq!(decode(&body, Some(&signing)).expect("AWS's example verifies").len(), 66560);
-        let mut d = Decoder::new(Some(ChunkSigning { key: signing.key.clone(), amz_date: signing.amz_date.clone(), scope: signing.scope.clone(), seed: signing.seed.clone() }), None);
+        let mut d = Decoder::new(
+            Some(ChunkSigning {
+                key: signing.key.clone(),
+                amz_date: signing.amz_date.clone(),
+                scope: signing.scope.clone(),
+                seed: signing.seed.clone(),
+            }),
+            None,
+        );
         let mut out = vec![];
         for piece in body.chunks(1000) {
             d.push(piece, &mut out).expect("piece");

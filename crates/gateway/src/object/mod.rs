@@ -395,8 +395,9 @@ impl ObjectGateway {
         let Some(mut body) = held.take() else { return Ok(Bytes::new()) };
         let mut out = bytes::BytesMut::new();
         while let Some(piece) = body.next().await {
-            let piece = piece
-                .map_err(|e| ApiError::new(400, "IncompleteBody", format!("The request body could not be read: {e}")))?;
+            let piece = piece.map_err(|e| {
+                ApiError::new(400, "IncompleteBody", format!("The request body could not be read: {e}"))
+            })?;
             if out.len() + piece.len() > max {
                 return Err(too_large());
             }

@@ -60,9 +60,22 @@ fn resource_params(action: &str) -> &'static [ResourceParam] {
     const POLICY: ResourceParam = ResourceParam::one("PolicyName", "policy");
     const DEVICE: ResourceParam = ResourceParam::one("SerialNumber", "mfa");
     match action {
-        "CreateUser" | "GetUser" | "UpdateUser" | "DeleteUser" | "CreateAccessKey" | "UpdateAccessKey"
-        | "DeleteAccessKey" | "ListAccessKeys" | "ListPoliciesForUser" | "ListGroupsForUser" | "CreateLoginProfile"
-        | "GetLoginProfile" | "UpdateLoginProfile" | "DeleteLoginProfile" | "UnbindMFADevice" | "GetUserMFAInfo" => {
+        // Without `UserName` a RAM user manages their own AccessKeys, as in Alibaba's RAM.
+        "CreateAccessKey" | "UpdateAccessKey" | "DeleteAccessKey" | "ListAccessKeys" => {
+            nimbus_api::resource_params![USER.or_calling_user()]
+        }
+        "CreateUser"
+        | "GetUser"
+        | "UpdateUser"
+        | "DeleteUser"
+        | "ListPoliciesForUser"
+        | "ListGroupsForUser"
+        | "CreateLoginProfile"
+        | "GetLoginProfile"
+        | "UpdateLoginProfile"
+        | "DeleteLoginProfile"
+        | "UnbindMFADevice"
+        | "GetUserMFAInfo" => {
             nimbus_api::resource_params![USER]
         }
         "BindMFADevice" => nimbus_api::resource_params![USER, DEVICE],
@@ -71,9 +84,18 @@ fn resource_params(action: &str) -> &'static [ResourceParam] {
         "CreateGroup" | "GetGroup" | "UpdateGroup" | "DeleteGroup" | "ListPoliciesForGroup" | "ListUsersForGroup" => {
             nimbus_api::resource_params![GROUP]
         }
-        "CreateRole" | "GetRole" | "UpdateRole" | "DeleteRole" | "ListPoliciesForRole" => nimbus_api::resource_params![ROLE],
-        "CreatePolicy" | "GetPolicy" | "DeletePolicy" | "CreatePolicyVersion" | "GetPolicyVersion"
-        | "ListPolicyVersions" | "SetDefaultPolicyVersion" | "DeletePolicyVersion" | "ListEntitiesForPolicy" => {
+        "CreateRole" | "GetRole" | "UpdateRole" | "DeleteRole" | "ListPoliciesForRole" => {
+            nimbus_api::resource_params![ROLE]
+        }
+        "CreatePolicy"
+        | "GetPolicy"
+        | "DeletePolicy"
+        | "CreatePolicyVersion"
+        | "GetPolicyVersion"
+        | "ListPolicyVersions"
+        | "SetDefaultPolicyVersion"
+        | "DeletePolicyVersion"
+        | "ListEntitiesForPolicy" => {
             nimbus_api::resource_params![POLICY]
         }
         "AttachPolicyToUser" | "DetachPolicyFromUser" => nimbus_api::resource_params![POLICY, USER],
@@ -118,7 +140,9 @@ impl Service for Ram {
         let folded = raw.to_ascii_lowercase();
         let arn = match kind {
             // A device's serial number is its ARN (`acs:ram::<account>:mfa/<name>`).
-            "mfa" => names::arn(acct, &format!("mfa/{}", folded.rsplit_once(":mfa/").map_or(folded.as_str(), |(_, n)| n))),
+            "mfa" => {
+                names::arn(acct, &format!("mfa/{}", folded.rsplit_once(":mfa/").map_or(folded.as_str(), |(_, n)| n)))
+            }
             other => names::arn(acct, &format!("{other}/{folded}")),
         };
         Box::pin(async move { Ok(Canonical::new(raw, arn)) })

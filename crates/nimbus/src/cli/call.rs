@@ -5,7 +5,7 @@
 
 use super::configure;
 use super::output::{self, Output};
-use crate::client::{RpcClient, version_of};
+use crate::client::{RpcClient, product_list, version_of};
 use anyhow::{Context, Result, bail};
 
 pub const USAGE: &str = "usage: nimbus <product> <Action> [--Param value]... [--profile NAME] [--output json|table] [--endpoint URL] [--region ID] [--version YYYY-MM-DD]";
@@ -42,9 +42,7 @@ pub fn run(args: &[String]) -> Result<i32> {
     let version = match version {
         Some(v) => v,
         None => version_of(product)
-            .with_context(|| {
-                format!("unknown product {product:?}; known: ecs, vpc, slb, rds, kms, ram, sts, cdn, actiontrail")
-            })?
+            .with_context(|| format!("unknown product {product:?}; this region serves: {}", product_list()))?
             .to_string(),
     };
     let p = configure::profile(profile_name.as_deref())?;

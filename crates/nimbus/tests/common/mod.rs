@@ -42,7 +42,8 @@ impl Region {
 
     /// The region's clock offset, in seconds.
     pub fn clock_offset_secs(&self) -> i64 {
-        std::fs::read_to_string(clock_file(&self.dir)).ok().and_then(|s| s.trim().parse::<i64>().ok()).unwrap_or(0) / 1000
+        std::fs::read_to_string(clock_file(&self.dir)).ok().and_then(|s| s.trim().parse::<i64>().ok()).unwrap_or(0)
+            / 1000
     }
 
     /// Starts `nimbus up` on `dir` and waits for `ready`.
